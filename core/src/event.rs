@@ -1,0 +1,177 @@
+//! Events and the messages a session's outbound queue carries (DESIGN.md §2, §5).
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use crate::path::Path;
+use crate::payload::Payload;
+use crate::request::Consistency;
+use crate::router::Subscription;
+use crate::session::SessionId;
+
+/// What happened to a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// The record was set (or published without storing).
+    Set,
+    /// The record was removed.
+    Remove,
+}
+
+impl EventKind {
+    /// `"SET"` or `"REMOVE"`, as in the reference's channel names (`/SET@/a/b`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Set => "SET",
+            Self::Remove => "REMOVE",
+        }
+    }
+}
+
+/// Which events a subscription wants (the reference's `event_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventFilter {
+    /// Set and remove events (`"all"`, `/ALL@…`).
+    #[default]
+    All,
+    /// Set events only (`"set"`, `/SET@…`).
+    Set,
+    /// Remove events only (`"remove"`, `/REMOVE@…`).
+    Remove,
+}
+
+impl EventFilter {
+    /// Whether an event of `kind` passes.
+    pub fn accepts(self, kind: EventKind) -> bool {
+        match self {
+            Self::All => true,
+            Self::Set => kind == EventKind::Set,
+            Self::Remove => kind == EventKind::Remove,
+        }
+    }
+
+    /// `"ALL"`, `"SET"` or `"REMOVE"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "ALL",
+            Self::Set => "SET",
+            Self::Remove => "REMOVE",
+        }
+    }
+}
+
+/// A change to one record, shared by all its recipients (`Arc<Event>`).
+///
+/// The payload bytes are shared by every recipient; the native data is encoded once, on
+/// first use, by [`Event::native_data`].
+#[derive(Debug)]
+pub struct Event {
+    /// Set or remove.
+    pub kind: EventKind,
+    /// The record's path.
+    pub path: Path,
+    /// The payload; empty for a remove (an MQTT subscriber receives an empty message).
+    pub payload: Payload,
+    /// When the record was created, ms since the epoch (set events).
+    pub created: u64,
+    /// When the record was modified or removed, ms since the epoch.
+    pub modified: u64,
+    /// The session that caused the event.
+    pub origin: Option<SessionId>,
+    /// `<origin session>-<request id>`, as the reference forms it.
+    pub publication_id: Option<String>,
+    /// The consistency level the writer asked for.
+    pub consistency: Consistency,
+    /// Custom meta (native `options.meta`, MQTT 5 user properties).
+    pub meta: Option<Map<String, Value>>,
+    /// The QoS the writer published at (MQTT subscribers get min(this, granted)).
+    pub qos: u8,
+    native_data: OnceLock<Bytes>,
+}
+
+impl Event {
+    /// A new event. `publication_id` is formed from `origin` and `event_id` when both exist.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        kind: EventKind,
+        path: Path,
+        payload: Payload,
+        created: u64,
+        modified: u64,
+        origin: Option<SessionId>,
+        event_id: Option<u64>,
+        consistency: Consistency,
+        meta: Option<Map<String, Value>>,
+        qos: u8,
+    ) -> Self {
+        let publication_id = match (origin, event_id) {
+            (Some(o), Some(e)) => Some(format!("{o}-{e}")),
+            _ => None,
+        };
+        Self {
+            kind,
+            path,
+            payload,
+            created,
+            modified,
+            origin,
+            publication_id,
+            consistency,
+            meta,
+            qos,
+            native_data: OnceLock::new(),
+        }
+    }
+
+    /// The event's `data` as native clients see it, as JSON text, encoded once: the
+    /// payload's native view for a set ([`Payload::to_native_value`]), `{"removed":1}` for
+    /// a remove.
+    pub fn native_data(&self) -> &Bytes {
+        self.native_data.get_or_init(|| {
+            let value = match self.kind {
+                EventKind::Set => Value::Object(self.payload.to_native_value()),
+                EventKind::Remove => serde_json::json!({ "removed": 1 }),
+            };
+            Bytes::from(serde_json::to_vec(&value).unwrap_or_default())
+        })
+    }
+}
+
+/// Why the core ends a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// Another connection logged in with the same client id (MQTT 3.1.4-2 takeover).
+    TakenOver,
+    /// The broker is shutting down.
+    Shutdown,
+    /// The session's outbound queue overflowed and the policy is to disconnect.
+    QueueFull,
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::TakenOver => "session taken over by another connection with the same client id",
+            Self::Shutdown => "server shutting down",
+            Self::QueueFull => "outbound queue full",
+        })
+    }
+}
+
+/// A message in a session's outbound queue.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Outbound {
+    /// An event, with every subscription of this session it matched (at least one).
+    Event {
+        /// The event.
+        event: Arc<Event>,
+        /// The matching subscriptions of the receiving session.
+        subscriptions: Vec<Arc<Subscription>>,
+    },
+    /// The core ends the session: the protocol tells the client why, then closes.
+    Close(CloseReason),
+}

@@ -1,0 +1,43 @@
+//! pathmq core: the message model, paths and patterns, the subscription index, sessions,
+//! the request pipeline with its middleware queue, and the traits that protocols
+//! ([`Protocol`]), middleware ([`Layer`]) and storage ([`Store`]) implement.
+//!
+//! This crate depends on no protocol, storage or plugin crate (DESIGN.md §1): they depend
+//! on it. See `docs/ARCHITECTURE.md` for the data flow.
+//!
+//! ```
+//! use pathmq_core::{Path, Pattern};
+//!
+//! let pattern = Pattern::mqtt("sensors/+/temp").unwrap();
+//! assert!(pattern.matches(&Path::parse("/sensors/kitchen/temp").unwrap(), None));
+//! assert!(!pattern.matches(&Path::from_topic("sensors/kitchen/hum").unwrap(), None));
+//! ```
+
+mod error;
+mod event;
+mod layer;
+mod path;
+mod pattern;
+mod payload;
+mod pipeline;
+mod protocol;
+mod request;
+mod router;
+mod session;
+mod store;
+pub mod transport;
+
+pub use error::Error;
+pub use event::{CloseReason, Event, EventFilter, EventKind, Outbound};
+pub use layer::{InboundVerdict, Layer, OutboundVerdict};
+pub use path::{MAX_PATH_LEN, Path, PathError};
+pub use pattern::{Glob, Pattern, Segment};
+pub use payload::{Format, Payload, Record, now_ms};
+pub use pipeline::{Core, CoreBuilder, CoreConfig, PublishResult, Stats};
+pub use protocol::{BoxIo, Io, Protocol, WebSocket};
+pub use request::{Action, Consistency, Off, OnOptions, Request, Response, SetOptions};
+pub use router::{Router, SHARDS, Subscription, SubscriptionId};
+pub use session::{Delivery, OverflowPolicy, Session, SessionId, SessionInfo, SessionQueue};
+pub use store::{Store, StoreError, Write};
+
+pub use async_trait::async_trait;

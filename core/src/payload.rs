@@ -1,0 +1,207 @@
+//! Payloads and records (DESIGN.md §4).
+//!
+//! A payload is bytes plus a [`Format`]. MQTT to MQTT is byte-exact: the bytes a device
+//! published are the bytes its subscribers receive. Native clients see JSON through
+//! [`Payload::to_native_value`].
+
+use base64::Engine as _;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use crate::path::Path;
+
+/// What the bytes of a payload are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Format {
+    /// JSON text.
+    Json = 0,
+    /// UTF-8 text that is not JSON.
+    Text = 1,
+    /// Anything else.
+    Binary = 2,
+}
+
+impl Format {
+    /// The format for its stored tag byte (`0` json, `1` text, `2` binary), `None` otherwise.
+    pub fn from_tag(tag: u8) -> Option<Self> {
+        match tag {
+            0 => Some(Self::Json),
+            1 => Some(Self::Text),
+            2 => Some(Self::Binary),
+            _ => None,
+        }
+    }
+
+    /// The stored tag byte of this format.
+    pub fn tag(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Bytes and their format. Cloning shares the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload {
+    /// What the bytes are.
+    pub format: Format,
+    /// The bytes, exactly as published or stored.
+    pub bytes: Bytes,
+}
+
+impl Payload {
+    /// A JSON payload holding `value`.
+    pub fn json(value: &Value) -> Self {
+        Self {
+            format: Format::Json,
+            bytes: Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+        }
+    }
+
+    /// Classifies bytes from a device (an MQTT PUBLISH): JSON when they parse as JSON, text
+    /// when they are UTF-8, binary otherwise. The bytes are kept as they are.
+    pub fn detect(bytes: Bytes) -> Self {
+        let format = if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() {
+            Format::Json
+        } else if std::str::from_utf8(&bytes).is_ok() {
+            Format::Text
+        } else {
+            Format::Binary
+        };
+        Self { format, bytes }
+    }
+
+    /// The JSON value of a `json` payload (`None` for text and binary, or JSON that no
+    /// longer parses).
+    pub fn as_json(&self) -> Option<Value> {
+        match self.format {
+            Format::Json => serde_json::from_slice(&self.bytes).ok(),
+            _ => None,
+        }
+    }
+
+    /// What a native client sees (reference rule): a JSON object as itself, any other JSON
+    /// value as `{"value": …}`, text as `{"value": "<text>"}`, binary as
+    /// `{"value_base64": "…"}`. `_meta` is added by the protocol.
+    pub fn to_native_value(&self) -> Map<String, Value> {
+        let mut map = Map::new();
+        match self.format {
+            Format::Json => match serde_json::from_slice::<Value>(&self.bytes) {
+                Ok(Value::Object(object)) => return object,
+                Ok(other) => {
+                    map.insert("value".into(), other);
+                }
+                Err(_) => {
+                    map.insert("value".into(), text_or_base64(&self.bytes));
+                }
+            },
+            Format::Text => {
+                map.insert("value".into(), text_or_base64(&self.bytes));
+            }
+            Format::Binary => {
+                map.insert(
+                    "value_base64".into(),
+                    Value::String(base64::engine::general_purpose::STANDARD.encode(&self.bytes)),
+                );
+            }
+        }
+        map
+    }
+
+    /// The result of a shallow merge (reference: `set` with `merge: true`): when both
+    /// payloads are JSON objects, `update`'s keys replace or add to `self`'s; otherwise
+    /// `update` replaces `self` whole.
+    pub fn merged(&self, update: &Payload) -> Payload {
+        match (self.as_json(), update.as_json()) {
+            (Some(Value::Object(mut base)), Some(Value::Object(changes))) => {
+                for (k, v) in changes {
+                    base.insert(k, v);
+                }
+                Payload::json(&Value::Object(base))
+            }
+            _ => update.clone(),
+        }
+    }
+}
+
+fn text_or_base64(bytes: &[u8]) -> Value {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Value::String(s.to_owned()),
+        Err(_) => Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+    }
+}
+
+/// A stored record (DESIGN.md §4). Times are milliseconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Where the record is stored.
+    pub path: Path,
+    /// Its payload.
+    pub payload: Payload,
+    /// When the path was first set, ms since the epoch.
+    pub created: u64,
+    /// When the path was last set, ms since the epoch.
+    pub modified: u64,
+    /// Who last set it (a username), when security knows one.
+    pub modified_by: Option<String>,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn detect_classifies_device_bytes() {
+        assert_eq!(
+            Payload::detect(Bytes::from_static(b"21.5")).format,
+            Format::Json
+        );
+        assert_eq!(
+            Payload::detect(Bytes::from_static(b"{\"c\":1}")).format,
+            Format::Json
+        );
+        assert_eq!(
+            Payload::detect(Bytes::from_static(b"hello")).format,
+            Format::Text
+        );
+        assert_eq!(
+            Payload::detect(Bytes::from_static(b"")).format,
+            Format::Text
+        );
+        assert_eq!(
+            Payload::detect(Bytes::from_static(&[0xff, 0x00])).format,
+            Format::Binary
+        );
+    }
+
+    #[test]
+    fn native_view_wraps_non_objects() {
+        let view = |b: &'static [u8]| {
+            Value::Object(Payload::detect(Bytes::from_static(b)).to_native_value())
+        };
+        assert_eq!(view(b"{\"c\":1}"), json!({"c": 1}));
+        assert_eq!(view(b"21.5"), json!({"value": 21.5}));
+        assert_eq!(view(b"hello"), json!({"value": "hello"}));
+        assert_eq!(view(&[0xff, 0x00]), json!({"value_base64": "/wA="}));
+    }
+
+    #[test]
+    fn merge_is_shallow_and_replaces_non_objects() {
+        let a = Payload::json(&json!({"a": 1, "n": {"x": 1}}));
+        let b = Payload::json(&json!({"b": 2, "n": {"y": 2}}));
+        assert_eq!(
+            a.merged(&b).as_json().unwrap(),
+            json!({"a": 1, "b": 2, "n": {"y": 2}})
+        );
+        let c = Payload::json(&json!(5));
+        assert_eq!(a.merged(&c), c);
+    }
+}

@@ -1,0 +1,63 @@
+//! Transports (DESIGN.md §2): accept loops that hand connections to protocols.
+//!
+//! Each accept loop takes a connection permit before accepting (STYLE 9), backs off on
+//! accept errors without ever ending, spawns one tracked task per connection with its own
+//! tracing span, and stops accepting when [`crate::Core::shutdown_token`] is cancelled.
+//! Handshakes happen inside the connection task, under a timeout, never in the loop.
+
+mod http;
+mod tcp;
+
+use std::time::Duration;
+
+pub use http::{WebSocketRoute, run_http};
+pub use tcp::run_tcp;
+
+/// Limits shared by the accept loops.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The most connections one listener keeps open at once; further clients wait in the
+    /// kernel's backlog. Default 100,000.
+    pub max_connections: usize,
+    /// How long a client has to finish its handshake (HTTP upgrade, MQTT CONNECT, native
+    /// login). Default 10 s.
+    pub handshake_timeout: Duration,
+    /// The largest WebSocket message accepted, in bytes. Default 16 MiB.
+    pub max_websocket_message: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 100_000,
+            handshake_timeout: Duration::from_secs(10),
+            max_websocket_message: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Accepts one connection, retrying transient errors (EMFILE, ECONNABORTED) with a capped
+/// backoff instead of ending the loop. `None` once shutdown begins.
+async fn accept(
+    listener: &tokio::net::TcpListener,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => return Some(pair),
+                Err(error) => {
+                    tracing::warn!(%error, backoff_ms = backoff.as_millis() as u64, "accept failed; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return None,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
