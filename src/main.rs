@@ -1,1 +1,159 @@
-fn main() {}
+//! The `pathmq` binary: configuration (file, environment, command line), logging, signal
+//! handling. Everything else is in the library crates.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Parser;
+use pathmq::config::{Config, Engine, LogFormat, Overflow};
+
+/// pathmq: a real-time JSON path database and MQTT / WebSocket pub/sub broker.
+///
+/// Every option can also be set in the config file (`--config`) or with its `PATHMQ_*`
+/// environment variable. Precedence: command line, then environment, then config file,
+/// then the embedded defaults.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// TOML config file (see docs/CONFIGURATION.md).
+    #[arg(long, short, env = "PATHMQ_CONFIG")]
+    config: Option<PathBuf>,
+    /// Broker name reported by `describe` [default: pathmq].
+    #[arg(long, env = "PATHMQ_NAME")]
+    name: Option<String>,
+    /// HTTP/WebSocket listen address: native protocol at / and /primus, MQTT over WebSocket at /mqtt [default: 127.0.0.1:55000].
+    #[arg(long, env = "PATHMQ_HTTP_LISTEN")]
+    http_listen: Option<SocketAddr>,
+    /// Disable the HTTP/WebSocket listener.
+    #[arg(long, env = "PATHMQ_HTTP_DISABLED")]
+    http_disabled: bool,
+    /// MQTT TCP listen address [default: 127.0.0.1:1883].
+    #[arg(long, env = "PATHMQ_MQTT_LISTEN")]
+    mqtt_listen: Option<SocketAddr>,
+    /// Disable the MQTT TCP listener.
+    #[arg(long, env = "PATHMQ_MQTT_DISABLED")]
+    mqtt_disabled: bool,
+    /// Largest MQTT packet accepted, in bytes [default: 1049600].
+    #[arg(long, env = "PATHMQ_MQTT_MAX_PACKET_SIZE")]
+    mqtt_max_packet_size: Option<usize>,
+    /// Storage engine: redb (durable) or memory [default: redb].
+    #[arg(long, env = "PATHMQ_STORAGE_ENGINE", value_parser = ["redb", "memory"])]
+    storage_engine: Option<String>,
+    /// redb database file; its folder is created [default: ./pathmq-data/pathmq.redb].
+    #[arg(long, env = "PATHMQ_STORAGE_PATH")]
+    storage_path: Option<PathBuf>,
+    /// Most open connections per listener [default: 100000].
+    #[arg(long, env = "PATHMQ_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Time a client has for its handshake, in ms [default: 10000].
+    #[arg(long, env = "PATHMQ_HANDSHAKE_TIMEOUT_MS")]
+    handshake_timeout_ms: Option<u64>,
+    /// Capacity of each session's outbound queue, in messages [default: 1024].
+    #[arg(long, env = "PATHMQ_SESSION_QUEUE")]
+    session_queue: Option<usize>,
+    /// What a full session queue does: drop-new or disconnect [default: drop-new].
+    #[arg(long, env = "PATHMQ_OVERFLOW", value_parser = ["drop-new", "disconnect"])]
+    overflow: Option<String>,
+    /// Largest payload accepted, in bytes [default: 1048576].
+    #[arg(long, env = "PATHMQ_MAX_PAYLOAD")]
+    max_payload: Option<usize>,
+    /// Native-protocol heartbeat interval, in ms [default: 30000].
+    #[arg(long, env = "PATHMQ_HEARTBEAT_INTERVAL_MS")]
+    heartbeat_interval_ms: Option<u64>,
+    /// How long shutdown waits for connections, in ms [default: 5000].
+    #[arg(long, env = "PATHMQ_SHUTDOWN_TIMEOUT_MS")]
+    shutdown_timeout_ms: Option<u64>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "PATHMQ_LOG_FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
+    /// Log filter, e.g. "info" or "info,pathmq_mqtt=debug"; RUST_LOG wins [default: info].
+    #[arg(long, env = "PATHMQ_LOG_LEVEL")]
+    log_level: Option<String>,
+}
+
+impl Cli {
+    /// The config file (or defaults) with the command line and environment laid over it.
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mut c = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        let set = |slot: &mut _, value: Option<_>| {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        };
+        set(&mut c.name, self.name);
+        set(&mut c.http.listen, self.http_listen);
+        c.http.enabled &= !self.http_disabled;
+        set(&mut c.mqtt.listen, self.mqtt_listen);
+        c.mqtt.enabled &= !self.mqtt_disabled;
+        set(&mut c.mqtt.max_packet_size, self.mqtt_max_packet_size);
+        set(&mut c.storage.path, self.storage_path);
+        set(&mut c.limits.max_connections, self.max_connections);
+        set(&mut c.limits.handshake_timeout_ms, self.handshake_timeout_ms);
+        set(&mut c.limits.session_queue, self.session_queue);
+        set(&mut c.limits.max_payload, self.max_payload);
+        set(&mut c.limits.heartbeat_interval_ms, self.heartbeat_interval_ms);
+        set(&mut c.limits.shutdown_timeout_ms, self.shutdown_timeout_ms);
+        set(&mut c.log.level, self.log_level);
+        if let Some(engine) = self.storage_engine {
+            c.storage.engine = if engine == "memory" { Engine::Memory } else { Engine::Redb };
+        }
+        if let Some(overflow) = self.overflow {
+            c.limits.overflow = if overflow == "disconnect" { Overflow::Disconnect } else { Overflow::DropNew };
+        }
+        if let Some(format) = self.log_format {
+            c.log.format = if format == "json" { LogFormat::Json } else { LogFormat::Text };
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.is_empty() => EnvFilter::try_new(directives).context("RUST_LOG")?,
+        _ => EnvFilter::try_new(&config.log.level).context("config key `log.level`")?,
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the broker");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Cli::parse().into_config()?;
+    init_logging(&config)?;
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), storage = ?config.storage.engine, path = %config.storage.path.display(), "starting pathmq");
+    let broker = pathmq::Broker::builder().config(config).start().await?;
+    shutdown_signal().await;
+    broker.shutdown().await;
+    Ok(())
+}

@@ -122,6 +122,12 @@ impl CoreBuilder {
         self
     }
 
+    /// [`CoreBuilder::layer`] for a layer already in an `Arc`.
+    pub fn layer_arc(mut self, layer: Arc<dyn Layer>) -> Self {
+        self.layers.push(layer);
+        self
+    }
+
     /// Builds the core.
     pub fn build(self) -> Core {
         Core {

@@ -83,13 +83,14 @@ async fn serve_connection(
 ) {
     let permit = Arc::new(permit);
     let shutdown = shared.core.shutdown_token().clone();
+    let header_timeout = shared.limits.handshake_timeout;
     let service = hyper::service::service_fn(move |req| {
         let (shared, permit) = (shared.clone(), permit.clone());
         async move { Ok::<_, Infallible>(route(&shared, req, peer, permit)) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(super::Limits::default().handshake_timeout)
+        .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);

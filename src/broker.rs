@@ -1,0 +1,224 @@
+//! The `Broker` builder: a core, a store and the listeners of the configuration, started
+//! and stopped as one.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pathmq_core::transport::{self, WebSocketRoute};
+use pathmq_core::{Core, CoreConfig, Layer, OverflowPolicy, Store};
+use pathmq_mqtt::{Mqtt, MqttConfig};
+use pathmq_native::{Native, NativeConfig};
+use pathmq_storage::{MemoryStore, RedbStore};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, Engine, Overflow};
+
+/// Why the broker did not start. Nothing is left running.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error("cannot open the store at {path}: {source}")]
+    Store {
+        /// The store file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: pathmq_storage::OpenError,
+    },
+    /// A listener could not bind its address.
+    #[error("cannot listen for {what} on {addr}: {source}")]
+    Bind {
+        /// Which listener (`"mqtt"`, `"http"`).
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why (address in use, permission denied).
+        source: std::io::Error,
+    },
+}
+
+/// Builds and starts a broker.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let broker = pathmq::Broker::builder().start().await?;
+/// println!("MQTT on {:?}", broker.mqtt_addr());
+/// broker.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct Broker {
+    config: Config,
+    store: Option<Arc<dyn Store>>,
+    layers: Vec<Arc<dyn Layer>>,
+}
+
+impl Broker {
+    /// A builder with the embedded defaults (DESIGN.md §9).
+    pub fn builder() -> Self {
+        Self {
+            config: Config::default(),
+            store: None,
+            layers: Vec::new(),
+        }
+    }
+
+    /// Replaces the configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Uses this store instead of the configured one.
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Appends a middleware layer (DESIGN.md §8).
+    pub fn layer(mut self, layer: impl Layer) -> Self {
+        self.layers.push(Arc::new(layer));
+        self
+    }
+
+    /// Opens the store, binds the listeners and starts serving.
+    ///
+    /// # Errors
+    /// [`StartError::Store`] or [`StartError::Bind`]; nothing is left running.
+    pub async fn start(self) -> Result<RunningBroker, StartError> {
+        let config = self.config;
+        let store: Arc<dyn Store> = match (self.store, config.storage.engine) {
+            (Some(store), _) => store,
+            (None, Engine::Memory) => Arc::new(MemoryStore::new()),
+            (None, Engine::Redb) => {
+                let path = config.storage.path.clone();
+                let store = tokio::task::spawn_blocking(move || RedbStore::open(&path))
+                    .await
+                    .expect("opening the store panicked");
+                Arc::new(store.map_err(|source| StartError::Store {
+                    path: config.storage.path.clone(),
+                    source,
+                })?)
+            }
+        };
+        let limits = &config.limits;
+        let mut core_config = CoreConfig::default();
+        core_config.name = config.name.clone();
+        core_config.session_queue = limits.session_queue;
+        core_config.max_payload = limits.max_payload;
+        core_config.overflow = match limits.overflow {
+            Overflow::DropNew => OverflowPolicy::DropNew,
+            Overflow::Disconnect => OverflowPolicy::Disconnect,
+        };
+        let mut builder = Core::builder_arc(store).config(core_config);
+        for layer in self.layers {
+            builder = builder.layer_arc(layer);
+        }
+        let core = builder.build();
+
+        let mut transport_limits = transport::Limits::default();
+        transport_limits.max_connections = limits.max_connections;
+        transport_limits.handshake_timeout = Duration::from_millis(limits.handshake_timeout_ms);
+        transport_limits.max_websocket_message = limits.max_payload + 64 * 1024;
+
+        let mut mqtt_config = MqttConfig::default();
+        mqtt_config.connect_timeout = transport_limits.handshake_timeout;
+        mqtt_config.max_packet_size = config.mqtt.max_packet_size;
+        let mqtt: Arc<dyn pathmq_core::Protocol> = Arc::new(Mqtt::new(mqtt_config));
+        let mut native_config = NativeConfig::default();
+        native_config.heartbeat_interval = Duration::from_millis(limits.heartbeat_interval_ms);
+        let native: Arc<dyn pathmq_core::Protocol> = Arc::new(Native::new(native_config));
+
+        let bind = |what: &'static str, addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { what, addr, source })
+        };
+        let mqtt_listener = match config.mqtt.enabled {
+            true => Some(bind("mqtt", config.mqtt.listen).await?),
+            false => None,
+        };
+        let http_listener = match config.http.enabled {
+            true => Some(bind("http", config.http.listen).await?),
+            false => None,
+        };
+
+        let mut running = RunningBroker {
+            core: core.clone(),
+            mqtt_addr: None,
+            http_addr: None,
+            accept_loops: Vec::new(),
+            shutdown_timeout: Duration::from_millis(limits.shutdown_timeout_ms),
+        };
+        if let Some(listener) = mqtt_listener {
+            running.mqtt_addr = listener.local_addr().ok();
+            tracing::info!(addr = ?running.mqtt_addr, "MQTT listening");
+            let task = transport::run_tcp(listener, mqtt.clone(), core.clone(), transport_limits.clone());
+            running.accept_loops.push(tokio::spawn(task));
+        }
+        if let Some(listener) = http_listener {
+            running.http_addr = listener.local_addr().ok();
+            tracing::info!(addr = ?running.http_addr, "HTTP listening: native WebSocket at / and /primus, MQTT over WebSocket at /mqtt");
+            let route = |path: &str, subprotocol: Option<&str>, protocol: &Arc<dyn pathmq_core::Protocol>| WebSocketRoute {
+                path: path.into(),
+                subprotocol: subprotocol.map(Into::into),
+                protocol: protocol.clone(),
+            };
+            let routes = vec![
+                route("/", None, &native),
+                route("/primus", None, &native),
+                route("/mqtt", Some("mqtt"), &mqtt),
+            ];
+            let task = transport::run_http(listener, routes, core.clone(), transport_limits);
+            running.accept_loops.push(tokio::spawn(task));
+        }
+        Ok(running)
+    }
+}
+
+/// A started broker. Dropping it does not stop it; call [`RunningBroker::shutdown`].
+pub struct RunningBroker {
+    core: Core,
+    mqtt_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    accept_loops: Vec<JoinHandle<()>>,
+    shutdown_timeout: Duration,
+}
+
+impl RunningBroker {
+    /// The core, for in-process sessions (`core().open_session(..)`).
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// The bound MQTT address (with the real port when configured with port 0).
+    pub fn mqtt_addr(&self) -> Option<SocketAddr> {
+        self.mqtt_addr
+    }
+
+    /// The bound HTTP/WebSocket address.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// Shuts down gracefully: stops accepting, tells every client (MQTT 5 DISCONNECT 0x8B,
+    /// native `server-side-disconnect`), waits up to the configured shutdown timeout for
+    /// connections to close, then flushes and closes the store.
+    pub async fn shutdown(self) {
+        tracing::info!("shutting down");
+        self.core.begin_shutdown();
+        for task in self.accept_loops {
+            let _ = task.await;
+        }
+        let tasks = self.core.tasks();
+        tasks.close();
+        if tokio::time::timeout(self.shutdown_timeout, tasks.wait()).await.is_err() {
+            tracing::warn!(remaining = tasks.len(), "connections still open after the shutdown timeout");
+        }
+        if let Err(error) = self.core.store().close().await {
+            tracing::error!(%error, "closing the store failed");
+        }
+        tracing::info!("stopped");
+    }
+}

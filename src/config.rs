@@ -1,0 +1,353 @@
+//! The broker's configuration: TOML file, environment (`PATHMQ_*`) and command line, over
+//! the embedded defaults of DESIGN.md §9.
+//!
+//! ```toml
+//! name = "pathmq"
+//!
+//! [http]                       # native protocol (WebSocket at / and /primus),
+//! enabled = true               # MQTT over WebSocket at /mqtt, /ping, /version
+//! listen = "127.0.0.1:55000"
+//!
+//! [mqtt]
+//! enabled = true
+//! listen = "127.0.0.1:1883"
+//! max_packet_size = 1049600    # bytes
+//!
+//! [storage]
+//! engine = "redb"              # or "memory" (nothing survives a restart)
+//! path = "./pathmq-data/pathmq.redb"
+//!
+//! [limits]
+//! max_connections = 100000     # per listener
+//! handshake_timeout_ms = 10000
+//! session_queue = 1024         # messages per session's outbound queue
+//! overflow = "drop-new"        # or "disconnect": what a full session queue does
+//! max_payload = 1048576        # bytes
+//! heartbeat_interval_ms = 30000 # native protocol pings
+//! shutdown_timeout_ms = 5000
+//!
+//! [log]
+//! format = "text"              # or "json"
+//! level = "info"               # a tracing filter, e.g. "info,pathmq_mqtt=debug"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Why a configuration was refused. The message names the key and the problem.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a key is unknown or has the wrong type.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, naming the key and line.
+        message: String,
+    },
+    /// A value is out of its allowed range.
+    #[error("config key `{key}`: {problem}")]
+    Invalid {
+        /// The dotted key, e.g. `limits.session_queue`.
+        key: &'static str,
+        /// What is wrong with its value.
+        problem: String,
+    },
+}
+
+/// The whole configuration. `Default` is the embedded defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// The broker's name, as `describe` reports it. Default `"pathmq"`.
+    pub name: String,
+    /// The HTTP listener.
+    pub http: Listener,
+    /// The MQTT TCP listener.
+    pub mqtt: MqttListener,
+    /// Where records are stored.
+    pub storage: Storage,
+    /// Limits and timeouts.
+    pub limits: Limits,
+    /// Logging.
+    pub log: Log,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            name: "pathmq".into(),
+            http: Listener {
+                enabled: true,
+                listen: SocketAddr::from(([127, 0, 0, 1], 55000)),
+            },
+            mqtt: MqttListener::default(),
+            storage: Storage::default(),
+            limits: Limits::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+/// A listener: whether it runs and where.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Listener {
+    /// Whether the listener runs.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The address to bind, e.g. `"127.0.0.1:55000"`; port 0 picks a free port.
+    pub listen: SocketAddr,
+}
+
+/// The MQTT listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MqttListener {
+    /// Whether the listener runs. Default true.
+    pub enabled: bool,
+    /// The address to bind. Default `127.0.0.1:1883`.
+    pub listen: SocketAddr,
+    /// The largest MQTT packet accepted, in bytes. Default 1,049,600 (1 MiB payload plus
+    /// headers).
+    pub max_packet_size: usize,
+}
+
+impl Default for MqttListener {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            max_packet_size: 1024 * 1024 + 1024,
+        }
+    }
+}
+
+/// The storage engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// redb, embedded, durable (the default).
+    Redb,
+    /// In memory: nothing survives a restart.
+    Memory,
+}
+
+/// Where records are stored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Storage {
+    /// The engine. Default redb.
+    pub engine: Engine,
+    /// The redb file. Default `./pathmq-data/pathmq.redb`; its folder is created.
+    pub path: PathBuf,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Self {
+            engine: Engine::Redb,
+            path: PathBuf::from("./pathmq-data/pathmq.redb"),
+        }
+    }
+}
+
+/// What a full session queue does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overflow {
+    /// Drop the new message, count and log it.
+    DropNew,
+    /// Disconnect the slow session.
+    Disconnect,
+}
+
+/// Limits and timeouts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Most open connections per listener. Default 100,000.
+    pub max_connections: usize,
+    /// Time a client has for its handshake, in ms. Default 10,000.
+    pub handshake_timeout_ms: u64,
+    /// Capacity of each session's outbound queue, in messages. Default 1,024.
+    pub session_queue: usize,
+    /// What a full session queue does. Default `drop-new`.
+    pub overflow: Overflow,
+    /// Largest payload accepted, in bytes. Default 1,048,576.
+    pub max_payload: usize,
+    /// Interval of native-protocol heartbeat pings, in ms. Default 30,000.
+    pub heartbeat_interval_ms: u64,
+    /// How long shutdown waits for connections to close, in ms. Default 5,000.
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 100_000,
+            handshake_timeout_ms: 10_000,
+            session_queue: 1024,
+            overflow: Overflow::DropNew,
+            max_payload: 1024 * 1024,
+            heartbeat_interval_ms: 30_000,
+            shutdown_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Log {
+    /// Output format. Default text.
+    pub format: LogFormat,
+    /// A tracing filter directive. Default `"info"`. `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Config {
+    /// Reads a TOML file over the defaults (keys left out keep their default).
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`], [`ConfigError::Parse`] (unknown key, wrong type: the message
+    /// names the key and line), [`ConfigError::Invalid`].
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses TOML text over the defaults.
+    ///
+    /// # Errors
+    /// As [`Config::from_file`]; `path` in a `Parse` error is `<text>`.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<text>"),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks ranges that types cannot express.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first bad key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = |key, value: u64| {
+            if value == 0 {
+                Err(ConfigError::Invalid {
+                    key,
+                    problem: "must be greater than 0".into(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        positive("limits.max_connections", self.limits.max_connections as u64)?;
+        positive("limits.handshake_timeout_ms", self.limits.handshake_timeout_ms)?;
+        positive("limits.session_queue", self.limits.session_queue as u64)?;
+        positive("limits.max_payload", self.limits.max_payload as u64)?;
+        positive("limits.heartbeat_interval_ms", self.limits.heartbeat_interval_ms)?;
+        if self.mqtt.max_packet_size < 64 || self.mqtt.max_packet_size > 268_435_455 {
+            return Err(ConfigError::Invalid {
+                key: "mqtt.max_packet_size",
+                problem: format!(
+                    "{} is outside 64..=268435455 bytes (the MQTT maximum)",
+                    self.mqtt.max_packet_size
+                ),
+            });
+        }
+        if self.name.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "name",
+                problem: "must not be empty".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.http.listen.to_string(), "127.0.0.1:55000");
+        assert_eq!(c.mqtt.listen.to_string(), "127.0.0.1:1883");
+        assert_eq!(c.storage.path, PathBuf::from("./pathmq-data/pathmq.redb"));
+        assert_eq!(c.storage.engine, Engine::Redb);
+    }
+
+    #[test]
+    fn keys_override_defaults() {
+        let c = Config::from_toml("[mqtt]\nlisten = \"0.0.0.0:1884\"\n[storage]\nengine = \"memory\"\n").unwrap();
+        assert_eq!(c.mqtt.listen.port(), 1884);
+        assert!(c.mqtt.enabled);
+        assert_eq!(c.storage.engine, Engine::Memory);
+    }
+
+    #[test]
+    fn bad_config_names_the_key() {
+        let err = Config::from_toml("[mqtt]\nlisten = 5\n").unwrap_err().to_string();
+        assert!(err.contains("listen"), "{err}");
+        let err = Config::from_toml("[limits]\nsesion_queue = 5\n").unwrap_err().to_string();
+        assert!(err.contains("sesion_queue"), "{err}");
+        let err = Config::from_toml("[limits]\nsession_queue = 0\n").unwrap_err().to_string();
+        assert!(err.contains("limits.session_queue"), "{err}");
+        let err = Config::from_toml("[storage]\nengine = \"mongo\"\n").unwrap_err().to_string();
+        assert!(err.contains("mongo"), "{err}");
+    }
+}
