@@ -19,14 +19,9 @@ use crate::config::{Config, Engine, Overflow};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
-    /// The store could not be opened.
-    #[error("cannot open the store at {path}: {source}")]
-    Store {
-        /// The store file.
-        path: std::path::PathBuf,
-        /// Why.
-        source: pathmq_storage::OpenError,
-    },
+    /// The store could not be opened (the error names the file).
+    #[error("cannot open the store: {0}")]
+    Store(#[source] pathmq_storage::OpenError),
     /// A listener could not bind its address.
     #[error("cannot listen for {what} on {addr}: {source}")]
     Bind {
@@ -93,13 +88,11 @@ impl Broker {
             (None, Engine::Memory) => Arc::new(MemoryStore::new()),
             (None, Engine::Redb) => {
                 let path = config.storage.path.clone();
-                let store = tokio::task::spawn_blocking(move || RedbStore::open(&path))
+                // Opening reads the file: keep it off the runtime's workers.
+                let opened = tokio::task::spawn_blocking(move || RedbStore::open(&path))
                     .await
-                    .expect("opening the store panicked");
-                Arc::new(store.map_err(|source| StartError::Store {
-                    path: config.storage.path.clone(),
-                    source,
-                })?)
+                    .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
+                Arc::new(opened.map_err(StartError::Store)?)
             }
         };
         let limits = &config.limits;

@@ -24,7 +24,10 @@ impl MemoryStore {
 
 /// Every record whose path starts with `glob`'s literal prefix and matches it, in path
 /// order.
-fn matching<'a>(map: &'a BTreeMap<Path, Record>, glob: &'a Glob) -> impl Iterator<Item = &'a Record> + 'a {
+fn matching<'a>(
+    map: &'a BTreeMap<Path, Record>,
+    glob: &'a Glob,
+) -> impl Iterator<Item = &'a Record> + 'a {
     let prefix = glob.literal_prefix();
     let start = Path::parse(prefix).ok();
     let range = match start {
@@ -45,7 +48,11 @@ impl Store for MemoryStore {
         let record = match map.get(&write.path) {
             Some(old) => Record {
                 path: write.path.clone(),
-                payload: if write.merge { old.payload.merged(&write.payload) } else { write.payload },
+                payload: if write.merge {
+                    old.payload.merged(&write.payload)
+                } else {
+                    write.payload
+                },
                 created: old.created,
                 modified: now.max(old.created),
                 modified_by: write.modified_by,

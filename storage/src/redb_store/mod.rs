@@ -1,0 +1,232 @@
+//! The redb store: records in one embedded, crash-safe file (DESIGN.md §2, STYLE 15).
+//!
+//! - **Layout**: one table, `records`, from the path (`&str`) to the encoded record
+//!   (`&[u8]`, [`codec`] describes the versioned encoding). Keys are ordered bytewise, which
+//!   is [`Path`]'s order, so results come out ordered by path.
+//! - **Writes** (`set`, `remove`) go to one writer thread ([`writer`]) that commits
+//!   everything pending in one durable write transaction (group commit) before answering.
+//!   `merge` reads and rewrites the record inside that transaction, so it is atomic.
+//! - **Reads** (`get`, `scan`, `count`) run in `spawn_blocking` in their own read
+//!   transaction: a consistent snapshot that never waits for the writer.
+//! - **Globs** read only the key range starting with [`Glob::literal_prefix`] ([`range`]).
+//!
+//! redb is synchronous: nothing here runs redb on a runtime worker.
+
+mod builder;
+mod codec;
+mod range;
+mod writer;
+
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use pathmq_core::{Glob, Path, Record, Store, StoreError, Write};
+use redb::{Database, ReadOnlyTable, ReadableDatabase};
+
+pub use builder::{OpenError, RedbStoreBuilder};
+pub use writer::CommitStats;
+
+use range::{RECORDS, for_each_match};
+use writer::{Op, Writer};
+
+/// The default store: records in a redb file, written through a group-committing writer
+/// thread.
+///
+/// Dropping the store (or [`Store::close`]) lets the writer commit what is queued, then
+/// stops it and releases the file.
+///
+/// ```
+/// use pathmq_core::{Glob, Path, Payload, Store, Write};
+/// use pathmq_storage::RedbStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let store = RedbStore::open(dir.path().join("data/pathmq.redb"))?;
+/// let path = Path::parse("/sensors/kitchen/temp")?;
+/// let written = store
+///     .set(Write {
+///         path: path.clone(),
+///         payload: Payload::json(&serde_json::json!({"c": 21.5})),
+///         merge: false,
+///         modified_by: None,
+///     })
+///     .await?;
+/// assert_eq!(store.get(&path).await?, Some(written));
+/// assert_eq!(store.count(&Glob::parse("/sensors/*")?).await?, 1);
+/// store.close().await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct RedbStore {
+    file: PathBuf,
+    /// The database for reads; `None` once closed. The writer thread holds its own handle.
+    db: Mutex<Option<Arc<Database>>>,
+    writer: Writer,
+}
+
+impl RedbStore {
+    /// Opens (or creates, with its parent directories) the store file at `file` with the
+    /// default options ([`RedbStoreBuilder`]). Blocking: see [`RedbStoreBuilder::open`].
+    ///
+    /// # Errors
+    /// [`OpenError`]: nothing is left running.
+    pub fn open(file: impl AsRef<FsPath>) -> Result<Self, OpenError> {
+        Self::builder(file).open()
+    }
+
+    /// A builder for opening the store file at `file` with non-default options.
+    pub fn builder(file: impl AsRef<FsPath>) -> RedbStoreBuilder {
+        RedbStoreBuilder::new(file.as_ref().to_owned())
+    }
+
+    /// The store file.
+    pub fn file(&self) -> &FsPath {
+        &self.file
+    }
+
+    /// What the writer thread has committed since the store was opened. With concurrent
+    /// writers, `operations / transactions` shows how well group commit batches.
+    pub fn stats(&self) -> CommitStats {
+        self.writer.stats()
+    }
+
+    /// Runs `read` on the records table in a fresh read transaction, on the blocking pool.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] after [`Store::close`]; [`StoreError::Engine`] when the
+    /// transaction cannot start; otherwise what `read` returns.
+    async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadOnlyTable<&'static str, &'static [u8]>) -> Result<T, StoreError>
+            + Send
+            + 'static,
+    {
+        let db = self.db.lock().clone().ok_or(StoreError::Closed)?;
+        tokio::task::spawn_blocking(move || {
+            let txn = db
+                .begin_read()
+                .map_err(engine("begin a read transaction"))?;
+            let table = txn
+                .open_table(RECORDS)
+                .map_err(engine("open the records table"))?;
+            read(&table)
+        })
+        .await
+        .map_err(engine("read task"))?
+    }
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("file", &self.file)
+            .field("open", &self.db.lock().is_some())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Turns an engine error into [`StoreError::Engine`], saying what was being done.
+fn engine<E: std::fmt::Display>(doing: &'static str) -> impl FnOnce(E) -> StoreError {
+    move |e| StoreError::Engine(format!("cannot {doing}: {e}"))
+}
+
+#[async_trait]
+impl Store for RedbStore {
+    /// Queued to the writer thread; answered after the batch holding it is committed. A
+    /// call cancelled after it was queued (its future dropped) is still committed.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] after `close`; [`StoreError::Corrupt`] when the stored record
+    /// is unreadable (it is left as it is; `remove` clears it); [`StoreError::Engine`]
+    /// when the batch failed. In every case nothing was written.
+    async fn set(&self, write: Write) -> Result<Record, StoreError> {
+        self.writer.submit(|reply| Op::Set { write, reply }).await
+    }
+
+    async fn get(&self, path: &Path) -> Result<Option<Record>, StoreError> {
+        let path = path.clone();
+        self.read(move |table| match table.get(path.as_str()) {
+            Ok(Some(value)) => codec::decode(path, value.value()).map(Some),
+            Ok(None) => Ok(None),
+            Err(e) => Err(engine("read a record")(e)),
+        })
+        .await
+    }
+
+    /// # Errors
+    /// [`StoreError::Corrupt`] for the first unreadable record; [`StoreError::Engine`],
+    /// [`StoreError::Closed`].
+    async fn scan(&self, glob: &Glob) -> Result<Vec<Record>, StoreError> {
+        let glob = glob.clone();
+        self.read(move |table| {
+            let mut records = Vec::new();
+            let mut bad = None;
+            for_each_match(table, &glob, |key, value| {
+                match codec::decode_entry(key, value) {
+                    Ok(record) => {
+                        records.push(record);
+                        true
+                    }
+                    Err(e) => {
+                        bad = Some(e);
+                        false
+                    }
+                }
+            })
+            .map_err(engine("scan records"))?;
+            bad.map_or(Ok(records), Err)
+        })
+        .await
+    }
+
+    /// Queued to the writer thread like `set`.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when a matching key is not a path; [`StoreError::Engine`],
+    /// [`StoreError::Closed`]. In every case nothing was removed.
+    async fn remove(&self, glob: &Glob) -> Result<Vec<Path>, StoreError> {
+        let glob = glob.clone();
+        self.writer.submit(|reply| Op::Remove { glob, reply }).await
+    }
+
+    async fn count(&self, glob: &Glob) -> Result<u64, StoreError> {
+        let glob = glob.clone();
+        self.read(move |table| {
+            let mut n = 0u64;
+            for_each_match(table, &glob, |_, _| {
+                n += 1;
+                true
+            })
+            .map_err(engine("count records"))?;
+            Ok(n)
+        })
+        .await
+    }
+
+    /// Stops accepting operations, waits until the writer has committed everything
+    /// queued before the call, and releases the file (once reads still running finish).
+    /// Later operations return [`StoreError::Closed`]; closing again does nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::Engine`] when redb reports an error while closing the file; every
+    /// answered write is durable regardless.
+    async fn close(&self) -> Result<(), StoreError> {
+        self.writer.stop().await;
+        let db = self.db.lock().take();
+        // Close explicitly when no read holds the database, to see redb's error; otherwise
+        // the last reader's drop closes it.
+        if let Some(db) = db.and_then(Arc::into_inner) {
+            tokio::task::spawn_blocking(move || db.close())
+                .await
+                .map_err(engine("close the database"))?
+                .map_err(engine("close the database"))?;
+        }
+        tracing::debug!(file = %self.file.display(), "redb store closed");
+        Ok(())
+    }
+}

@@ -1,0 +1,299 @@
+//! The writer thread and its group commit (DESIGN.md §2, STYLE 15).
+//!
+//! Callers send [`Op`]s over a bounded channel, each with a oneshot for its answer. The
+//! thread takes everything pending (up to the batch limit), applies it in order in one
+//! write transaction, commits it durably, and only then answers each caller. Batches form
+//! by themselves: while one commit waits for the disk, the next operations queue up.
+//!
+//! An operation that fails on its own (a merge into an unreadable record) is answered
+//! with its error and changes nothing; the rest of its batch commits. An engine error
+//! (in the transaction or its commit) fails the whole batch: every caller of the batch gets
+//! the error and none of their writes happened.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use parking_lot::Mutex;
+use pathmq_core::{Glob, Path, Record, StoreError, Write, now_ms};
+use redb::{Database, ReadableTable, Table};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::codec;
+use super::range::{RECORDS, for_each_match};
+
+/// One write, with where to send its answer.
+pub(super) enum Op {
+    /// Store one record (replace or merge).
+    Set {
+        write: Write,
+        reply: oneshot::Sender<Result<Record, StoreError>>,
+    },
+    /// Remove every record matching a glob.
+    Remove {
+        glob: Glob,
+        reply: oneshot::Sender<Result<Vec<Path>, StoreError>>,
+    },
+}
+
+/// Counts of the writer's work since the store was opened, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommitStats {
+    /// Write transactions committed.
+    pub transactions: u64,
+    /// Operations (sets and removes) in those transactions, including any answered with
+    /// their own error (such as a merge into an unreadable record).
+    pub operations: u64,
+    /// The most operations committed in one transaction.
+    pub largest_batch: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    transactions: AtomicU64,
+    operations: AtomicU64,
+    largest_batch: AtomicU64,
+}
+
+/// Owns the writer thread: dropping it lets the thread commit what is queued, then joins
+/// it (STYLE 16).
+#[derive(Debug)]
+pub(super) struct Writer {
+    /// `None` once stopping has begun: new operations get [`StoreError::Closed`].
+    tx: Mutex<Option<mpsc::Sender<Op>>>,
+    /// Becomes `true` (or its sender is dropped) when the thread has finished.
+    stopped: watch::Receiver<bool>,
+    thread: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+impl Writer {
+    /// Starts the writer thread for `db`.
+    ///
+    /// `max_batch` and `queue` must be at least 1 (the builder clamps them).
+    ///
+    /// # Errors
+    /// The OS refused to start a thread.
+    pub(super) fn spawn(
+        db: Arc<Database>,
+        max_batch: usize,
+        queue: usize,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel(queue);
+        let (stopped_tx, stopped) = watch::channel(false);
+        let counters = Arc::new(Counters::default());
+        let thread_counters = Arc::clone(&counters);
+        let thread = std::thread::Builder::new()
+            .name("pathmq-redb-writer".into())
+            .spawn(move || {
+                run(&db, rx, max_batch, &thread_counters);
+                // Release the file before saying so: a reopen may follow at once.
+                drop(db);
+                stopped_tx.send_replace(true);
+            })?;
+        Ok(Self {
+            tx: Mutex::new(Some(tx)),
+            stopped,
+            thread: Some(thread),
+            counters,
+        })
+    }
+
+    /// Sends the op built by `op` and waits for its answer.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] when the writer is stopping or stopped (nothing was sent);
+    /// otherwise the op's own answer, or [`StoreError::Engine`] if the thread died before
+    /// committing it.
+    pub(super) async fn submit<T>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Op,
+    ) -> Result<T, StoreError> {
+        let tx = self.tx.lock().clone().ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        // Backpressure: waits here while the queue is full.
+        tx.send(op(reply)).await.map_err(|_| StoreError::Closed)?;
+        // The thread stops once every sender is gone; do not keep it alive while waiting.
+        drop(tx);
+        answer.await.map_err(|_| {
+            StoreError::Engine("the redb writer thread stopped before committing".into())
+        })?
+    }
+
+    /// Stops accepting operations and waits until the thread has committed everything
+    /// already queued and released the database. Safe to call more than once.
+    pub(super) async fn stop(&self) {
+        drop(self.tx.lock().take());
+        let mut stopped = self.stopped.clone();
+        // An error means the thread ended without saying so (it panicked): stopped too.
+        let _ = stopped.wait_for(|done| *done).await;
+    }
+
+    /// What the writer has committed so far.
+    pub(super) fn stats(&self) -> CommitStats {
+        CommitStats {
+            transactions: self.counters.transactions.load(Ordering::Relaxed),
+            operations: self.counters.operations.load(Ordering::Relaxed),
+            largest_batch: self.counters.largest_batch.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.tx.get_mut().take());
+        if let Some(thread) = self.thread.take() {
+            // Blocks until the queued operations are committed (at most a batch or two:
+            // no caller can be waiting to send, since they borrow the store).
+            if thread.join().is_err() {
+                tracing::error!("the redb writer thread panicked");
+            }
+        }
+    }
+}
+
+/// The thread's loop: until every sender is gone and the queue is empty, take a batch,
+/// commit it, answer it.
+fn run(db: &Database, mut rx: mpsc::Receiver<Op>, max_batch: usize, counters: &Counters) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while rx.blocking_recv_many(&mut batch, max_batch) > 0 {
+        let ops: Vec<Op> = std::mem::take(&mut batch);
+        let n = ops.len() as u64;
+        match apply(db, &ops) {
+            Ok(outcomes) => {
+                counters.transactions.fetch_add(1, Ordering::Relaxed);
+                counters.operations.fetch_add(n, Ordering::Relaxed);
+                counters.largest_batch.fetch_max(n, Ordering::Relaxed);
+                for (op, outcome) in ops.into_iter().zip(outcomes) {
+                    answer(op, outcome);
+                }
+            }
+            Err(message) => {
+                tracing::error!(ops = n, error = %message, "redb batch failed; nothing written");
+                for op in ops {
+                    fail(op, &message);
+                }
+            }
+        }
+    }
+}
+
+/// The answer to one op of a committed batch.
+enum Outcome {
+    Set(Result<Record, StoreError>),
+    Remove(Result<Vec<Path>, StoreError>),
+}
+
+/// A failed send means the caller stopped waiting (its future was dropped); the write
+/// has happened all the same.
+fn answer(op: Op, outcome: Outcome) {
+    match (op, outcome) {
+        (Op::Set { reply, .. }, Outcome::Set(result)) => {
+            let _ = reply.send(result);
+        }
+        (Op::Remove { reply, .. }, Outcome::Remove(result)) => {
+            let _ = reply.send(result);
+        }
+        // `apply` returns one outcome of the same kind per op, in order.
+        (op, _) => fail(op, "internal error: mismatched batch outcome"),
+    }
+}
+
+fn fail(op: Op, message: &str) {
+    let error = || StoreError::Engine(message.to_owned());
+    match op {
+        Op::Set { reply, .. } => {
+            let _ = reply.send(Err(error()));
+        }
+        Op::Remove { reply, .. } => {
+            let _ = reply.send(Err(error()));
+        }
+    }
+}
+
+/// Applies `ops` in order in one write transaction and commits it durably.
+///
+/// # Errors
+/// The engine's error, as text: the transaction was not committed.
+fn apply(db: &Database, ops: &[Op]) -> Result<Vec<Outcome>, String> {
+    let txn = db
+        .begin_write()
+        .map_err(|e| format!("cannot begin a write transaction: {e}"))?;
+    let mut outcomes = Vec::with_capacity(ops.len());
+    {
+        let mut table = txn
+            .open_table(RECORDS)
+            .map_err(|e| format!("cannot open the records table: {e}"))?;
+        for op in ops {
+            let outcome = match op {
+                Op::Set { write, .. } => set(&mut table, write).map(Outcome::Set),
+                Op::Remove { glob, .. } => remove(&mut table, glob).map(Outcome::Remove),
+            };
+            outcomes.push(outcome.map_err(|e| format!("write failed: {e}"))?);
+        }
+    }
+    txn.commit().map_err(|e| format!("commit failed: {e}"))?;
+    Ok(outcomes)
+}
+
+type RecordsTable<'txn> = Table<'txn, &'static str, &'static [u8]>;
+
+/// One set, read-modify-write inside the batch's transaction. The outer error is the
+/// engine's (fails the batch); the inner one is this op's alone (nothing written).
+fn set(
+    table: &mut RecordsTable<'_>,
+    write: &Write,
+) -> Result<Result<Record, StoreError>, redb::StorageError> {
+    let old = match table.get(write.path.as_str())? {
+        Some(value) => match codec::decode(write.path.clone(), value.value()) {
+            Ok(old) => Some(old),
+            Err(e) => return Ok(Err(e)),
+        },
+        None => None,
+    };
+    let now = now_ms();
+    let record = match old {
+        Some(old) => Record {
+            path: write.path.clone(),
+            payload: if write.merge {
+                old.payload.merged(&write.payload)
+            } else {
+                write.payload.clone()
+            },
+            created: old.created,
+            modified: now.max(old.created),
+            modified_by: write.modified_by.clone(),
+        },
+        None => Record {
+            path: write.path.clone(),
+            payload: write.payload.clone(),
+            created: now,
+            modified: now,
+            modified_by: write.modified_by.clone(),
+        },
+    };
+    table.insert(write.path.as_str(), codec::encode(&record).as_slice())?;
+    Ok(Ok(record))
+}
+
+/// One removal by glob, inside the batch's transaction; an unreadable key fails this op
+/// alone, before anything is removed.
+fn remove(
+    table: &mut RecordsTable<'_>,
+    glob: &Glob,
+) -> Result<Result<Vec<Path>, StoreError>, redb::StorageError> {
+    let mut keys = Vec::new();
+    for_each_match(table, glob, |key, _| {
+        keys.push(key.to_owned());
+        true
+    })?;
+    let paths = match keys.iter().map(|k| codec::parse_key(k)).collect() {
+        Ok(paths) => paths,
+        Err(e) => return Ok(Err(e)),
+    };
+    for key in &keys {
+        table.remove(key.as_str())?;
+    }
+    Ok(Ok(paths))
+}
