@@ -121,6 +121,8 @@ impl Broker {
         let mqtt: Arc<dyn pathmq_core::Protocol> = Arc::new(Mqtt::new(mqtt_config));
         let mut native_config = NativeConfig::default();
         native_config.heartbeat_interval = Duration::from_millis(limits.heartbeat_interval_ms);
+        // Below the WebSocket limit, so an oversized frame gets a 413 instead of a close.
+        native_config.max_frame = limits.max_payload + 32 * 1024;
         let native: Arc<dyn pathmq_core::Protocol> = Arc::new(Native::new(native_config));
 
         let bind = |what: &'static str, addr: SocketAddr| async move {

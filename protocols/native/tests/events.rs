@@ -1,0 +1,298 @@
+//! `on`, `off` and event frames (`reference/happn-3-wire.md` §4, §6; DESIGN.md §3).
+//!
+//! "No event" is shown without sleeping: after the write that must not be delivered, a
+//! write that must be is made, and the next event has to be that one.
+
+mod common;
+
+use anyhow::Result;
+use common::Client;
+use serde_json::{Value, json};
+
+async fn pair() -> Result<(common::Broker, Client, Client, String)> {
+    let broker = common::start().await?;
+    let mut listener = Client::ws(&broker, "/primus").await?;
+    let mut writer = Client::ws(&broker, "/primus").await?;
+    listener.handshake().await?;
+    let writer_session = writer.handshake().await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Ok((broker, listener, writer, writer_session))
+}
+
+#[tokio::test]
+async fn set_and_remove_events_carry_the_documented_meta() -> Result<()> {
+    let (_broker, mut listener, mut writer, writer_session) = pair().await?;
+    let id = listener
+        .on("/ALL@/e/*", json!({"event_type": "all", "count": 0}))
+        .await?;
+    assert!(id > 0);
+
+    let set_id = writer
+        .send(
+            "set",
+            Some("/e/x"),
+            json!({"v": 1}),
+            json!({"meta": {"tag": "t1"}}),
+        )
+        .await?;
+    let set = writer.response(set_id).await?;
+
+    let event = listener.event().await?;
+    assert_eq!(event["data"], json!({"v": 1}));
+    assert_eq!(event["protocol"], "happn_4");
+    let meta = &event["_meta"];
+    assert_eq!(meta["type"], "data");
+    assert_eq!(meta["channel"], "/ALL@/e/*");
+    assert_eq!(meta["action"], "/SET@/e/x");
+    assert_eq!(meta["path"], "/e/x");
+    assert_eq!(meta["created"], set["_meta"]["created"]);
+    assert_eq!(meta["modified"], set["_meta"]["modified"]);
+    assert_eq!(meta["sessionId"], writer_session.as_str());
+    assert_eq!(meta["consistency"], 2);
+    assert_eq!(meta["publicationId"], format!("{writer_session}-{set_id}"));
+    assert_eq!(meta["tag"], "t1");
+    assert!(meta.get("depth").is_none());
+
+    writer
+        .ok("remove", Some("/e/x"), Value::Null, Value::Null)
+        .await?;
+    let event = listener.event().await?;
+    assert_eq!(event["data"], json!({"removed": 1}));
+    let meta = &event["_meta"];
+    assert_eq!(meta["action"], "/REMOVE@/e/x");
+    assert_eq!(meta["channel"], "/ALL@/e/*");
+    assert!(meta.get("created").is_none() && meta.get("modified").is_none());
+
+    // Non-object data arrives wrapped, like a get.
+    writer.set("/e/n", json!(7)).await?;
+    assert_eq!(listener.event().await?["data"], json!({"value": 7}));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_writer_subscribed_to_its_own_path_gets_the_event_after_the_answer() -> Result<()> {
+    let broker = common::start().await?;
+    let mut client = Client::ws(&broker, "/primus").await?;
+    client.handshake().await?;
+    client.on("/ALL@/self", Value::Null).await?;
+    client.set("/self", json!({"me": 1})).await?;
+    let event = client.event().await?;
+    assert_eq!(event["_meta"]["channel"], "/ALL@/self");
+    Ok(())
+}
+
+#[tokio::test]
+async fn star_matches_exactly_one_segment() -> Result<()> {
+    let (_broker, mut listener, mut writer, _) = pair().await?;
+    listener.on("/ALL@/s/*", Value::Null).await?;
+    writer.set("/s/a/b", json!({"deep": true})).await?;
+    writer.set("/s", json!({"parent": true})).await?;
+    writer.set("/s/a", json!({"child": true})).await?;
+    let event = listener.event().await?;
+    assert_eq!(event["_meta"]["path"], "/s/a", "{event}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn double_star_matches_descendants_up_to_depth() -> Result<()> {
+    let (_broker, mut listener, mut writer, _) = pair().await?;
+    listener.on("/ALL@/d/**", json!({"depth": 2})).await?;
+    writer.set("/d/a/b/c", json!({"too": "deep"})).await?;
+    writer.set("/d", json!({"parent": true})).await?;
+    writer.set("/d/a/b", json!({"ok": 2})).await?;
+    let event = listener.event().await?;
+    assert_eq!(event["_meta"]["path"], "/d/a/b", "{event}");
+    assert_eq!(event["_meta"]["depth"], 2);
+    assert_eq!(event["_meta"]["channel"], "/ALL@/d/**");
+
+    listener.on("/ALL@/u/**", Value::Null).await?;
+    writer.set("/u/1/2/3/4/5/6/7", json!({})).await?;
+    assert_eq!(listener.event().await?["_meta"]["path"], "/u/1/2/3/4/5/6/7");
+    Ok(())
+}
+
+#[tokio::test]
+async fn event_type_filters_by_channel_prefix() -> Result<()> {
+    let (_broker, mut listener, mut writer, _) = pair().await?;
+    listener.on("/SET@/f", json!({"event_type": "set"})).await?;
+    listener
+        .on("/REMOVE@/g", json!({"event_type": "remove"}))
+        .await?;
+    writer.set("/g", json!({})).await?;
+    writer
+        .ok("remove", Some("/f"), Value::Null, Value::Null)
+        .await?;
+    writer.set("/f", json!({"x": 1})).await?;
+    writer
+        .ok("remove", Some("/g"), Value::Null, Value::Null)
+        .await?;
+    let first = listener.event().await?;
+    assert_eq!(first["_meta"]["channel"], "/SET@/f", "{first}");
+    let second = listener.event().await?;
+    assert_eq!(second["_meta"]["channel"], "/REMOVE@/g", "{second}");
+    assert_eq!(second["_meta"]["action"], "/REMOVE@/g");
+    Ok(())
+}
+
+#[tokio::test]
+async fn all_star_receives_everything() -> Result<()> {
+    let (_broker, mut listener, mut writer, _) = pair().await?;
+    listener.on("/ALL@*", Value::Null).await?;
+    writer.set("/any/where/at/all", json!({})).await?;
+    let event = listener.event().await?;
+    assert_eq!(event["_meta"]["channel"], "/ALL@*");
+    assert_eq!(event["_meta"]["path"], "/any/where/at/all");
+    Ok(())
+}
+
+/// Guards: one frame per distinct channel, however many subscriptions share it.
+#[tokio::test]
+async fn one_frame_per_distinct_channel() -> Result<()> {
+    let (_broker, mut listener, mut writer, _) = pair().await?;
+    listener.on("/ALL@/k/*", Value::Null).await?;
+    listener
+        .on("/ALL@/k/*", json!({"meta": {"other": 1}}))
+        .await?;
+    listener.on("/ALL@/k/**", json!({"depth": 5})).await?;
+    writer.set("/k/1", json!({"n": 1})).await?;
+    writer.set("/k/2", json!({"n": 2})).await?;
+
+    let mut channels = Vec::new();
+    for _ in 0..2 {
+        let event = listener.event().await?;
+        assert_eq!(event["_meta"]["path"], "/k/1");
+        channels.push(
+            event["_meta"]["channel"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    channels.sort();
+    assert_eq!(channels, ["/ALL@/k/*", "/ALL@/k/**"]);
+    assert_eq!(listener.event().await?["_meta"]["path"], "/k/2");
+    Ok(())
+}
+
+#[tokio::test]
+async fn off_by_reference_by_channel_and_all() -> Result<()> {
+    let (_broker, mut listener, mut writer, _) = pair().await?;
+    let a = listener.on("/ALL@/o/a", Value::Null).await?;
+    listener.on("/ALL@/o/b", Value::Null).await?;
+    listener
+        .on("/ALL@/o/b", json!({"meta": {"second": true}}))
+        .await?;
+    listener.on("/ALL@/o/c", Value::Null).await?;
+
+    let off = listener
+        .ok(
+            "off",
+            Some("/ALL@/o/a"),
+            Value::Null,
+            json!({"referenceId": a}),
+        )
+        .await?;
+    assert_eq!(off["data"], json!({"id": a, "removed": [a]}));
+    let off = listener
+        .ok(
+            "off",
+            Some("/ALL@/o/b"),
+            Value::Null,
+            json!({"referenceId": 0}),
+        )
+        .await?;
+    assert_eq!(off["data"]["id"], false);
+    assert_eq!(off["data"]["removed"].as_array().map(Vec::len), Some(2));
+
+    writer.set("/o/a", json!({})).await?;
+    writer.set("/o/b", json!({})).await?;
+    writer.set("/o/c", json!({})).await?;
+    assert_eq!(listener.event().await?["_meta"]["path"], "/o/c");
+
+    let off = listener
+        .ok("off", Some("*"), Value::Null, Value::Null)
+        .await?;
+    assert_eq!(off["data"]["removed"].as_array().map(Vec::len), Some(1));
+    listener.on("/ALL@/o/z", Value::Null).await?;
+    writer.set("/o/c", json!({})).await?;
+    writer.set("/o/z", json!({})).await?;
+    assert_eq!(listener.event().await?["_meta"]["path"], "/o/z");
+    Ok(())
+}
+
+#[tokio::test]
+async fn initial_callback_answers_the_stored_records() -> Result<()> {
+    let (_broker, mut listener, mut writer, _) = pair().await?;
+    writer.set("/i/1", json!({"n": 1})).await?;
+    writer.set("/i/2", json!(2)).await?;
+    writer.set("/i/2/deep", json!({"n": 3})).await?;
+    let response = listener
+        .ok(
+            "on",
+            Some("/ALL@/i/*"),
+            Value::Null,
+            json!({"initialCallback": true}),
+        )
+        .await?;
+    let items = response["data"].as_array().expect("items");
+    assert_eq!(items.len(), 2, "{response}");
+    assert_eq!(items[0]["n"], 1);
+    assert_eq!(items[0]["_meta"]["path"], "/i/1");
+    assert_eq!(items[1]["value"], 2);
+    let reference = response["_meta"]["referenceId"]
+        .as_u64()
+        .expect("referenceId");
+    writer.set("/i/3", json!({})).await?;
+    assert_eq!(listener.event().await?["_meta"]["path"], "/i/3");
+    listener
+        .ok(
+            "off",
+            Some("/ALL@/i/*"),
+            Value::Null,
+            json!({"referenceId": reference}),
+        )
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn publish_without_storing_is_delivered() -> Result<()> {
+    let (_broker, mut listener, mut writer, _) = pair().await?;
+    listener.on("/ALL@/p/*", Value::Null).await?;
+    writer
+        .ok(
+            "set",
+            Some("/p/1"),
+            json!({"x": 1}),
+            json!({"noStore": true, "noDataResponse": true}),
+        )
+        .await?;
+    assert_eq!(listener.event().await?["data"], json!({"x": 1}));
+    let got = writer
+        .ok("get", Some("/p/1"), Value::Null, Value::Null)
+        .await?;
+    assert_eq!(got["data"], Value::Null);
+    Ok(())
+}
+
+/// Guards: consistency 1 and 3 publish, and the writer is told at once that publication
+/// results are not available, rather than its `onPublished` timing out.
+#[tokio::test]
+async fn deferred_consistency_publishes_and_reports_no_results() -> Result<()> {
+    let (_broker, mut listener, mut writer, writer_session) = pair().await?;
+    listener.on("/ALL@/q", Value::Null).await?;
+    let id = writer
+        .send("set", Some("/q"), json!({}), json!({"consistency": 1}))
+        .await?;
+    let response = writer.response(id).await?;
+    assert_eq!(response["_meta"]["status"], "ok");
+    let ack = writer.next().await?;
+    assert_eq!(ack["action"], "publication-ack");
+    assert_eq!(ack["_meta"]["type"], "ack");
+    assert_eq!(ack["status"], "error");
+    assert_eq!(ack["id"], format!("{writer_session}-{id}"));
+    assert_eq!(listener.event().await?["_meta"]["consistency"], 1);
+    Ok(())
+}
