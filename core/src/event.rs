@@ -88,6 +88,9 @@ pub struct Event {
     pub meta: Option<Map<String, Value>>,
     /// The QoS the writer published at (MQTT subscribers get min(this, granted)).
     pub qos: u8,
+    /// For a remove event: how many records it removed at this path (0 when an exact
+    /// remove found nothing, 1 otherwise).
+    pub removed: u64,
     native_data: OnceLock<Bytes>,
 }
 
@@ -121,18 +124,25 @@ impl Event {
             consistency,
             meta,
             qos,
+            removed: u64::from(kind == EventKind::Remove),
             native_data: OnceLock::new(),
         }
     }
 
+    /// Sets [`Event::removed`].
+    pub fn with_removed(mut self, count: u64) -> Self {
+        self.removed = count;
+        self
+    }
+
     /// The event's `data` as native clients see it, as JSON text, encoded once: the
-    /// payload's native view for a set ([`Payload::to_native_value`]), `{"removed":1}` for
-    /// a remove.
+    /// payload's native view for a set ([`Payload::to_native_value`]), `{"removed":N}` for
+    /// a remove (reference: remove events).
     pub fn native_data(&self) -> &Bytes {
         self.native_data.get_or_init(|| {
             let value = match self.kind {
                 EventKind::Set => Value::Object(self.payload.to_native_value()),
-                EventKind::Remove => serde_json::json!({ "removed": 1 }),
+                EventKind::Remove => serde_json::json!({ "removed": self.removed }),
             };
             Bytes::from(serde_json::to_vec(&value).unwrap_or_default())
         })

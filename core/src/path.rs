@@ -62,10 +62,12 @@ impl Path {
     ///
     /// # Errors
     /// [`PathError::Empty`] for `""` or `"/"`, [`PathError::TooLong`],
-    /// [`PathError::BadCharacter`] for NUL, [`PathError::Wildcard`] for `*`.
+    /// [`PathError::BadCharacter`] for NUL, [`PathError::Wildcard`] for `*`, and for the
+    /// MQTT wildcards `+` and `#`, which no MQTT topic name may hold (MQTT 3.3.2-2): a
+    /// record under such a path could never be delivered to an MQTT subscriber.
     pub fn parse(s: &str) -> Result<Self, PathError> {
         let normalized = normalize(s)?;
-        if let Some(c) = normalized.chars().find(|c| *c == '*') {
+        if let Some(c) = normalized.chars().find(|c| matches!(c, '*' | '+' | '#')) {
             return Err(PathError::Wildcard {
                 path: normalized,
                 wildcard: c,
@@ -78,8 +80,10 @@ impl Path {
     /// `+` or `#`).
     ///
     /// # Errors
-    /// [`PathError::Empty`] for an empty topic (MQTT 4.7.3), [`PathError::Wildcard`] for `+`,
-    /// `#` or `*`, [`PathError::BadCharacter`] for NUL (MQTT 4.7.3), [`PathError::TooLong`].
+    /// [`PathError::Empty`] for an empty topic (MQTT 4.7.3), [`PathError::Wildcard`] for `+`
+    /// or `#`, and for `*`: MQTT allows it in a topic name, but in pathmq `*` is the data
+    /// wildcard of `get` and `remove`, so a record named with it could not be addressed
+    /// alone. [`PathError::BadCharacter`] for NUL (MQTT 4.7.3), [`PathError::TooLong`].
     pub fn from_topic(topic: &str) -> Result<Self, PathError> {
         if topic.is_empty() {
             return Err(PathError::Empty);
@@ -189,6 +193,16 @@ mod tests {
         }
         let p = Path::from_topic("/a/b").unwrap();
         assert_eq!(p.segments().collect::<Vec<_>>(), ["", "a", "b"]);
+    }
+
+    #[test]
+    fn mqtt_wildcards_are_refused_in_native_paths() {
+        for (path, wildcard) in [("/a/#", '#'), ("/a+b", '+'), ("/a/+/c", '+')] {
+            match Path::parse(path) {
+                Err(PathError::Wildcard { wildcard: w, .. }) => assert_eq!(w, wildcard, "{path}"),
+                other => panic!("{path}: {other:?}"),
+            }
+        }
     }
 
     #[test]

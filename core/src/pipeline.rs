@@ -11,16 +11,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::Error;
-use crate::event::{CloseReason, Event, EventKind, Outbound};
+use crate::event::{CloseReason, Outbound};
 use crate::layer::{InboundVerdict, Layer, OutboundVerdict};
 use crate::path::Path;
-use crate::payload::{Format, Payload, Record, now_ms};
-use crate::request::{Consistency, Off, Request, Response, SetOptions};
+use crate::request::{Off, Request, Response};
 use crate::router::{Router, Subscription};
-use crate::session::{
-    Delivery, OverflowPolicy, Session, SessionEntry, SessionId, SessionInfo, SessionQueue,
-};
-use crate::store::{Store, Write};
+use crate::session::{OverflowPolicy, Session, SessionEntry, SessionId, SessionInfo, SessionQueue};
+use crate::store::Store;
 
 /// Settings of the core. `Default` gives the documented defaults.
 #[derive(Debug, Clone)]
@@ -34,6 +31,9 @@ pub struct CoreConfig {
     pub overflow: OverflowPolicy,
     /// The largest payload accepted, in bytes. Default 1 MiB (1,048,576).
     pub max_payload: usize,
+    /// The most subscriptions one session may hold; `on` / SUBSCRIBE beyond it is
+    /// refused (400). Default 10,000.
+    pub max_subscriptions: usize,
 }
 
 impl Default for CoreConfig {
@@ -43,16 +43,17 @@ impl Default for CoreConfig {
             session_queue: 1024,
             overflow: OverflowPolicy::DropNew,
             max_payload: 1024 * 1024,
+            max_subscriptions: 10_000,
         }
     }
 }
 
 /// Counters of the core, read with [`Core::stats`].
 #[derive(Debug, Default)]
-struct Counters {
-    published: AtomicU64,
-    delivered: AtomicU64,
-    dropped: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) published: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) dropped: AtomicU64,
 }
 
 /// A snapshot of the core's counters.
@@ -71,26 +72,14 @@ pub struct Stats {
     pub dropped: u64,
 }
 
-/// What a publication reached (reference: `onPublished` results).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PublishResult {
-    /// Sessions the event was queued for.
-    pub successful: u64,
-    /// Sessions whose queue was full.
-    pub failed: u64,
-    /// Sessions whose subscriptions matched the path but not the event (event type, no
-    /// local), or that were closing.
-    pub skipped: u64,
-}
-
-struct Inner {
-    config: CoreConfig,
-    store: Arc<dyn Store>,
-    router: Router,
+pub(crate) struct Inner {
+    pub(crate) config: CoreConfig,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) router: Router,
     sessions: DashMap<SessionId, Arc<SessionEntry>>,
     client_ids: DashMap<String, SessionId>,
     layers: Vec<Arc<dyn Layer>>,
-    counters: Counters,
+    pub(crate) counters: Counters,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -99,7 +88,7 @@ struct Inner {
 /// client holds one.
 #[derive(Clone)]
 pub struct Core {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 /// Builds a [`Core`].
@@ -249,6 +238,10 @@ impl Core {
         }
     }
 
+    pub(crate) fn has_layers(&self) -> bool {
+        !self.inner.layers.is_empty()
+    }
+
     pub(crate) async fn outbound(
         &self,
         info: &SessionInfo,
@@ -275,6 +268,7 @@ impl Core {
             }
         }
         // Authorization hooks in here once security lands (DESIGN.md §7).
+        refuse_reserved(&request)?;
         match request {
             Request::Set {
                 path,
@@ -296,36 +290,7 @@ impl Core {
                 target,
                 meta,
                 event_id,
-            } => {
-                let removed = self.inner.store.remove(&target).await?;
-                let now = now_ms();
-                let mut paths = removed.clone();
-                // An exact remove always tells its subscribers, even when nothing was
-                // there: an MQTT empty retained PUBLISH is delivered as an empty message.
-                if paths.is_empty() && !target.has_wildcard() {
-                    paths.push(Path::parse(target.as_str())?);
-                }
-                for path in paths {
-                    let empty = Payload {
-                        format: Format::Text,
-                        bytes: bytes::Bytes::new(),
-                    };
-                    let event = Event::new(
-                        EventKind::Remove,
-                        path,
-                        empty,
-                        now,
-                        now,
-                        Some(session.id()),
-                        event_id,
-                        Consistency::Transactional,
-                        meta.clone(),
-                        0,
-                    );
-                    self.publish(Arc::new(event));
-                }
-                Ok(Response::Removed(removed.len() as u64))
-            }
+            } => self.remove(session, target, meta, event_id).await,
             Request::On { pattern, options } => {
                 let sub = Arc::new(Subscription {
                     id: self.inner.router.next_id(),
@@ -334,11 +299,16 @@ impl Core {
                     options,
                     queue: session.entry.queue.clone(),
                 });
-                session
-                    .entry
-                    .subscriptions
-                    .lock()
-                    .insert(sub.id, sub.clone());
+                {
+                    let mut subs = session.entry.subscriptions.lock();
+                    let limit = self.inner.config.max_subscriptions;
+                    if subs.len() >= limit {
+                        return Err(Error::BadRequest(format!(
+                            "this session already holds {limit} subscriptions, the limit"
+                        )));
+                    }
+                    subs.insert(sub.id, sub.clone());
+                }
                 self.inner.router.insert(sub.clone());
                 Ok(Response::Subscribed(sub.id))
             }
@@ -368,102 +338,30 @@ impl Core {
             }
         }
     }
+}
 
-    async fn set(
-        &self,
-        session: &Session,
-        path: Path,
-        payload: Payload,
-        options: SetOptions,
-    ) -> Result<Response, Error> {
-        let limit = self.inner.config.max_payload;
-        if payload.bytes.len() > limit {
-            return Err(Error::TooLarge {
-                what: "payload",
-                size: payload.bytes.len(),
-                limit,
-            });
-        }
-        let record = if options.no_store {
-            let now = now_ms();
-            Record {
-                path,
-                payload,
-                created: now,
-                modified: now,
-                modified_by: None,
-            }
-        } else {
-            let write = Write {
-                path,
-                payload,
-                merge: options.merge,
-                modified_by: None,
-            };
-            self.inner.store.set(write).await?
-        };
-        let published = !options.no_publish;
-        if published {
-            let event = Event::new(
-                EventKind::Set,
-                record.path.clone(),
-                record.payload.clone(),
-                record.created,
-                record.modified,
-                Some(session.id()),
-                options.event_id,
-                options.consistency,
-                options.meta,
-                options.qos,
-            );
-            self.publish(Arc::new(event));
-        }
-        Ok(Response::Set { record, published })
-    }
+/// Paths under `/_SYSTEM` belong to the broker (DESIGN.md §3, §7): no session reads,
+/// writes or subscribes to them.
+pub(crate) const RESERVED_PREFIX: &str = "/_SYSTEM";
 
-    /// Routes an event to every matching subscription's session queue, once per session
-    /// with all of that session's matching subscriptions. Never waits: a full queue is
-    /// handled by the overflow policy.
-    pub fn publish(&self, event: Arc<Event>) -> PublishResult {
-        let counters = &self.inner.counters;
-        counters.published.fetch_add(1, Ordering::Relaxed);
-        let mut matches = Vec::new();
-        self.inner.router.lookup(&event.path, &mut matches);
-        let mut result = PublishResult::default();
-        if matches.is_empty() {
-            return result;
+fn refuse_reserved(request: &Request) -> Result<(), Error> {
+    let target = match request {
+        Request::Set { path, .. } => path.as_str(),
+        Request::Get { target } | Request::Count { target } | Request::Remove { target, .. } => {
+            target.literal_prefix()
         }
-        matches.sort_unstable_by_key(|s| (s.session, s.id));
-        for group in matches.chunk_by(|a, b| a.session == b.session) {
-            let wanted: Vec<Arc<Subscription>> = group
-                .iter()
-                .filter(|s| s.options.filter.accepts(event.kind))
-                .filter(|s| !(s.options.no_local && event.origin == Some(s.session)))
-                .cloned()
-                .collect();
-            if wanted.is_empty() {
-                result.skipped += 1;
-                continue;
-            }
-            let queue = wanted[0].queue.clone();
-            let message = Outbound::Event {
-                event: event.clone(),
-                subscriptions: wanted,
-            };
-            match queue.deliver(message, self.inner.config.overflow) {
-                Delivery::Queued => {
-                    result.successful += 1;
-                    counters.delivered.fetch_add(1, Ordering::Relaxed);
-                }
-                Delivery::Dropped => {
-                    result.failed += 1;
-                    counters.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-                Delivery::Closed => result.skipped += 1,
-            }
-        }
-        result
+        Request::On { pattern, .. } => pattern.as_str(),
+        Request::Off(_) => return Ok(()),
+    };
+    let reserved = target
+        .strip_prefix(RESERVED_PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    if reserved {
+        return Err(Error::Forbidden(format!(
+            "`{target}` is under {RESERVED_PREFIX}, which is reserved for the broker"
+        )));
     }
+    Ok(())
 }
 
 impl std::fmt::Debug for Core {

@@ -165,11 +165,19 @@ pub struct Session {
     pub(crate) core: Core,
     pub(crate) entry: Arc<SessionEntry>,
     rx: mpsc::Receiver<Outbound>,
+    /// A message taken from `rx` whose outbound layers have not finished: kept here so a
+    /// cancelled [`Session::recv`] loses nothing.
+    pending: Option<Outbound>,
 }
 
 impl Session {
     pub(crate) fn new(core: Core, entry: Arc<SessionEntry>, rx: mpsc::Receiver<Outbound>) -> Self {
-        Self { core, entry, rx }
+        Self {
+            core,
+            entry,
+            rx,
+            pending: None,
+        }
     }
 
     /// The session's id.
@@ -211,20 +219,31 @@ impl Session {
 
     /// The next message for this session, after the outbound layers. A
     /// [`Outbound::Close`] is the last one: the protocol tells the client why and ends the
-    /// connection. `None` when the core is gone. Cancel-safe.
+    /// connection. `None` when the core is gone.
+    ///
+    /// Cancel-safe: a message whose outbound layers were interrupted is kept and goes
+    /// through the layers again on the next call (layers should be idempotent).
     pub async fn recv(&mut self) -> Option<Outbound> {
         loop {
-            let mut message = tokio::select! {
-                biased;
-                () = self.entry.queue.shared.kick.cancelled() => {
-                    let reason = self.entry.queue.shared.reason.lock().clone();
-                    return Some(Outbound::Close(reason.unwrap_or(CloseReason::Shutdown)));
-                }
-                m = self.rx.recv() => m?,
+            let message = match self.pending.take() {
+                Some(message) => message,
+                None => tokio::select! {
+                    biased;
+                    () = self.entry.queue.shared.kick.cancelled() => {
+                        let reason = self.entry.queue.shared.reason.lock().clone();
+                        return Some(Outbound::Close(reason.unwrap_or(CloseReason::Shutdown)));
+                    }
+                    m = self.rx.recv() => m?,
+                },
             };
-            match self.core.outbound(&self.entry.info, &mut message).await {
-                OutboundVerdict::Continue => return Some(message),
-                OutboundVerdict::Drop => continue,
+            if !self.core.has_layers() {
+                return Some(message);
+            }
+            let message = self.pending.insert(message);
+            let verdict = self.core.outbound(&self.entry.info, message).await;
+            let message = self.pending.take()?;
+            if verdict == OutboundVerdict::Continue {
+                return Some(message);
             }
         }
     }

@@ -44,16 +44,54 @@ pub struct Write {
     pub modified_by: Option<String>,
 }
 
+impl Write {
+    /// The record this write leaves when `old` is stored at its path (DESIGN.md §4), at
+    /// time `now` (ms since the epoch): a new record gets `created = modified = now`; an
+    /// update keeps `created`, sets `modified` (never before `created`), and shallow-merges
+    /// when [`Write::merge`] is set. Every store applies writes through this one rule.
+    pub fn apply(self, old: Option<&Record>, now: u64) -> Record {
+        match old {
+            Some(old) => Record {
+                payload: if self.merge {
+                    old.payload.merged(&self.payload)
+                } else {
+                    self.payload
+                },
+                path: self.path,
+                created: old.created,
+                modified: now.max(old.created),
+                modified_by: self.modified_by,
+            },
+            None => Record {
+                path: self.path,
+                payload: self.payload,
+                created: now,
+                modified: now,
+                modified_by: self.modified_by,
+            },
+        }
+    }
+}
+
+/// Runs once a write is committed, with what it committed, before its caller is answered.
+/// Stores call these hooks in commit order, so events are published in the order the
+/// writes took effect. A hook must not block (the core's publish never waits).
+pub type OnCommit<T> = Box<dyn FnOnce(&T) + Send>;
+
 /// Storage for records. Every method is safe to call from async code: implementations
 /// never block a runtime worker.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores one record and returns it as stored (merged, with its timestamps). Answers
-    /// only once the write is durable.
+    /// Stores one record ([`Write::apply`]) and returns it as stored. Answers only once
+    /// the write is durable; `on_commit` runs first, in commit order.
     ///
     /// # Errors
-    /// [`StoreError`]: the record is unchanged.
-    async fn set(&self, write: Write) -> Result<Record, StoreError>;
+    /// [`StoreError`]: the record is unchanged and `on_commit` did not run.
+    async fn set(
+        &self,
+        write: Write,
+        on_commit: Option<OnCommit<Record>>,
+    ) -> Result<Record, StoreError>;
 
     /// The record at `path`, if any.
     ///
@@ -69,11 +107,16 @@ pub trait Store: Send + Sync + 'static {
     async fn scan(&self, glob: &Glob) -> Result<Vec<Record>, StoreError>;
 
     /// Removes every record matching `glob` (an exact path when it has no `*`) and returns
-    /// their paths, ordered. Answers once the removal is durable.
+    /// their paths, ordered. Answers once the removal is durable; `on_commit` runs first,
+    /// in commit order, with the removed paths (possibly none).
     ///
     /// # Errors
-    /// [`StoreError`]: nothing was removed.
-    async fn remove(&self, glob: &Glob) -> Result<Vec<Path>, StoreError>;
+    /// [`StoreError`]: nothing was removed and `on_commit` did not run.
+    async fn remove(
+        &self,
+        glob: &Glob,
+        on_commit: Option<OnCommit<[Path]>>,
+    ) -> Result<Vec<Path>, StoreError>;
 
     /// How many records match `glob`.
     ///

@@ -6,7 +6,7 @@ use std::ops::Bound;
 
 use async_trait::async_trait;
 use parking_lot::RwLock;
-use pathmq_core::{Glob, Path, Record, Store, StoreError, Write, now_ms};
+use pathmq_core::{Glob, OnCommit, Path, Record, Store, StoreError, Write, now_ms};
 
 /// Records in a `BTreeMap` ordered by path. Operations never wait on I/O; the lock is
 /// held only for the map operation itself.
@@ -42,30 +42,19 @@ fn matching<'a>(
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn set(&self, write: Write) -> Result<Record, StoreError> {
-        let now = now_ms();
+    async fn set(
+        &self,
+        write: Write,
+        on_commit: Option<OnCommit<Record>>,
+    ) -> Result<Record, StoreError> {
         let mut map = self.records.write();
-        let record = match map.get(&write.path) {
-            Some(old) => Record {
-                path: write.path.clone(),
-                payload: if write.merge {
-                    old.payload.merged(&write.payload)
-                } else {
-                    write.payload
-                },
-                created: old.created,
-                modified: now.max(old.created),
-                modified_by: write.modified_by,
-            },
-            None => Record {
-                path: write.path.clone(),
-                payload: write.payload,
-                created: now,
-                modified: now,
-                modified_by: write.modified_by,
-            },
-        };
-        map.insert(write.path, record.clone());
+        let path = write.path.clone();
+        let record = write.apply(map.get(&path), now_ms());
+        map.insert(path, record.clone());
+        // Under the lock: hooks run in the order the writes took effect.
+        if let Some(hook) = on_commit {
+            hook(&record);
+        }
         Ok(record)
     }
 
@@ -77,11 +66,18 @@ impl Store for MemoryStore {
         Ok(matching(&self.records.read(), glob).cloned().collect())
     }
 
-    async fn remove(&self, glob: &Glob) -> Result<Vec<Path>, StoreError> {
+    async fn remove(
+        &self,
+        glob: &Glob,
+        on_commit: Option<OnCommit<[Path]>>,
+    ) -> Result<Vec<Path>, StoreError> {
         let mut map = self.records.write();
         let paths: Vec<Path> = matching(&map, glob).map(|r| r.path.clone()).collect();
         for p in &paths {
             map.remove(p);
+        }
+        if let Some(hook) = on_commit {
+            hook(&paths);
         }
         Ok(paths)
     }

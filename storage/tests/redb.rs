@@ -34,10 +34,10 @@ async fn records_survive_close_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("nested/dirs/store.redb");
     let store = RedbStore::open(&file).unwrap();
-    let written = store.set(write("/keep/a", 1)).await.unwrap();
-    store.set(write("/keep/b", 2)).await.unwrap();
-    store.set(write("/gone", 3)).await.unwrap();
-    store.remove(&glob("/gone")).await.unwrap();
+    let written = store.set(write("/keep/a", 1), None).await.unwrap();
+    store.set(write("/keep/b", 2), None).await.unwrap();
+    store.set(write("/gone", 3), None).await.unwrap();
+    store.remove(&glob("/gone"), None).await.unwrap();
     store.close().await.unwrap();
     drop(store);
 
@@ -52,7 +52,7 @@ async fn records_survive_a_drop_without_close() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("store.redb");
     let store = RedbStore::open(&file).unwrap();
-    store.set(write("/kept", 1)).await.unwrap();
+    store.set(write("/kept", 1), None).await.unwrap();
     drop(store);
 
     let store = RedbStore::open(&file).unwrap();
@@ -68,7 +68,7 @@ async fn group_commit_batches_concurrent_writers() {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..200 {
         let store = Arc::clone(&store);
-        tasks.spawn(async move { store.set(write(&format!("/g/{i}"), i)).await });
+        tasks.spawn(async move { store.set(write(&format!("/g/{i}"), i), None).await });
     }
     while let Some(result) = tasks.join_next().await {
         result.unwrap().unwrap();
@@ -92,7 +92,7 @@ async fn max_batch_limits_operations_per_transaction() {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..50 {
         let store = Arc::clone(&store);
-        tasks.spawn(async move { store.set(write(&format!("/one/{i}"), i)).await });
+        tasks.spawn(async move { store.set(write(&format!("/one/{i}"), i), None).await });
     }
     while let Some(result) = tasks.join_next().await {
         result.unwrap().unwrap();
@@ -108,15 +108,15 @@ async fn max_batch_limits_operations_per_transaction() {
 async fn operations_after_close_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(dir.path().join("store.redb")).unwrap();
-    store.set(write("/a", 1)).await.unwrap();
+    store.set(write("/a", 1), None).await.unwrap();
     store.close().await.unwrap();
     store.close().await.unwrap();
     let closed = |r: Result<_, StoreError>| matches!(r, Err(StoreError::Closed));
-    assert!(closed(store.set(write("/b", 2)).await.map(drop)));
+    assert!(closed(store.set(write("/b", 2), None).await.map(drop)));
     assert!(closed(store.get(&path("/a")).await.map(drop)));
     assert!(closed(store.scan(&glob("*")).await.map(drop)));
     assert!(closed(store.count(&glob("*")).await.map(drop)));
-    assert!(closed(store.remove(&glob("*")).await.map(drop)));
+    assert!(closed(store.remove(&glob("*"), None).await.map(drop)));
 }
 
 /// Every write answered `Ok` before or during `close` is durable; the rest are refused
@@ -129,7 +129,7 @@ async fn close_commits_every_accepted_write() {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..100 {
         let store = Arc::clone(&store);
-        tasks.spawn(async move { (i, store.set(write(&format!("/c/{i}"), i)).await) });
+        tasks.spawn(async move { (i, store.set(write(&format!("/c/{i}"), i), None).await) });
     }
     store.close().await.unwrap();
     let mut accepted = Vec::new();
@@ -202,17 +202,17 @@ async fn unreadable_records_are_reported_not_panicked_on() {
         txn.commit().unwrap();
     }
     let store = RedbStore::open(&file).unwrap();
-    store.set(write("/good", 1)).await.unwrap();
+    store.set(write("/good", 1), None).await.unwrap();
     let is_corrupt =
         |e: StoreError| matches!(e, StoreError::Corrupt { ref path, .. } if path == "/bad");
     assert!(is_corrupt(store.get(&path("/bad")).await.unwrap_err()));
     assert!(is_corrupt(store.scan(&glob("*")).await.unwrap_err()));
     let mut merge = write("/bad", 2);
     merge.merge = true;
-    assert!(is_corrupt(store.set(merge).await.unwrap_err()));
+    assert!(is_corrupt(store.set(merge, None).await.unwrap_err()));
     // The failed merge did not stop the rest of the store.
     assert_eq!(store.count(&glob("*")).await.unwrap(), 2);
-    let removed = store.remove(&glob("/bad")).await.unwrap();
+    let removed = store.remove(&glob("/bad"), None).await.unwrap();
     assert_eq!(removed, [path("/bad")]);
     assert_eq!(store.scan(&glob("*")).await.unwrap().len(), 1);
 

@@ -68,6 +68,8 @@ macro_rules! cases {
                 text_and_binary_round_trip_byte_exactly,
                 concurrent_setters_are_all_answered,
                 concurrent_merges_lose_no_key,
+                commit_hooks_run_in_commit_order,
+                remove_hooks_see_the_removed_paths,
             );
         )*
     };
@@ -106,7 +108,7 @@ async fn json_at<S: Store>(store: &S, p: &str) -> Value {
 
 async fn set_all<S: Store>(store: &S, paths: &[&str]) {
     for p in paths {
-        store.set(write(p, json!({ "at": p }))).await.unwrap();
+        store.set(write(p, json!({ "at": p })), None).await.unwrap();
     }
 }
 
@@ -120,7 +122,10 @@ async fn scanned<S: Store>(store: &S, g: &str) -> Vec<String> {
 }
 
 async fn set_then_get<S: Store>(store: Arc<S>) {
-    let written = store.set(write("/a/b", json!({"x": 1}))).await.unwrap();
+    let written = store
+        .set(write("/a/b", json!({"x": 1})), None)
+        .await
+        .unwrap();
     assert_eq!(written.path.as_str(), "/a/b");
     assert_eq!(written.created, written.modified);
     let got = store.get(&path("a/b")).await.unwrap();
@@ -129,21 +134,21 @@ async fn set_then_get<S: Store>(store: Arc<S>) {
 
 async fn set_replaces<S: Store>(store: Arc<S>) {
     store
-        .set(write("/r", json!({"a": 1, "b": 2})))
+        .set(write("/r", json!({"a": 1, "b": 2})), None)
         .await
         .unwrap();
-    let second = store.set(write("/r", json!({"c": 3}))).await.unwrap();
+    let second = store.set(write("/r", json!({"c": 3})), None).await.unwrap();
     assert_eq!(second.payload.as_json(), Some(json!({"c": 3})));
     assert_eq!(json_at(&*store, "/r").await, json!({"c": 3}));
 }
 
 async fn merge_is_shallow<S: Store>(store: Arc<S>) {
     store
-        .set(write("/m", json!({"a": 1, "n": {"x": 1}})))
+        .set(write("/m", json!({"a": 1, "n": {"x": 1}})), None)
         .await
         .unwrap();
     let merged = store
-        .set(merge("/m", json!({"b": 2, "n": {"y": 2}})))
+        .set(merge("/m", json!({"b": 2, "n": {"y": 2}})), None)
         .await
         .unwrap();
     let expected = json!({"a": 1, "b": 2, "n": {"y": 2}});
@@ -152,25 +157,28 @@ async fn merge_is_shallow<S: Store>(store: Arc<S>) {
 }
 
 async fn merge_with_a_non_object_replaces<S: Store>(store: Arc<S>) {
-    store.set(write("/m", json!({"a": 1}))).await.unwrap();
-    store.set(merge("/m", json!(5))).await.unwrap();
+    store.set(write("/m", json!({"a": 1})), None).await.unwrap();
+    store.set(merge("/m", json!(5)), None).await.unwrap();
     assert_eq!(json_at(&*store, "/m").await, json!(5));
-    store.set(merge("/m", json!({"b": 2}))).await.unwrap();
+    store.set(merge("/m", json!({"b": 2})), None).await.unwrap();
     assert_eq!(json_at(&*store, "/m").await, json!({"b": 2}));
 }
 
 async fn merge_into_nothing_stores_the_update<S: Store>(store: Arc<S>) {
-    store.set(merge("/new", json!({"a": 1}))).await.unwrap();
+    store
+        .set(merge("/new", json!({"a": 1})), None)
+        .await
+        .unwrap();
     assert_eq!(json_at(&*store, "/new").await, json!({"a": 1}));
 }
 
 async fn created_is_kept_and_modified_updated<S: Store>(store: Arc<S>) {
-    let first = store.set(write("/t", json!({"v": 1}))).await.unwrap();
+    let first = store.set(write("/t", json!({"v": 1})), None).await.unwrap();
     // Let the millisecond clock move on, so that the second write has a later time.
     while now_ms() <= first.modified {
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
-    let second = store.set(merge("/t", json!({"v": 2}))).await.unwrap();
+    let second = store.set(merge("/t", json!({"v": 2})), None).await.unwrap();
     assert_eq!(second.created, first.created);
     assert!(
         second.modified > first.modified,
@@ -186,17 +194,17 @@ async fn created_is_kept_and_modified_updated<S: Store>(store: Arc<S>) {
 async fn modified_by_is_recorded<S: Store>(store: Arc<S>) {
     let mut w = write("/who", json!({}));
     w.modified_by = Some("alice".into());
-    store.set(w).await.unwrap();
+    store.set(w, None).await.unwrap();
     let record = store.get(&path("/who")).await.unwrap().unwrap();
     assert_eq!(record.modified_by.as_deref(), Some("alice"));
-    store.set(write("/who", json!({}))).await.unwrap();
+    store.set(write("/who", json!({})), None).await.unwrap();
     let record = store.get(&path("/who")).await.unwrap().unwrap();
     assert_eq!(record.modified_by, None);
 }
 
 async fn get_missing_is_none<S: Store>(store: Arc<S>) {
     assert_eq!(store.get(&path("/nothing/here")).await.unwrap(), None);
-    store.set(write("/nothing", json!(1))).await.unwrap();
+    store.set(write("/nothing", json!(1)), None).await.unwrap();
     assert_eq!(store.get(&path("/nothing/here")).await.unwrap(), None);
 }
 
@@ -234,7 +242,7 @@ async fn scan_exact_and_inner_star<S: Store>(store: Arc<S>) {
 
 async fn remove_exact_returns_the_path<S: Store>(store: Arc<S>) {
     set_all(&*store, &["/d/a", "/d/ab"]).await;
-    let removed = store.remove(&glob("/d/a")).await.unwrap();
+    let removed = store.remove(&glob("/d/a"), None).await.unwrap();
     assert_eq!(strs(&removed), ["/d/a"]);
     assert_eq!(store.get(&path("/d/a")).await.unwrap(), None);
     assert!(store.get(&path("/d/ab")).await.unwrap().is_some());
@@ -242,14 +250,20 @@ async fn remove_exact_returns_the_path<S: Store>(store: Arc<S>) {
 
 async fn remove_by_glob_returns_the_removed_paths<S: Store>(store: Arc<S>) {
     set_all(&*store, &["/d/b", "/d/a/x", "/d", "/e/a", "/d/a"]).await;
-    let removed = store.remove(&glob("/d/*")).await.unwrap();
+    let removed = store.remove(&glob("/d/*"), None).await.unwrap();
     assert_eq!(strs(&removed), ["/d/a", "/d/a/x", "/d/b"]);
     assert_eq!(scanned(&*store, "*").await, ["/d", "/e/a"]);
 }
 
 async fn remove_nothing_returns_empty<S: Store>(store: Arc<S>) {
-    assert!(store.remove(&glob("/none")).await.unwrap().is_empty());
-    assert!(store.remove(&glob("/none/*")).await.unwrap().is_empty());
+    assert!(store.remove(&glob("/none"), None).await.unwrap().is_empty());
+    assert!(
+        store
+            .remove(&glob("/none/*"), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn count_agrees_with_scan<S: Store>(store: Arc<S>) {
@@ -268,7 +282,7 @@ async fn unicode_and_empty_segment_paths<S: Store>(store: Arc<S>) {
     }
     assert_eq!(scanned(&*store, "//*").await, ["//a", "//a/b"]);
     assert_eq!(scanned(&*store, "/ünï/*").await, ["/ünï/cødé/🌡"]);
-    let removed = store.remove(&glob("//a")).await.unwrap();
+    let removed = store.remove(&glob("//a"), None).await.unwrap();
     assert_eq!(strs(&removed), ["//a"]);
     assert_eq!(store.count(&glob("*")).await.unwrap(), 5);
 }
@@ -292,7 +306,7 @@ async fn text_and_binary_round_trip_byte_exactly<S: Store>(store: Arc<S>) {
             merge: false,
             modified_by: None,
         };
-        store.set(w).await.unwrap();
+        store.set(w, None).await.unwrap();
         let got = store.get(&path(p)).await.unwrap().unwrap();
         assert_eq!(got.payload, payload, "{p}");
     }
@@ -302,7 +316,11 @@ async fn concurrent_setters_are_all_answered<S: Store>(store: Arc<S>) {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..200 {
         let store = Arc::clone(&store);
-        tasks.spawn(async move { store.set(write(&format!("/many/{i:03}"), json!(i))).await });
+        tasks.spawn(async move {
+            store
+                .set(write(&format!("/many/{i:03}"), json!(i)), None)
+                .await
+        });
     }
     let mut answered = 0;
     while let Some(result) = tasks.join_next().await {
@@ -322,7 +340,7 @@ async fn concurrent_merges_lose_no_key<S: Store>(store: Arc<S>) {
         let store = Arc::clone(&store);
         tasks.spawn(async move {
             store
-                .set(merge("/shared", json!({ format!("k{i}"): i })))
+                .set(merge("/shared", json!({ format!("k{i}"): i })), None)
                 .await
         });
     }
@@ -332,4 +350,39 @@ async fn concurrent_merges_lose_no_key<S: Store>(store: Arc<S>) {
     let value = json_at(&*store, "/shared").await;
     let object = value.as_object().expect("object");
     assert_eq!(object.len(), 100, "every merge kept: {value}");
+}
+
+/// Regression guard: events are published from commit hooks, so the last hook to run
+/// must have seen the value the store ends up holding (no reordering between commit and
+/// publish).
+async fn commit_hooks_run_in_commit_order<S: Store>(store: Arc<S>) {
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..100 {
+        let (store, seen) = (Arc::clone(&store), Arc::clone(&seen));
+        tasks.spawn(async move {
+            let hook: pathmq_core::OnCommit<pathmq_core::Record> =
+                Box::new(move |record| seen.lock().push(record.payload.as_json()));
+            store.set(write("/ordered", json!(i)), Some(hook)).await
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.expect("task").expect("set");
+    }
+    let seen = seen.lock();
+    assert_eq!(seen.len(), 100, "every hook ran once");
+    assert_eq!(
+        seen.last().cloned().flatten(),
+        Some(json_at(&*store, "/ordered").await)
+    );
+}
+
+async fn remove_hooks_see_the_removed_paths<S: Store>(store: Arc<S>) {
+    set_all(&*store, &["/h/a", "/h/b", "/i"]).await;
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let seen2 = Arc::clone(&seen);
+    let hook: pathmq_core::OnCommit<[Path]> =
+        Box::new(move |paths| seen2.lock().extend(paths.iter().map(|p| p.to_string())));
+    store.remove(&glob("/h/*"), Some(hook)).await.unwrap();
+    assert_eq!(*seen.lock(), vec!["/h/a".to_owned(), "/h/b".to_owned()]);
 }

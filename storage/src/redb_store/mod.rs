@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use pathmq_core::{Glob, Path, Record, Store, StoreError, Write};
+use pathmq_core::{Glob, OnCommit, Path, Record, Store, StoreError, Write};
 use redb::{Database, ReadOnlyTable, ReadableDatabase};
 
 pub use builder::{OpenError, RedbStoreBuilder};
@@ -47,12 +47,15 @@ use writer::{Op, Writer};
 /// let store = RedbStore::open(dir.path().join("data/pathmq.redb"))?;
 /// let path = Path::parse("/sensors/kitchen/temp")?;
 /// let written = store
-///     .set(Write {
-///         path: path.clone(),
-///         payload: Payload::json(&serde_json::json!({"c": 21.5})),
-///         merge: false,
-///         modified_by: None,
-///     })
+///     .set(
+///         Write {
+///             path: path.clone(),
+///             payload: Payload::json(&serde_json::json!({"c": 21.5})),
+///             merge: false,
+///             modified_by: None,
+///         },
+///         None,
+///     )
 ///     .await?;
 /// assert_eq!(store.get(&path).await?, Some(written));
 /// assert_eq!(store.count(&Glob::parse("/sensors/*")?).await?, 1);
@@ -144,8 +147,18 @@ impl Store for RedbStore {
     /// [`StoreError::Closed`] after `close`; [`StoreError::Corrupt`] when the stored record
     /// is unreadable (it is left as it is; `remove` clears it); [`StoreError::Engine`]
     /// when the batch failed. In every case nothing was written.
-    async fn set(&self, write: Write) -> Result<Record, StoreError> {
-        self.writer.submit(|reply| Op::Set { write, reply }).await
+    async fn set(
+        &self,
+        write: Write,
+        on_commit: Option<OnCommit<Record>>,
+    ) -> Result<Record, StoreError> {
+        self.writer
+            .submit(|reply| Op::Set {
+                write,
+                on_commit,
+                reply,
+            })
+            .await
     }
 
     async fn get(&self, path: &Path) -> Result<Option<Record>, StoreError> {
@@ -189,9 +202,19 @@ impl Store for RedbStore {
     /// # Errors
     /// [`StoreError::Corrupt`] when a matching key is not a path; [`StoreError::Engine`],
     /// [`StoreError::Closed`]. In every case nothing was removed.
-    async fn remove(&self, glob: &Glob) -> Result<Vec<Path>, StoreError> {
+    async fn remove(
+        &self,
+        glob: &Glob,
+        on_commit: Option<OnCommit<[Path]>>,
+    ) -> Result<Vec<Path>, StoreError> {
         let glob = glob.clone();
-        self.writer.submit(|reply| Op::Remove { glob, reply }).await
+        self.writer
+            .submit(|reply| Op::Remove {
+                glob,
+                on_commit,
+                reply,
+            })
+            .await
     }
 
     async fn count(&self, glob: &Glob) -> Result<u64, StoreError> {

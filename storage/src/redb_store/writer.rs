@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
-use pathmq_core::{Glob, Path, Record, StoreError, Write, now_ms};
+use pathmq_core::{Glob, OnCommit, Path, Record, StoreError, Write, now_ms};
 use redb::{Database, ReadableTable, Table};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -27,11 +27,13 @@ pub(super) enum Op {
     /// Store one record (replace or merge).
     Set {
         write: Write,
+        on_commit: Option<OnCommit<Record>>,
         reply: oneshot::Sender<Result<Record, StoreError>>,
     },
     /// Remove every record matching a glob.
     Remove {
         glob: Glob,
+        on_commit: Option<OnCommit<[Path]>>,
         reply: oneshot::Sender<Result<Vec<Path>, StoreError>>,
     },
 }
@@ -185,14 +187,31 @@ enum Outcome {
     Remove(Result<Vec<Path>, StoreError>),
 }
 
-/// A failed send means the caller stopped waiting (its future was dropped); the write
-/// has happened all the same.
+/// Runs the op's commit hook (ops are answered in batch order, so hooks run in commit
+/// order), then answers it. A failed send means the caller stopped waiting (its future
+/// was dropped); the write has happened all the same.
 fn answer(op: Op, outcome: Outcome) {
     match (op, outcome) {
-        (Op::Set { reply, .. }, Outcome::Set(result)) => {
+        (
+            Op::Set {
+                reply, on_commit, ..
+            },
+            Outcome::Set(result),
+        ) => {
+            if let (Some(hook), Ok(record)) = (on_commit, &result) {
+                hook(record);
+            }
             let _ = reply.send(result);
         }
-        (Op::Remove { reply, .. }, Outcome::Remove(result)) => {
+        (
+            Op::Remove {
+                reply, on_commit, ..
+            },
+            Outcome::Remove(result),
+        ) => {
+            if let (Some(hook), Ok(paths)) = (on_commit, &result) {
+                hook(paths);
+            }
             let _ = reply.send(result);
         }
         // `apply` returns one outcome of the same kind per op, in order.
@@ -252,27 +271,7 @@ fn set(
         },
         None => None,
     };
-    let now = now_ms();
-    let record = match old {
-        Some(old) => Record {
-            path: write.path.clone(),
-            payload: if write.merge {
-                old.payload.merged(&write.payload)
-            } else {
-                write.payload.clone()
-            },
-            created: old.created,
-            modified: now.max(old.created),
-            modified_by: write.modified_by.clone(),
-        },
-        None => Record {
-            path: write.path.clone(),
-            payload: write.payload.clone(),
-            created: now,
-            modified: now,
-            modified_by: write.modified_by.clone(),
-        },
-    };
+    let record = write.clone().apply(old.as_ref(), now_ms());
     table.insert(write.path.as_str(), codec::encode(&record).as_slice())?;
     Ok(Ok(record))
 }
