@@ -113,7 +113,7 @@ impl Broker {
         let mut transport_limits = transport::Limits::default();
         transport_limits.max_connections = limits.max_connections;
         transport_limits.handshake_timeout = Duration::from_millis(limits.handshake_timeout_ms);
-        transport_limits.max_websocket_message = limits.max_payload + 64 * 1024;
+        transport_limits.max_websocket_message = limits.max_payload.saturating_add(64 * 1024);
 
         let mut mqtt_config = MqttConfig::default();
         mqtt_config.connect_timeout = transport_limits.handshake_timeout;
@@ -122,7 +122,8 @@ impl Broker {
         let mut native_config = NativeConfig::default();
         native_config.heartbeat_interval = Duration::from_millis(limits.heartbeat_interval_ms);
         // Below the WebSocket limit, so an oversized frame gets a 413 instead of a close.
-        native_config.max_frame = limits.max_payload + 32 * 1024;
+        native_config.max_frame = limits.max_payload.saturating_add(32 * 1024);
+        native_config.login_timeout = transport_limits.handshake_timeout;
         let native: Arc<dyn pathmq_core::Protocol> = Arc::new(Native::new(native_config));
 
         let bind = |what: &'static str, addr: SocketAddr| async move {
@@ -172,7 +173,8 @@ impl Broker {
     }
 }
 
-/// A started broker. Dropping it does not stop it; call [`RunningBroker::shutdown`].
+/// A started broker. [`RunningBroker::shutdown`] stops it gracefully; dropping it stops
+/// accepting and ends every session at once, without waiting or flushing.
 pub struct RunningBroker {
     core: Core,
     mqtt_addr: Option<SocketAddr>,
@@ -200,10 +202,10 @@ impl RunningBroker {
     /// Shuts down gracefully: stops accepting, tells every client (MQTT 5 DISCONNECT 0x8B,
     /// native `server-side-disconnect`), waits up to the configured shutdown timeout for
     /// connections to close, then flushes and closes the store.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         tracing::info!("shutting down");
         self.core.begin_shutdown();
-        for task in self.accept_loops {
+        for task in std::mem::take(&mut self.accept_loops) {
             let _ = task.await;
         }
         let tasks = self.core.tasks();
@@ -215,5 +217,13 @@ impl RunningBroker {
             tracing::error!(%error, "closing the store failed");
         }
         tracing::info!("stopped");
+    }
+}
+
+impl Drop for RunningBroker {
+    fn drop(&mut self) {
+        // A no-op after `shutdown`; otherwise (a panicking test, a dropped handle) nothing
+        // is left listening.
+        self.core.begin_shutdown();
     }
 }

@@ -36,6 +36,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+/// The largest `limits.max_payload` accepted, in bytes: the MQTT packet maximum.
+pub const MAX_PAYLOAD_LIMIT: usize = 268_435_455;
+
 /// Why a configuration was refused. The message names the key and the problem.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -89,10 +92,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             name: "pathmq".into(),
-            http: Listener {
-                enabled: true,
-                listen: SocketAddr::from(([127, 0, 0, 1], 55000)),
-            },
+            http: Listener::default(),
             mqtt: MqttListener::default(),
             storage: Storage::default(),
             limits: Limits::default(),
@@ -101,16 +101,24 @@ impl Default for Config {
     }
 }
 
-/// A listener: whether it runs and where.
+/// The HTTP listener: whether it runs and where.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Listener {
-    /// Whether the listener runs.
-    #[serde(default = "yes")]
+    /// Whether the listener runs. Default true.
     pub enabled: bool,
-    /// The address to bind, e.g. `"127.0.0.1:55000"`; port 0 picks a free port.
+    /// The address to bind; port 0 picks a free port. Default `127.0.0.1:55000`.
     pub listen: SocketAddr,
+}
+
+impl Default for Listener {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 55000)),
+        }
+    }
 }
 
 /// The MQTT listener.
@@ -192,7 +200,7 @@ pub struct Limits {
     pub overflow: Overflow,
     /// Largest payload accepted, in bytes. Default 1,048,576.
     pub max_payload: usize,
-    /// Interval of native-protocol heartbeat pings, in ms. Default 30,000.
+    /// Interval of native-protocol heartbeat pings, in ms; 0 turns them off. Default 30,000.
     pub heartbeat_interval_ms: u64,
     /// How long shutdown waits for connections to close, in ms. Default 5,000.
     pub shutdown_timeout_ms: u64,
@@ -240,10 +248,6 @@ impl Default for Log {
             level: "info".into(),
         }
     }
-}
-
-fn yes() -> bool {
-    true
 }
 
 impl Config {
@@ -298,7 +302,15 @@ impl Config {
         positive("limits.handshake_timeout_ms", self.limits.handshake_timeout_ms)?;
         positive("limits.session_queue", self.limits.session_queue as u64)?;
         positive("limits.max_payload", self.limits.max_payload as u64)?;
-        positive("limits.heartbeat_interval_ms", self.limits.heartbeat_interval_ms)?;
+        if self.limits.max_payload > MAX_PAYLOAD_LIMIT {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_payload",
+                problem: format!(
+                    "{} is over {MAX_PAYLOAD_LIMIT} bytes (256 MiB, the MQTT packet maximum)",
+                    self.limits.max_payload
+                ),
+            });
+        }
         if self.mqtt.max_packet_size < 64 || self.mqtt.max_packet_size > 268_435_455 {
             return Err(ConfigError::Invalid {
                 key: "mqtt.max_packet_size",
@@ -340,6 +352,15 @@ mod tests {
     }
 
     #[test]
+    fn a_table_with_only_some_keys_keeps_the_other_defaults() {
+        let c = Config::from_toml("[http]\nenabled = false\n").unwrap();
+        assert!(!c.http.enabled);
+        assert_eq!(c.http.listen.port(), 55000);
+        let c = Config::from_toml("[limits]\nheartbeat_interval_ms = 0\n").unwrap();
+        assert_eq!(c.limits.heartbeat_interval_ms, 0, "0 turns heartbeats off");
+    }
+
+    #[test]
     fn bad_config_names_the_key() {
         let err = Config::from_toml("[mqtt]\nlisten = 5\n").unwrap_err().to_string();
         assert!(err.contains("listen"), "{err}");
@@ -347,6 +368,8 @@ mod tests {
         assert!(err.contains("sesion_queue"), "{err}");
         let err = Config::from_toml("[limits]\nsession_queue = 0\n").unwrap_err().to_string();
         assert!(err.contains("limits.session_queue"), "{err}");
+        let err = Config::from_toml("[limits]\nmax_payload = 300000000\n").unwrap_err().to_string();
+        assert!(err.contains("limits.max_payload"), "{err}");
         let err = Config::from_toml("[storage]\nengine = \"mongo\"\n").unwrap_err().to_string();
         assert!(err.contains("mongo"), "{err}");
     }

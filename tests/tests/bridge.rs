@@ -92,9 +92,10 @@ async fn mqtt_to_mqtt_is_byte_exact() {
 #[tokio::test]
 async fn retained_messages_are_stored_records() {
     let broker = start().await;
-    let (publisher, mut pub_loop) = broker.mqtt_v4("retainer");
+    let (publisher, pub_loop) = broker.mqtt_v4("retainer");
+    let mut pub_events = spawn_v4(pub_loop);
     publisher.publish("r/a", QoS::AtLeastOnce, true, b"x".to_vec()).await.unwrap();
-    poll_v4(&mut pub_loop, |e| matches!(e, rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))).then_some(())).await;
+    expect_v4(&mut pub_events, |e| matches!(e, rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))).then_some(())).await;
 
     let mut native = broker.native().await;
     native.set("/r/b", json!({"v": 1})).await;

@@ -15,11 +15,12 @@ async fn qos1_and_qos2_round_trips_v4() {
     poll_v4(&mut sub_loop, v4_suback).await;
     poll_v4(&mut sub_loop, v4_suback).await;
 
-    let (publisher, mut pub_loop) = broker.mqtt_v4("q-pub");
+    let (publisher, pub_loop) = broker.mqtt_v4("q-pub");
+    let mut pub_events = spawn_v4(pub_loop);
     publisher.publish("q/2", QoS::ExactlyOnce, false, b"two".to_vec()).await.unwrap();
     // The publisher's QoS 2 flow: PUBREC in, PUBREL out, PUBCOMP in.
-    poll_v4(&mut pub_loop, |e| matches!(e, Event::Incoming(Packet::PubRec(_))).then_some(())).await;
-    poll_v4(&mut pub_loop, |e| matches!(e, Event::Incoming(Packet::PubComp(_))).then_some(())).await;
+    expect_v4(&mut pub_events, |e| matches!(e, Event::Incoming(Packet::PubRec(_))).then_some(())).await;
+    expect_v4(&mut pub_events, |e| matches!(e, Event::Incoming(Packet::PubComp(_))).then_some(())).await;
     let p = poll_v4(&mut sub_loop, v4_publish).await;
     assert_eq!((p.qos, &p.payload[..]), (QoS::ExactlyOnce, &b"two"[..]));
     // The subscriber answers PUBREC, the broker PUBREL, the subscriber PUBCOMP.
@@ -34,7 +35,7 @@ async fn qos1_and_qos2_round_trips_v4() {
 
     // QoS 1 publish: PUBACK to the publisher, QoS 1 delivery.
     publisher.publish("q/1", QoS::AtLeastOnce, false, b"one".to_vec()).await.unwrap();
-    poll_v4(&mut pub_loop, |e| matches!(e, Event::Incoming(Packet::PubAck(_))).then_some(())).await;
+    expect_v4(&mut pub_events, |e| matches!(e, Event::Incoming(Packet::PubAck(_))).then_some(())).await;
     let p = poll_v4(&mut sub_loop, v4_publish).await;
     assert_eq!((p.qos, &p.payload[..]), (QoS::AtLeastOnce, &b"one"[..]));
     broker.broker.shutdown().await;
@@ -52,6 +53,7 @@ async fn qos1_and_qos2_round_trips_v5() {
 
     let (publisher, mut pub_loop) = broker.mqtt_v5("q5-pub");
     publisher.publish("q5/a", Q5::ExactlyOnce, false, b"two".to_vec()).await.unwrap();
+    // The PUBCOMP comes back only after the broker queued the message for the subscriber.
     poll_v5(&mut pub_loop, |e| matches!(e, E5::Incoming(P5::PubComp(_))).then_some(())).await;
     let p = poll_v5(&mut sub_loop, v5_publish).await;
     assert_eq!((p.qos, &p.payload[..]), (Q5::ExactlyOnce, &b"two"[..]));

@@ -100,7 +100,13 @@ async fn serve_connection(
                 tracing::debug!(%error, "http connection ended with an error");
             }
         }
-        () = shutdown.cancelled() => conn.as_mut().graceful_shutdown(),
+        () = shutdown.cancelled() => {
+            // Finish the request in flight (upgraded connections live on in their own task).
+            conn.as_mut().graceful_shutdown();
+            if let Err(error) = conn.await {
+                tracing::debug!(%error, "http connection ended with an error during shutdown");
+            }
+        }
     }
 }
 

@@ -113,6 +113,9 @@ pub(crate) struct Connection {
     heartbeat: Heartbeat,
     shutdown: CancellationToken,
     max_frame: usize,
+    /// When a connection that has not logged in by then is closed (`None`: no limit).
+    login_deadline: Option<Instant>,
+    write_timeout: Duration,
 }
 
 impl Connection {
@@ -138,6 +141,9 @@ impl Connection {
             heartbeat: Heartbeat::new(config.heartbeat_interval, config.allowed_skipped_heartbeats),
             shutdown: core.shutdown_token().clone(),
             max_frame: config.max_frame,
+            login_deadline: (!config.login_timeout.is_zero())
+                .then(|| Instant::now() + config.login_timeout),
+            write_timeout: config.write_timeout,
         };
         connection.run().instrument(span).await;
     }
@@ -156,12 +162,17 @@ impl Connection {
                     Beat::Skip => Ok(Vec::new()),
                     Beat::Dead => Err(End::Unresponsive),
                 },
+                () = login_deadline(self.login_deadline) => {
+                    Err(End::Server("no login within the login timeout".into()))
+                }
             };
+            if self.native.logged_in {
+                self.login_deadline = None;
+            }
             match step {
                 Ok(frames) if frames.is_empty() => {}
                 Ok(frames) => {
-                    if let Err(error) = self.transport.write(frames).await {
-                        tracing::debug!(%error, "write failed");
+                    if !self.write(frames).await {
                         break End::Broken;
                     }
                 }
@@ -172,19 +183,42 @@ impl Connection {
             End::Server(reason) => {
                 tracing::info!(%reason, "server ends the connection");
                 let notice = frame::server_side_disconnect(reason);
-                if let Err(error) = self.transport.write([notice]).await {
-                    tracing::debug!(%error, "could not send server-side-disconnect");
+                if self.write(vec![notice]).await {
+                    self.close().await;
                 }
-                self.transport.close().await;
             }
             End::Unresponsive => {
                 tracing::info!("client missed its heartbeats; closing");
-                self.transport.close().await;
+                self.close().await;
             }
-            End::PeerClosed => self.transport.close().await,
+            End::PeerClosed => self.close().await,
             End::Broken => {}
         }
         tracing::debug!(?end, "native connection closed");
+    }
+
+    /// Writes frames within the write timeout; `false` when the connection is broken (the
+    /// write failed, or the client did not read in time).
+    async fn write(&mut self, frames: Vec<Bytes>) -> bool {
+        match tokio::time::timeout(self.write_timeout, self.transport.write(frames)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "write failed");
+                false
+            }
+            Err(_) => {
+                tracing::info!(
+                    timeout_ms = self.write_timeout.as_millis() as u64,
+                    "client stopped reading; dropping the connection"
+                );
+                false
+            }
+        }
+    }
+
+    /// Closes the transport, giving up after the write timeout.
+    async fn close(&mut self) {
+        let _ = tokio::time::timeout(self.write_timeout, self.transport.close()).await;
     }
 
     /// Frames for a message from the session's outbound queue.
@@ -231,6 +265,14 @@ impl Connection {
             Ok(Inbound::Request(envelope)) => self.native.handle(envelope).await,
             Err(rejected) => vec![self.native.reject(rejected)],
         })
+    }
+}
+
+/// Completes at `deadline`; never when there is none. Cancel-safe.
+async fn login_deadline(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -84,6 +84,15 @@ pub struct NativeConfig {
     /// connection stays open. Default 10 MiB (10,485,760; Primus `maxLength`). The HTTP
     /// transport's `Limits::max_websocket_message` caps WebSocket messages before this.
     pub max_frame: usize,
+    /// How long a connection may go without a successful `login` before it is closed
+    /// (with a `server-side-disconnect` saying why): sockets that never log in do not
+    /// hold a connection slot for ever (DESIGN.md §7). Default 10 s; `Duration::ZERO`
+    /// turns it off.
+    pub login_timeout: Duration,
+    /// How long writing one batch of frames to the client may take before the connection
+    /// is dropped as broken: a client that stops reading cannot hold its task, its session
+    /// and its connection slot. Default 10 s.
+    pub write_timeout: Duration,
 }
 
 impl Default for NativeConfig {
@@ -92,6 +101,8 @@ impl Default for NativeConfig {
             heartbeat_interval: Duration::from_secs(30),
             allowed_skipped_heartbeats: 1,
             max_frame: 10 * 1024 * 1024,
+            login_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
         }
     }
 }

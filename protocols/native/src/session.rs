@@ -38,6 +38,8 @@ pub(crate) struct NativeSession {
     name: String,
     peer: SocketAddr,
     client: ClientInfo,
+    /// Whether `login` succeeded (the connection ends sockets that never log in).
+    pub(crate) logged_in: bool,
 }
 
 impl NativeSession {
@@ -49,6 +51,7 @@ impl NativeSession {
             name,
             peer,
             client: ClientInfo::default(),
+            logged_in: false,
         }
     }
 
@@ -137,6 +140,7 @@ impl NativeSession {
     /// the connection's session data: `{id, protocol, happn:{name, secure}, info, address,
     /// encrypted, version?}`, with no user and no token.
     fn login(&mut self, envelope: &Envelope, reply: Reply<'_>) -> Vec<Bytes> {
+        self.logged_in = true;
         if let Some(info) = envelope.data.get("info") {
             self.client.info = Some(info.clone());
         }

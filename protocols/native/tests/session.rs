@@ -215,3 +215,24 @@ async fn shutdown_sends_server_side_disconnect_then_closes() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_socket_that_never_logs_in_is_closed_with_the_reason() -> Result<()> {
+    let mut config = pathmq_native::NativeConfig::default();
+    config.login_timeout = std::time::Duration::from_millis(200);
+    let broker = common::start_with(config).await?;
+    let mut silent = Client::ws(&broker, "/").await?;
+    let frame = silent.next().await?;
+    assert_eq!(frame["eventKey"], "server-side-disconnect", "{frame}");
+    assert_eq!(frame["data"]["reason"], "no login within the login timeout");
+    assert_eq!(silent.read().await?, None, "then the socket closes");
+
+    // A client that logs in in time stays connected past the timeout.
+    let mut prompt = Client::ws(&broker, "/").await?;
+    prompt.handshake().await?;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    prompt
+        .ok("describe", None, Value::Null, Value::Null)
+        .await?;
+    Ok(())
+}

@@ -252,3 +252,34 @@ impl Native {
         }
     }
 }
+
+/// Polls a 3.1.1 event loop in the background, forwarding its events, so a client can
+/// publish while the test waits on another one.
+pub fn spawn_v4(mut eventloop: rumqttc::EventLoop) -> tokio::sync::mpsc::UnboundedReceiver<rumqttc::Event> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(event) = eventloop.poll().await {
+            if tx.send(event).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a forwarded event that `pick` accepts, bounded by [`WAIT`].
+pub async fn expect_v4<T>(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<rumqttc::Event>,
+    mut pick: impl FnMut(&rumqttc::Event) -> Option<T>,
+) -> T {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let event = events.recv().await.expect("mqtt v4 connection ended");
+            if let Some(found) = pick(&event) {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("timed out waiting for an MQTT 3.1.1 event")
+}
