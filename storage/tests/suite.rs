@@ -369,12 +369,10 @@ async fn commit_hooks_run_in_commit_order<S: Store>(store: Arc<S>) {
     while let Some(result) = tasks.join_next().await {
         result.expect("task").expect("set");
     }
+    let stored = json_at(&*store, "/ordered").await;
     let seen = seen.lock();
     assert_eq!(seen.len(), 100, "every hook ran once");
-    assert_eq!(
-        seen.last().cloned().flatten(),
-        Some(json_at(&*store, "/ordered").await)
-    );
+    assert_eq!(seen.last().cloned().flatten(), Some(stored));
 }
 
 async fn remove_hooks_see_the_removed_paths<S: Store>(store: Arc<S>) {
