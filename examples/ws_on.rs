@@ -22,7 +22,11 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: ws_on <path pattern> [--count N]   e.g. ws_on '/sensors/**'");
     };
     let limit: Option<usize> = match args.iter().position(|a| a == "--count") {
-        Some(i) => Some(args.get(i + 1).and_then(|n| n.parse().ok()).ok_or_else(|| anyhow::anyhow!("--count needs a number"))?),
+        Some(i) => Some(
+            args.get(i + 1)
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| anyhow::anyhow!("--count needs a number"))?,
+        ),
         None => None,
     };
     let mut socket = ws::connect().await?;
@@ -31,7 +35,11 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("subscribed to {path}");
     let mut seen = 0;
     while let Some(event) = ws::next_event(&mut socket).await? {
-        println!("{} {}", event["_meta"]["path"].as_str().unwrap_or("?"), event["data"]);
+        println!(
+            "{} {}",
+            event["_meta"]["path"].as_str().unwrap_or("?"),
+            event["data"]
+        );
         seen += 1;
         if limit.is_some_and(|n| seen >= n) {
             break;

@@ -18,11 +18,18 @@ use serde_json::{Value, json};
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let (Some(path), Some(data)) = (args.next(), args.next()) else {
-        anyhow::bail!("usage: ws_set <path> <json>   e.g. ws_set /sensors/kitchen/temp '{{\"c\":21.5}}'");
+        anyhow::bail!(
+            "usage: ws_set <path> <json>   e.g. ws_set /sensors/kitchen/temp '{{\"c\":21.5}}'"
+        );
     };
-    let data: Value = serde_json::from_str(&data).map_err(|e| anyhow::anyhow!("<json> is not JSON: {e}"))?;
+    let data: Value =
+        serde_json::from_str(&data).map_err(|e| anyhow::anyhow!("<json> is not JSON: {e}"))?;
     let mut socket = ws::connect().await?;
-    let answer = ws::request(&mut socket, json!({"action": "set", "eventId": 3, "path": path, "data": data})).await?;
+    let answer = ws::request(
+        &mut socket,
+        json!({"action": "set", "eventId": 3, "path": path, "data": data}),
+    )
+    .await?;
     println!("{answer}");
     Ok(())
 }

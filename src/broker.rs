@@ -150,17 +150,25 @@ impl Broker {
         if let Some(listener) = mqtt_listener {
             running.mqtt_addr = listener.local_addr().ok();
             tracing::info!(addr = ?running.mqtt_addr, "MQTT listening");
-            let task = transport::run_tcp(listener, mqtt.clone(), core.clone(), transport_limits.clone());
+            let task = transport::run_tcp(
+                listener,
+                mqtt.clone(),
+                core.clone(),
+                transport_limits.clone(),
+            );
             running.accept_loops.push(tokio::spawn(task));
         }
         if let Some(listener) = http_listener {
             running.http_addr = listener.local_addr().ok();
             tracing::info!(addr = ?running.http_addr, "HTTP listening: native WebSocket at / and /primus, MQTT over WebSocket at /mqtt");
-            let route = |path: &str, subprotocol: Option<&str>, protocol: &Arc<dyn pathmq_core::Protocol>| WebSocketRoute {
-                path: path.into(),
-                subprotocol: subprotocol.map(Into::into),
-                protocol: protocol.clone(),
-            };
+            let route =
+                |path: &str,
+                 subprotocol: Option<&str>,
+                 protocol: &Arc<dyn pathmq_core::Protocol>| WebSocketRoute {
+                    path: path.into(),
+                    subprotocol: subprotocol.map(Into::into),
+                    protocol: protocol.clone(),
+                };
             let routes = vec![
                 route("/", None, &native),
                 route("/primus", None, &native),
@@ -210,8 +218,14 @@ impl RunningBroker {
         }
         let tasks = self.core.tasks();
         tasks.close();
-        if tokio::time::timeout(self.shutdown_timeout, tasks.wait()).await.is_err() {
-            tracing::warn!(remaining = tasks.len(), "connections still open after the shutdown timeout");
+        if tokio::time::timeout(self.shutdown_timeout, tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                remaining = tasks.len(),
+                "connections still open after the shutdown timeout"
+            );
         }
         if let Err(error) = self.core.store().close().await {
             tracing::error!(%error, "closing the store failed");

@@ -299,7 +299,10 @@ impl Config {
             }
         };
         positive("limits.max_connections", self.limits.max_connections as u64)?;
-        positive("limits.handshake_timeout_ms", self.limits.handshake_timeout_ms)?;
+        positive(
+            "limits.handshake_timeout_ms",
+            self.limits.handshake_timeout_ms,
+        )?;
         positive("limits.session_queue", self.limits.session_queue as u64)?;
         positive("limits.max_payload", self.limits.max_payload as u64)?;
         if self.limits.max_payload > MAX_PAYLOAD_LIMIT {
@@ -345,7 +348,10 @@ mod tests {
 
     #[test]
     fn keys_override_defaults() {
-        let c = Config::from_toml("[mqtt]\nlisten = \"0.0.0.0:1884\"\n[storage]\nengine = \"memory\"\n").unwrap();
+        let c = Config::from_toml(
+            "[mqtt]\nlisten = \"0.0.0.0:1884\"\n[storage]\nengine = \"memory\"\n",
+        )
+        .unwrap();
         assert_eq!(c.mqtt.listen.port(), 1884);
         assert!(c.mqtt.enabled);
         assert_eq!(c.storage.engine, Engine::Memory);
@@ -362,15 +368,25 @@ mod tests {
 
     #[test]
     fn bad_config_names_the_key() {
-        let err = Config::from_toml("[mqtt]\nlisten = 5\n").unwrap_err().to_string();
+        let err = Config::from_toml("[mqtt]\nlisten = 5\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("listen"), "{err}");
-        let err = Config::from_toml("[limits]\nsesion_queue = 5\n").unwrap_err().to_string();
+        let err = Config::from_toml("[limits]\nsesion_queue = 5\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("sesion_queue"), "{err}");
-        let err = Config::from_toml("[limits]\nsession_queue = 0\n").unwrap_err().to_string();
+        let err = Config::from_toml("[limits]\nsession_queue = 0\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("limits.session_queue"), "{err}");
-        let err = Config::from_toml("[limits]\nmax_payload = 300000000\n").unwrap_err().to_string();
+        let err = Config::from_toml("[limits]\nmax_payload = 300000000\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("limits.max_payload"), "{err}");
-        let err = Config::from_toml("[storage]\nengine = \"mongo\"\n").unwrap_err().to_string();
+        let err = Config::from_toml("[storage]\nengine = \"mongo\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mongo"), "{err}");
     }
 }

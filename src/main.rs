@@ -79,11 +79,6 @@ impl Cli {
             Some(path) => Config::from_file(path)?,
             None => Config::default(),
         };
-        let set = |slot: &mut _, value: Option<_>| {
-            if let Some(v) = value {
-                *slot = v;
-            }
-        };
         set(&mut c.name, self.name);
         set(&mut c.http.listen, self.http_listen);
         c.http.enabled &= !self.http_disabled;
@@ -92,33 +87,62 @@ impl Cli {
         set(&mut c.mqtt.max_packet_size, self.mqtt_max_packet_size);
         set(&mut c.storage.path, self.storage_path);
         set(&mut c.limits.max_connections, self.max_connections);
-        set(&mut c.limits.handshake_timeout_ms, self.handshake_timeout_ms);
+        set(
+            &mut c.limits.handshake_timeout_ms,
+            self.handshake_timeout_ms,
+        );
         set(&mut c.limits.session_queue, self.session_queue);
         set(&mut c.limits.max_payload, self.max_payload);
-        set(&mut c.limits.heartbeat_interval_ms, self.heartbeat_interval_ms);
+        set(
+            &mut c.limits.heartbeat_interval_ms,
+            self.heartbeat_interval_ms,
+        );
         set(&mut c.limits.shutdown_timeout_ms, self.shutdown_timeout_ms);
         set(&mut c.log.level, self.log_level);
         if let Some(engine) = self.storage_engine {
-            c.storage.engine = if engine == "memory" { Engine::Memory } else { Engine::Redb };
+            c.storage.engine = if engine == "memory" {
+                Engine::Memory
+            } else {
+                Engine::Redb
+            };
         }
         if let Some(overflow) = self.overflow {
-            c.limits.overflow = if overflow == "disconnect" { Overflow::Disconnect } else { Overflow::DropNew };
+            c.limits.overflow = if overflow == "disconnect" {
+                Overflow::Disconnect
+            } else {
+                Overflow::DropNew
+            };
         }
         if let Some(format) = self.log_format {
-            c.log.format = if format == "json" { LogFormat::Json } else { LogFormat::Text };
+            c.log.format = if format == "json" {
+                LogFormat::Json
+            } else {
+                LogFormat::Text
+            };
         }
         c.validate()?;
         Ok(c)
     }
 }
 
+/// Overwrites `slot` when the command line or environment gave a value.
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
 fn init_logging(config: &Config) -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
     let filter = match std::env::var("RUST_LOG") {
-        Ok(directives) if !directives.is_empty() => EnvFilter::try_new(directives).context("RUST_LOG")?,
+        Ok(directives) if !directives.is_empty() => {
+            EnvFilter::try_new(directives).context("RUST_LOG")?
+        }
         _ => EnvFilter::try_new(&config.log.level).context("config key `log.level`")?,
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -130,7 +154,9 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
             Ok(term) => term,
             Err(error) => {
                 tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the broker");

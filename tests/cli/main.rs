@@ -1,7 +1,7 @@
 //! The `pathmq` binary: `--help`, configuration errors, start-up on free ports and a
 //! graceful shutdown on SIGINT.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,14 +14,31 @@ fn help_documents_every_option() {
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
     for flag in [
-        "--config", "--name", "--http-listen", "--http-disabled", "--mqtt-listen", "--mqtt-disabled",
-        "--mqtt-max-packet-size", "--storage-engine", "--storage-path", "--max-connections",
-        "--handshake-timeout-ms", "--session-queue", "--overflow", "--max-payload",
-        "--heartbeat-interval-ms", "--shutdown-timeout-ms", "--log-format", "--log-level",
+        "--config",
+        "--name",
+        "--http-listen",
+        "--http-disabled",
+        "--mqtt-listen",
+        "--mqtt-disabled",
+        "--mqtt-max-packet-size",
+        "--storage-engine",
+        "--storage-path",
+        "--max-connections",
+        "--handshake-timeout-ms",
+        "--session-queue",
+        "--overflow",
+        "--max-payload",
+        "--heartbeat-interval-ms",
+        "--shutdown-timeout-ms",
+        "--log-format",
+        "--log-level",
     ] {
         assert!(help.contains(flag), "--help must document {flag}:\n{help}");
     }
-    assert!(help.contains("PATHMQ_MQTT_LISTEN"), "--help names the environment variables");
+    assert!(
+        help.contains("PATHMQ_MQTT_LISTEN"),
+        "--help names the environment variables"
+    );
 }
 
 #[test]
@@ -29,12 +46,19 @@ fn a_bad_config_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("pathmq.toml");
     std::fs::write(&file, "[limits]\nsession_queue = \"many\"\n").unwrap();
-    let out = Command::new(BIN).arg("--config").arg(&file).output().unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("session_queue"), "{stderr}");
 
-    let out = Command::new(BIN).env("PATHMQ_MQTT_LISTEN", "not-an-address").output().unwrap();
+    let out = Command::new(BIN)
+        .env("PATHMQ_MQTT_LISTEN", "not-an-address")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("mqtt-listen"), "{stderr}");
@@ -44,7 +68,10 @@ fn a_bad_config_names_the_key() {
 fn wait_for_line(reader: &mut impl std::io::BufRead, needle: &str, log: &mut String) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        assert!(Instant::now() < deadline, "no log line with {needle:?}:\n{log}");
+        assert!(
+            Instant::now() < deadline,
+            "no log line with {needle:?}:\n{log}"
+        );
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap() == 0 {
             panic!("the broker exited before logging {needle:?}:\n{log}");
@@ -60,7 +87,14 @@ fn wait_for_line(reader: &mut impl std::io::BufRead, needle: &str, log: &mut Str
 fn starts_serves_and_stops_gracefully_on_sigint() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(BIN)
-        .args(["--http-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--log-format", "text"])
+        .args([
+            "--http-listen",
+            "127.0.0.1:0",
+            "--mqtt-listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "text",
+        ])
         .arg("--storage-path")
         .arg(dir.path().join("d").join("pathmq.redb"))
         .env("RUST_LOG", "info")
@@ -72,18 +106,35 @@ fn starts_serves_and_stops_gracefully_on_sigint() {
     let mut log = String::new();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let line = wait_for_line(&mut stderr, "MQTT listening", &mut log);
-    let addr = line.split("127.0.0.1:").nth(1).expect("address in the log line");
-    let port: u16 = addr.chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap();
+    let addr = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .expect("address in the log line");
+    let port: u16 = addr
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap();
 
     // An MQTT 3.1.1 CONNECT is accepted.
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    stream.write_all(&[0x10, 14, 0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 30, 0, 2, b'c', b'1']).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(&[
+            0x10, 14, 0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 30, 0, 2, b'c', b'1',
+        ])
+        .unwrap();
     let mut connack = [0u8; 4];
     stream.read_exact(&mut connack).unwrap();
     assert_eq!(connack, [0x20, 2, 0, 0]);
 
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     wait_for_line(&mut stderr, "stopped", &mut log);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -91,11 +142,17 @@ fn starts_serves_and_stops_gracefully_on_sigint() {
         if let Some(exit) = child.try_wait().unwrap() {
             break exit;
         }
-        assert!(Instant::now() < deadline, "the broker did not exit after SIGINT:\n{log}");
+        assert!(
+            Instant::now() < deadline,
+            "the broker did not exit after SIGINT:\n{log}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(exit.success(), "exit status {exit:?}:\n{log}");
-    assert!(log.contains("session attached"), "a line when a session attaches:\n{log}");
+    assert!(
+        log.contains("session attached"),
+        "a line when a session attaches:\n{log}"
+    );
     // The open MQTT connection was closed by the shutdown.
     let mut rest = Vec::new();
     let _ = stream.read_to_end(&mut rest);

@@ -14,20 +14,47 @@ async fn mqtt_publish_reaches_a_websocket_subscriber() {
     native.on("/sensors/**").await;
 
     let (client, mut eventloop) = broker.mqtt_v4("device-1");
-    client.publish("sensors/kitchen/temp", QoS::AtLeastOnce, false, br#"{"c":21.5}"#.to_vec()).await.unwrap();
-    client.publish("sensors/kitchen/label", QoS::AtLeastOnce, false, b"hello".to_vec()).await.unwrap();
-    poll_v4(&mut eventloop, |e| matches!(e, rumqttc::Event::Incoming(rumqttc::Packet::PubAck(a)) if a.pkid == 2).then_some(())).await;
+    client
+        .publish(
+            "sensors/kitchen/temp",
+            QoS::AtLeastOnce,
+            false,
+            br#"{"c":21.5}"#.to_vec(),
+        )
+        .await
+        .unwrap();
+    client
+        .publish(
+            "sensors/kitchen/label",
+            QoS::AtLeastOnce,
+            false,
+            b"hello".to_vec(),
+        )
+        .await
+        .unwrap();
+    poll_v4(&mut eventloop, |e| {
+        matches!(e, rumqttc::Event::Incoming(rumqttc::Packet::PubAck(a)) if a.pkid == 2)
+            .then_some(())
+    })
+    .await;
 
     let event = native.next_event().await;
     assert_eq!(event["data"], json!({"c": 21.5}));
     assert_eq!(event["_meta"]["path"], "/sensors/kitchen/temp");
     assert_eq!(event["_meta"]["action"], "/SET@/sensors/kitchen/temp");
     let event = native.next_event().await;
-    assert_eq!(event["data"], json!({"value": "hello"}), "text is wrapped as {{value}}");
+    assert_eq!(
+        event["data"],
+        json!({"value": "hello"}),
+        "text is wrapped as {{value}}"
+    );
 
     // Without the retain flag a PUBLISH is not stored.
     let got = native.get("/sensors/kitchen/temp").await;
-    assert!(got["data"].is_null(), "non-retained publish must not be stored: {got}");
+    assert!(
+        got["data"].is_null(),
+        "non-retained publish must not be stored: {got}"
+    );
     broker.broker.shutdown().await;
 }
 
@@ -38,19 +65,29 @@ async fn websocket_set_reaches_mqtt_v4_and_v5_subscribers() {
     c4.subscribe("sensors/#", QoS::AtLeastOnce).await.unwrap();
     poll_v4(&mut e4, v4_suback).await;
     let (c5, mut e5) = broker.mqtt_v5("sub-v5");
-    c5.subscribe("sensors/+/temp", rumqttc::v5::mqttbytes::QoS::AtLeastOnce).await.unwrap();
+    c5.subscribe("sensors/+/temp", rumqttc::v5::mqttbytes::QoS::AtLeastOnce)
+        .await
+        .unwrap();
     poll_v5(&mut e5, v5_suback).await;
 
     let mut native = broker.native().await;
-    native.set("/sensors/kitchen/temp", json!({"c": 21.5})).await;
+    native
+        .set("/sensors/kitchen/temp", json!({"c": 21.5}))
+        .await;
 
     let p4 = poll_v4(&mut e4, v4_publish).await;
     assert_eq!(p4.topic, "sensors/kitchen/temp");
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&p4.payload).unwrap(), json!({"c": 21.5}));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&p4.payload).unwrap(),
+        json!({"c": 21.5})
+    );
     assert!(!p4.retain, "a live message is not retained");
     let p5 = poll_v5(&mut e5, v5_publish).await;
     assert_eq!(&p5.topic[..], b"sensors/kitchen/temp");
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&p5.payload).unwrap(), json!({"c": 21.5}));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&p5.payload).unwrap(),
+        json!({"c": 21.5})
+    );
 
     // A native set of a non-object reaches MQTT as the bare JSON value.
     native.set("/sensors/kitchen/temp", json!(22)).await;
@@ -77,14 +114,23 @@ async fn mqtt_to_mqtt_is_byte_exact() {
     tokio::spawn(async move { while pub_loop.poll().await.is_ok() {} });
     for (i, payload) in payloads.iter().enumerate() {
         publisher
-            .publish(format!("bin/{i}"), rumqttc::v5::mqttbytes::QoS::AtLeastOnce, false, payload.clone())
+            .publish(
+                format!("bin/{i}"),
+                rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+                false,
+                payload.clone(),
+            )
             .await
             .unwrap();
     }
     for (i, payload) in payloads.iter().enumerate() {
         let p = poll_v4(&mut sub_loop, v4_publish).await;
         assert_eq!(p.topic, format!("bin/{i}"));
-        assert_eq!(&p.payload[..], &payload[..], "payload {i} must arrive byte for byte");
+        assert_eq!(
+            &p.payload[..],
+            &payload[..],
+            "payload {i} must arrive byte for byte"
+        );
     }
     broker.broker.shutdown().await;
 }
@@ -94,8 +140,14 @@ async fn retained_messages_are_stored_records() {
     let broker = start().await;
     let (publisher, pub_loop) = broker.mqtt_v4("retainer");
     let mut pub_events = spawn_v4(pub_loop);
-    publisher.publish("r/a", QoS::AtLeastOnce, true, b"x".to_vec()).await.unwrap();
-    expect_v4(&mut pub_events, |e| matches!(e, rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))).then_some(())).await;
+    publisher
+        .publish("r/a", QoS::AtLeastOnce, true, b"x".to_vec())
+        .await
+        .unwrap();
+    expect_v4(&mut pub_events, |e| {
+        matches!(e, rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))).then_some(())
+    })
+    .await;
 
     let mut native = broker.native().await;
     native.set("/r/b", json!({"v": 1})).await;
@@ -112,10 +164,19 @@ async fn retained_messages_are_stored_records() {
         seen.push((p.topic.clone(), p.payload.to_vec()));
     }
     seen.sort();
-    assert_eq!(seen, vec![("r/a".into(), b"x".to_vec()), ("r/b".into(), br#"{"v":1}"#.to_vec())]);
+    assert_eq!(
+        seen,
+        vec![
+            ("r/a".into(), b"x".to_vec()),
+            ("r/b".into(), br#"{"v":1}"#.to_vec())
+        ]
+    );
 
     // An empty retained PUBLISH removes the record (MQTT 3.3.1-10/11).
-    publisher.publish("r/a", QoS::AtLeastOnce, true, Vec::new()).await.unwrap();
+    publisher
+        .publish("r/a", QoS::AtLeastOnce, true, Vec::new())
+        .await
+        .unwrap();
     let cleared = poll_v4(&mut sub_loop, v4_publish).await;
     assert_eq!(cleared.topic, "r/a");
     assert!(cleared.payload.is_empty());

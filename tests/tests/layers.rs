@@ -2,7 +2,10 @@
 
 mod support;
 
-use pathmq::core::{Error, InboundVerdict, Layer, Outbound, OutboundVerdict, Payload, Request, SessionInfo, async_trait};
+use pathmq::core::{
+    Error, InboundVerdict, Layer, Outbound, OutboundVerdict, Payload, Request, SessionInfo,
+    async_trait,
+};
 use serde_json::json;
 use support::*;
 
@@ -30,7 +33,9 @@ impl Layer for TestLayer {
 
     async fn outbound(&self, _session: &SessionInfo, message: &mut Outbound) -> OutboundVerdict {
         match message {
-            Outbound::Event { event, .. } if event.path.as_str().starts_with("/secret/") => OutboundVerdict::Drop,
+            Outbound::Event { event, .. } if event.path.as_str().starts_with("/secret/") => {
+                OutboundVerdict::Drop
+            }
             _ => OutboundVerdict::Continue,
         }
     }
@@ -45,12 +50,21 @@ async fn a_layer_can_reject_change_and_drop() {
     let broker = start_builder(pathmq::Broker::builder().config(config).layer(TestLayer)).await;
     let mut native = broker.native().await;
 
-    let error = native.request("set", Some("/forbidden/x"), json!({"a": 1}), None).await.unwrap_err();
+    let error = native
+        .request("set", Some("/forbidden/x"), json!({"a": 1}), None)
+        .await
+        .unwrap_err();
     assert_eq!(error["error"]["code"], 403, "{error}");
-    assert!(native.get("/forbidden/x").await["data"].is_null(), "a rejected set stores nothing");
+    assert!(
+        native.get("/forbidden/x").await["data"].is_null(),
+        "a rejected set stores nothing"
+    );
 
     native.set("/stamp/x", json!({"a": 1})).await;
-    assert_eq!(native.get("/stamp/x").await["data"], json!({"stamped": true}));
+    assert_eq!(
+        native.get("/stamp/x").await["data"],
+        json!({"stamped": true})
+    );
 
     // Events arrive in order, so if the /secret event were delivered it would come first.
     native.on("/secret/**").await;
@@ -58,6 +72,9 @@ async fn a_layer_can_reject_change_and_drop() {
     native.set("/secret/a", json!({"s": 1})).await;
     native.set("/open/a", json!({"o": 1})).await;
     let event = native.next_event().await;
-    assert_eq!(event["_meta"]["path"], "/open/a", "the /secret event must be dropped: {event}");
+    assert_eq!(
+        event["_meta"]["path"], "/open/a",
+        "the /secret event must be dropped: {event}"
+    );
     broker.broker.shutdown().await;
 }

@@ -18,8 +18,16 @@ fn tool(name: &str) -> Command {
 }
 
 fn require(name: &str) {
-    let found = std::process::Command::new(name).arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
-    assert!(found, "`{name}` is not installed: run `apt-get install mosquitto-clients` (.ci/run does)");
+    let found = std::process::Command::new(name)
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        found,
+        "`{name}` is not installed: run `apt-get install mosquitto-clients` (.ci/run does)"
+    );
 }
 
 /// Waits until the broker holds `n` subscriptions (a client finished subscribing).
@@ -35,7 +43,12 @@ async fn subscriptions_reach(broker: &TestBroker, n: usize) {
 
 async fn pub_(broker: &TestBroker, args: &[&str]) {
     let port = broker.mqtt.port().to_string();
-    let status = tool("mosquitto_pub").args(["-h", "127.0.0.1", "-p", &port]).args(args).status().await.unwrap();
+    let status = tool("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port])
+        .args(args)
+        .status()
+        .await
+        .unwrap();
     assert!(status.success(), "mosquitto_pub {args:?} failed");
 }
 
@@ -45,20 +58,49 @@ async fn readme_demo_websocket_set_reaches_mosquitto_sub() {
     let broker = start().await;
     let port = broker.mqtt.port().to_string();
     let mut sub = tool("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &port, "-t", "sensors/#", "-v", "-C", "2", "-W", "10"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-t",
+            "sensors/#",
+            "-v",
+            "-C",
+            "2",
+            "-W",
+            "10",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     subscriptions_reach(&broker, 1).await;
 
     let mut native = broker.native().await;
-    native.set("/sensors/kitchen/temp", json!({"c": 21.5})).await;
-    pub_(&broker, &["-t", "sensors/hall/temp", "-m", "19.0", "-q", "1"]).await;
+    native
+        .set("/sensors/kitchen/temp", json!({"c": 21.5}))
+        .await;
+    pub_(
+        &broker,
+        &["-t", "sensors/hall/temp", "-m", "19.0", "-q", "1"],
+    )
+    .await;
 
     let mut out = String::new();
-    sub.stdout.take().unwrap().read_to_string(&mut out).await.unwrap();
-    assert!(sub.wait().await.unwrap().success(), "mosquitto_sub exit: {out}");
-    assert_eq!(out, "sensors/kitchen/temp {\"c\":21.5}\nsensors/hall/temp 19.0\n");
+    sub.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .await
+        .unwrap();
+    assert!(
+        sub.wait().await.unwrap().success(),
+        "mosquitto_sub exit: {out}"
+    );
+    assert_eq!(
+        out,
+        "sensors/kitchen/temp {\"c\":21.5}\nsensors/hall/temp 19.0\n"
+    );
     broker.broker.shutdown().await;
 }
 
@@ -79,10 +121,30 @@ async fn readme_demo_mosquitto_pub_reaches_a_websocket_client() {
 async fn mosquitto_retained_qos2_round_trip() {
     require("mosquitto_pub");
     let broker = start().await;
-    pub_(&broker, &["-t", "m/retained", "-m", "kept", "-r", "-q", "2"]).await;
+    pub_(
+        &broker,
+        &["-t", "m/retained", "-m", "kept", "-r", "-q", "2"],
+    )
+    .await;
     let port = broker.mqtt.port().to_string();
     let out = tool("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &port, "-t", "m/#", "-v", "-C", "1", "-W", "10", "-q", "2", "-V", "mqttv5"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-t",
+            "m/#",
+            "-v",
+            "-C",
+            "1",
+            "-W",
+            "10",
+            "-q",
+            "2",
+            "-V",
+            "mqttv5",
+        ])
         .output()
         .await
         .unwrap();

@@ -14,10 +14,24 @@ async fn records_and_retained_messages_survive_a_restart() {
     let broker = start_redb(&file).await;
     let mut native = broker.native().await;
     native.set("/persist/a", json!({"n": 1})).await;
-    native.request("set", Some("/persist/a"), json!({"m": 2}), Some(json!({"merge": true}))).await.unwrap();
+    native
+        .request(
+            "set",
+            Some("/persist/a"),
+            json!({"m": 2}),
+            Some(json!({"merge": true})),
+        )
+        .await
+        .unwrap();
     let (client, mut eventloop) = broker.mqtt_v4("persister");
-    client.publish("persist/b", QoS::AtLeastOnce, true, b"hello".to_vec()).await.unwrap();
-    poll_v4(&mut eventloop, |e| matches!(e, rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))).then_some(())).await;
+    client
+        .publish("persist/b", QoS::AtLeastOnce, true, b"hello".to_vec())
+        .await
+        .unwrap();
+    poll_v4(&mut eventloop, |e| {
+        matches!(e, rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))).then_some(())
+    })
+    .await;
     drop(native);
     broker.broker.shutdown().await;
 
@@ -27,7 +41,10 @@ async fn records_and_retained_messages_survive_a_restart() {
     assert_eq!(got["data"]["n"], 1, "{got}");
     assert_eq!(got["data"]["m"], 2, "{got}");
     let (client, mut eventloop) = broker.mqtt_v4("reader");
-    client.subscribe("persist/b", QoS::AtLeastOnce).await.unwrap();
+    client
+        .subscribe("persist/b", QoS::AtLeastOnce)
+        .await
+        .unwrap();
     let p = poll_v4(&mut eventloop, v4_publish).await;
     assert!(p.retain);
     assert_eq!(&p.payload[..], b"hello");

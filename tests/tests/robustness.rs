@@ -21,7 +21,9 @@ fn connect_v4(keepalive: u16) -> Vec<u8> {
 
 /// An MQTT 5 CONNECT with clean start, keepalive 30, no properties, client id `raw5`.
 fn connect_v5() -> Vec<u8> {
-    vec![0x10, 17, 0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 30, 0, 0, 4, b'r', b'a', b'w', b'5']
+    vec![
+        0x10, 17, 0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 30, 0, 0, 4, b'r', b'a', b'w', b'5',
+    ]
 }
 
 /// Reads until the peer closes; returns everything read. Bounded by [`WAIT`].
@@ -43,7 +45,10 @@ async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
 
 async fn assert_mqtt_still_works(broker: &TestBroker) {
     let (client, mut eventloop) = broker.mqtt_v4("still-alive");
-    client.subscribe("alive", rumqttc::QoS::AtMostOnce).await.unwrap();
+    client
+        .subscribe("alive", rumqttc::QoS::AtMostOnce)
+        .await
+        .unwrap();
     poll_v4(&mut eventloop, v4_suback).await;
     client.disconnect().await.unwrap();
 }
@@ -57,8 +62,14 @@ async fn silent_client_is_closed_after_one_and_a_half_keepalives() {
     let bytes = read_until_closed(&mut stream).await;
     let elapsed = started.elapsed();
     assert_eq!(&bytes[..4], &[0x20, 2, 0, 0], "CONNACK accepted first");
-    assert!(elapsed >= Duration::from_millis(1400), "closed too early: {elapsed:?}");
-    assert!(elapsed < Duration::from_secs(4), "closed too late: {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(1400),
+        "closed too early: {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "closed too late: {elapsed:?}"
+    );
     assert_mqtt_still_works(&broker).await;
     broker.broker.shutdown().await;
 }
@@ -67,7 +78,10 @@ async fn silent_client_is_closed_after_one_and_a_half_keepalives() {
 async fn malformed_packets_close_only_that_connection() {
     let broker = start().await;
     let (watcher, mut watch_loop) = broker.mqtt_v4("watcher");
-    watcher.subscribe("w", rumqttc::QoS::AtMostOnce).await.unwrap();
+    watcher
+        .subscribe("w", rumqttc::QoS::AtMostOnce)
+        .await
+        .unwrap();
     poll_v4(&mut watch_loop, v4_suback).await;
 
     // MQTT 5: a packet of the reserved type 0 → DISCONNECT with reason 0x81, then close.
@@ -82,8 +96,16 @@ async fn malformed_packets_close_only_that_connection() {
     assert_eq!(connack[1], 0x00, "CONNACK success");
     s5.write_all(&[0x00, 0x00]).await.unwrap();
     let rest = read_until_closed(&mut s5).await;
-    assert_eq!(rest.first(), Some(&0xE0), "an MQTT 5 client is told why with DISCONNECT: {rest:02x?}");
-    assert_eq!(rest.get(2), Some(&0x81), "reason code malformed packet: {rest:02x?}");
+    assert_eq!(
+        rest.first(),
+        Some(&0xE0),
+        "an MQTT 5 client is told why with DISCONNECT: {rest:02x?}"
+    );
+    assert_eq!(
+        rest.get(2),
+        Some(&0x81),
+        "reason code malformed packet: {rest:02x?}"
+    );
 
     // MQTT 3.1.1: a PUBLISH whose remaining length overruns its topic → closed.
     let mut s4 = TcpStream::connect(broker.mqtt).await.unwrap();
@@ -98,7 +120,10 @@ async fn malformed_packets_close_only_that_connection() {
 
     // The others were not disturbed.
     let (publisher, mut pub_loop) = broker.mqtt_v4("publisher");
-    publisher.publish("w", rumqttc::QoS::AtLeastOnce, false, b"ok".to_vec()).await.unwrap();
+    publisher
+        .publish("w", rumqttc::QoS::AtLeastOnce, false, b"ok".to_vec())
+        .await
+        .unwrap();
     tokio::spawn(async move { while pub_loop.poll().await.is_ok() {} });
     let p = poll_v4(&mut watch_loop, v4_publish).await;
     assert_eq!(&p.payload[..], b"ok");
@@ -119,9 +144,15 @@ async fn malformed_native_frames_get_errors_and_the_connection_lives() {
     let error = native.response(77).await.unwrap_err();
     assert_eq!(error["error"]["code"], 400, "{error}");
 
-    let bad_path = native.request("set", Some("/a/*"), json!({"x": 1}), None).await.unwrap_err();
+    let bad_path = native
+        .request("set", Some("/a/*"), json!({"x": 1}), None)
+        .await
+        .unwrap_err();
     assert_eq!(bad_path["error"]["code"], 400, "{bad_path}");
-    let bad_path = native.request("set", Some(""), json!({"x": 1}), None).await.unwrap_err();
+    let bad_path = native
+        .request("set", Some(""), json!({"x": 1}), None)
+        .await
+        .unwrap_err();
     assert_eq!(bad_path["error"]["code"], 400, "{bad_path}");
 
     // Still usable, and nothing bad was stored.
@@ -129,6 +160,10 @@ async fn malformed_native_frames_get_errors_and_the_connection_lives() {
     let got = native.get("/still/here").await;
     assert_eq!(got["data"]["ok"], Value::Bool(true));
     let all = native.get("/a/*").await;
-    assert_eq!(all.as_array().map(Vec::len), Some(1), "only the trailing meta: {all}");
+    assert_eq!(
+        all.as_array().map(Vec::len),
+        Some(1),
+        "only the trailing meta: {all}"
+    );
     broker.broker.shutdown().await;
 }

@@ -62,14 +62,16 @@ pub async fn start_builder(builder: pathmq::Broker) -> TestBroker {
 impl TestBroker {
     /// A rumqttc 3.1.1 client and its event loop.
     pub fn mqtt_v4(&self, client_id: &str) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
-        let mut options = rumqttc::MqttOptions::new(client_id, self.mqtt.ip().to_string(), self.mqtt.port());
+        let mut options =
+            rumqttc::MqttOptions::new(client_id, self.mqtt.ip().to_string(), self.mqtt.port());
         options.set_keep_alive(Duration::from_secs(30));
         rumqttc::AsyncClient::new(options, 64)
     }
 
     /// A rumqttc MQTT 5 client and its event loop.
     pub fn mqtt_v5(&self, client_id: &str) -> (rumqttc::v5::AsyncClient, rumqttc::v5::EventLoop) {
-        let mut options = rumqttc::v5::MqttOptions::new(client_id, self.mqtt.ip().to_string(), self.mqtt.port());
+        let mut options =
+            rumqttc::v5::MqttOptions::new(client_id, self.mqtt.ip().to_string(), self.mqtt.port());
         options.set_keep_alive(Duration::from_secs(30));
         rumqttc::v5::AsyncClient::new(options, 64)
     }
@@ -81,7 +83,10 @@ impl TestBroker {
 }
 
 /// Drives a rumqttc 3.1.1 event loop until `pick` returns something, bounded by [`WAIT`].
-pub async fn poll_v4<T>(eventloop: &mut rumqttc::EventLoop, mut pick: impl FnMut(&rumqttc::Event) -> Option<T>) -> T {
+pub async fn poll_v4<T>(
+    eventloop: &mut rumqttc::EventLoop,
+    mut pick: impl FnMut(&rumqttc::Event) -> Option<T>,
+) -> T {
     tokio::time::timeout(WAIT, async {
         loop {
             let event = eventloop.poll().await.expect("mqtt v4 connection");
@@ -95,7 +100,10 @@ pub async fn poll_v4<T>(eventloop: &mut rumqttc::EventLoop, mut pick: impl FnMut
 }
 
 /// Drives a rumqttc MQTT 5 event loop until `pick` returns something, bounded by [`WAIT`].
-pub async fn poll_v5<T>(eventloop: &mut rumqttc::v5::EventLoop, mut pick: impl FnMut(&rumqttc::v5::Event) -> Option<T>) -> T {
+pub async fn poll_v5<T>(
+    eventloop: &mut rumqttc::v5::EventLoop,
+    mut pick: impl FnMut(&rumqttc::v5::Event) -> Option<T>,
+) -> T {
     tokio::time::timeout(WAIT, async {
         loop {
             let event = eventloop.poll().await.expect("mqtt v5 connection");
@@ -124,17 +132,24 @@ pub fn v4_suback(event: &rumqttc::Event) -> Option<()> {
 /// The incoming PUBLISH of an MQTT 5 event, if it is one.
 pub fn v5_publish(event: &rumqttc::v5::Event) -> Option<rumqttc::v5::mqttbytes::v5::Publish> {
     match event {
-        rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::Publish(p)) => Some(p.clone()),
+        rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::Publish(p)) => {
+            Some(p.clone())
+        }
         _ => None,
     }
 }
 
 /// Whether an MQTT 5 event is the SUBACK.
 pub fn v5_suback(event: &rumqttc::v5::Event) -> Option<()> {
-    matches!(event, rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::SubAck(_))).then_some(())
+    matches!(
+        event,
+        rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::SubAck(_))
+    )
+    .then_some(())
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A native-protocol client over tokio-tungstenite, speaking the happn_4 envelope.
 pub struct Native {
@@ -151,19 +166,43 @@ impl Native {
             .await
             .expect("websocket connect timed out")
             .expect("websocket connects");
-        let mut native = Native { ws, next_id: 0, pending: Default::default() };
-        native.request("configure-session", None, json!({"protocol": "happn_4"}), None).await.expect("configure-session");
-        native.request("login", None, json!({}), None).await.expect("login");
+        let mut native = Native {
+            ws,
+            next_id: 0,
+            pending: Default::default(),
+        };
+        native
+            .request(
+                "configure-session",
+                None,
+                json!({"protocol": "happn_4"}),
+                None,
+            )
+            .await
+            .expect("configure-session");
+        native
+            .request("login", None, json!({}), None)
+            .await
+            .expect("login");
         native
     }
 
     /// Sends a raw text frame.
     pub async fn send_raw(&mut self, text: &str) {
-        self.ws.send(Message::text(text.to_owned())).await.expect("send");
+        self.ws
+            .send(Message::text(text.to_owned()))
+            .await
+            .expect("send");
     }
 
     /// Sends a request; returns the whole response frame, or the error meta as `Err`.
-    pub async fn request(&mut self, action: &str, path: Option<&str>, data: Value, options: Option<Value>) -> Result<Value, Value> {
+    pub async fn request(
+        &mut self,
+        action: &str,
+        path: Option<&str>,
+        data: Value,
+        options: Option<Value>,
+    ) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut frame = json!({"action": action, "eventId": id, "data": data});
@@ -186,7 +225,11 @@ impl Native {
                 other => other["_meta"].clone(),
             };
             if meta["type"] == "response" && meta["eventId"] == json!(event_id) {
-                return if meta["status"] == "error" { Err(meta) } else { Ok(frame) };
+                return if meta["status"] == "error" {
+                    Err(meta)
+                } else {
+                    Ok(frame)
+                };
             }
             if meta["type"] == "data" {
                 self.pending.push_back(frame);
@@ -196,20 +239,29 @@ impl Native {
 
     /// `set` a value at `path`.
     pub async fn set(&mut self, path: &str, data: Value) -> Value {
-        self.request("set", Some(path), data, None).await.expect("set succeeds")
+        self.request("set", Some(path), data, None)
+            .await
+            .expect("set succeeds")
     }
 
     /// `get` `path` (an exact path or a glob).
     pub async fn get(&mut self, path: &str) -> Value {
-        self.request("get", Some(path), Value::Null, None).await.expect("get succeeds")
+        self.request("get", Some(path), Value::Null, None)
+            .await
+            .expect("get succeeds")
     }
 
     /// `on` `/ALL@<path>`; returns the response.
     pub async fn on(&mut self, path: &str) -> Value {
         let channel = format!("/ALL@{path}");
-        self.request("on", Some(&channel), Value::Null, Some(json!({"event_type": "all", "count": 0})))
-            .await
-            .expect("on succeeds")
+        self.request(
+            "on",
+            Some(&channel),
+            Value::Null,
+            Some(json!({"event_type": "all", "count": 0})),
+        )
+        .await
+        .expect("on succeeds")
     }
 
     /// The next event frame, bounded by [`WAIT`].
@@ -241,9 +293,14 @@ impl Native {
                 .expect("timed out waiting for a frame")
                 .expect("connection open")
                 .expect("websocket frame");
-            let Message::Text(text) = message else { continue };
+            let Message::Text(text) = message else {
+                continue;
+            };
             let value: Value = serde_json::from_str(&text).expect("frames are JSON");
-            if let Some(ping) = value.as_str().and_then(|s| s.strip_prefix("primus::ping::")) {
+            if let Some(ping) = value
+                .as_str()
+                .and_then(|s| s.strip_prefix("primus::ping::"))
+            {
                 let pong = json!(format!("primus::pong::{ping}")).to_string();
                 self.send_raw(&pong).await;
                 continue;
@@ -255,7 +312,9 @@ impl Native {
 
 /// Polls a 3.1.1 event loop in the background, forwarding its events, so a client can
 /// publish while the test waits on another one.
-pub fn spawn_v4(mut eventloop: rumqttc::EventLoop) -> tokio::sync::mpsc::UnboundedReceiver<rumqttc::Event> {
+pub fn spawn_v4(
+    mut eventloop: rumqttc::EventLoop,
+) -> tokio::sync::mpsc::UnboundedReceiver<rumqttc::Event> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Ok(event) = eventloop.poll().await {

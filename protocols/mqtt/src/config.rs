@@ -1,0 +1,41 @@
+//! Settings of the MQTT protocol.
+
+use std::time::Duration;
+
+/// Settings of [`crate::Mqtt`]. `Default` gives the documented defaults; build one with
+/// `MqttConfig::default()` and change the fields you need.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MqttConfig {
+    /// How long a client has, from the moment its connection is accepted, to send a
+    /// complete CONNECT; then the connection is closed. Default 10 s.
+    pub connect_timeout: Duration,
+    /// The largest packet accepted from a client, counted as its remaining length in bytes
+    /// (everything after the fixed header), and announced to MQTT 5 clients as the Maximum
+    /// Packet Size. A larger packet ends the connection (MQTT 5: DISCONNECT `0x95`).
+    /// Default 1,049,600: a 1 MiB payload (the core's default `max_payload`) plus 1 KiB for
+    /// the topic and properties.
+    pub max_packet_size: usize,
+    /// The in-flight window of outbound QoS 1/2 messages to an MQTT 3.1.1 client: how many
+    /// may await PUBACK/PUBCOMP at once. While it is full the connection stops taking
+    /// messages from its session queue (the core's overflow policy then applies). MQTT 5
+    /// clients announce their own window (Receive Maximum; 65,535 when absent).
+    /// Default 32.
+    pub max_inflight: u16,
+    /// The Receive Maximum announced to MQTT 5 clients: how many of their QoS 2
+    /// publications may await PUBREL at once. A client that sends more is disconnected with
+    /// `0x93`. (QoS 1 publications are acknowledged as soon as they are processed, in
+    /// order, so they never accumulate.) Default 128.
+    pub receive_maximum: u16,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            max_packet_size: 1024 * 1024 + 1024,
+            max_inflight: 32,
+            receive_maximum: 128,
+        }
+    }
+}

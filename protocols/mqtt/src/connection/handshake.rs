@@ -1,0 +1,181 @@
+//! The CONNECT handshake: the first packet under the connect timeout, its checks, the
+//! client id, the core session and the CONNACK (MQTT §3.1, §3.2).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+
+use bytes::BytesMut;
+use pathmq_core::Core;
+use tracing::Instrument as _;
+
+use super::{CLOSE_TIMEOUT, Connection};
+use crate::MqttConfig;
+use crate::codec::{self, ConnectError};
+use crate::error::ProtocolError;
+use crate::inflight::Inflight;
+use crate::packet::{ConnAck, Connect, Reply, Version};
+use crate::transport::Transport;
+
+/// Why no CONNECT was accepted.
+enum First {
+    /// The connection closed or failed first.
+    Closed(Option<std::io::Error>),
+    /// The first packet was refused.
+    Refused(ConnectError),
+}
+
+/// Serves one connection from its first byte to its end: reads the CONNECT within
+/// `config.connect_timeout` (or closes), checks it, opens the core session under the
+/// client id (taking it over from an older connection, MQTT-3.1.4-2), sends the CONNACK
+/// and runs the connection. A refused CONNECT gets the CONNACK its version can express
+/// (MQTT-3.2.2-5: then the connection closes); shutdown during the handshake just closes.
+pub(crate) async fn serve<T: Transport>(
+    mut transport: T,
+    core: Core,
+    config: &MqttConfig,
+    peer: SocketAddr,
+) {
+    let shutdown = core.shutdown_token().clone();
+    let mut buf = BytesMut::with_capacity(1024);
+    let first = tokio::select! {
+        () = shutdown.cancelled() => None,
+        first = tokio::time::timeout(
+            config.connect_timeout,
+            read_connect(&mut transport, &mut buf, config.max_packet_size),
+        ) => Some(first),
+    };
+    let (version, mut connect) = match first {
+        None => return close(transport).await,
+        Some(Err(_elapsed)) => {
+            tracing::debug!(
+                timeout_ms = config.connect_timeout.as_millis() as u64,
+                "no CONNECT in time; closing"
+            );
+            return close(transport).await;
+        }
+        Some(Ok(Err(First::Closed(error)))) => {
+            tracing::debug!(?error, "connection closed before CONNECT");
+            return close(transport).await;
+        }
+        Some(Ok(Err(First::Refused(refused)))) => {
+            return refuse(transport, refused.version, &refused.error).await;
+        }
+        Some(Ok(Ok(connect))) => connect,
+    };
+    if let Err(error) = check(version, &connect) {
+        return refuse(transport, Some(version), &error).await;
+    }
+    if connect.has_will {
+        tracing::debug!("will messages are not supported yet; the will is ignored");
+    }
+    let assigned = connect.client_id.is_empty();
+    let client_id = if assigned {
+        format!("pathmq-{}", uuid::Uuid::new_v4().simple())
+    } else {
+        std::mem::take(&mut connect.client_id)
+    };
+    let session = core.open_session("mqtt", Some(peer), Some(client_id.clone()));
+    let span = tracing::info_span!(
+        "mqtt",
+        client_id = %client_id,
+        session = %session.id(),
+        version = ?version,
+    );
+    let connack = ConnAck {
+        code: 0,
+        // Durable sessions are not implemented yet: there is never a session to resume.
+        session_present: false,
+        assigned_client_id: (assigned && version == Version::V5).then_some(client_id),
+        receive_maximum: config.receive_maximum.max(1),
+        max_packet_size: u32::try_from(config.max_packet_size).unwrap_or(u32::MAX),
+        // The client asked to keep its session; we cannot, so we say we use 0.
+        session_expiry: (connect.session_expiry > 0).then_some(0),
+    };
+    let window = match version {
+        Version::V4 => config.max_inflight,
+        Version::V5 => connect.receive_maximum.unwrap_or(u16::MAX),
+    };
+    let mut connection = Connection {
+        transport,
+        version,
+        session,
+        shutdown,
+        read_buf: buf,
+        write_buf: BytesMut::with_capacity(4096),
+        max_packet_size: config.max_packet_size,
+        client_max_packet_size: connect.max_packet_size.map(|m| m as usize),
+        receive_maximum: config.receive_maximum.max(1),
+        keep_alive: connect.keep_alive,
+        deadline: None,
+        subscriptions: HashMap::new(),
+        inflight: Inflight::new(window),
+        pending: VecDeque::new(),
+        awaiting_pubrel: HashSet::new(),
+    };
+    connection.reply(&Reply::ConnAck(&connack));
+    async move {
+        tracing::debug!(keep_alive = connect.keep_alive, username = ?connect.username, "connected");
+        connection.run().await;
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Reads until a whole first packet is buffered and decodes it as a CONNECT.
+async fn read_connect<T: Transport>(
+    transport: &mut T,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Result<(Version, Connect), First> {
+    loop {
+        if let Some(connect) = codec::decode_connect(buf, max).map_err(First::Refused)? {
+            return Ok(connect);
+        }
+        match transport.read(buf).await {
+            Ok(0) => return Err(First::Closed(None)),
+            Ok(_) => {}
+            Err(error) => return Err(First::Closed(Some(error))),
+        }
+    }
+}
+
+/// The checks of a decoded CONNECT that the codec cannot make.
+fn check(version: Version, connect: &Connect) -> Result<(), ProtocolError> {
+    if connect.client_id.is_empty() && !connect.clean_start && version == Version::V4 {
+        return Err(ProtocolError::ClientIdRejected);
+    }
+    if let Some(method) = &connect.authentication_method {
+        return Err(ProtocolError::BadAuthenticationMethod {
+            method: method.clone(),
+        });
+    }
+    if connect.receive_maximum == Some(0) {
+        return Err(ProtocolError::ZeroReceiveMaximum);
+    }
+    if connect.max_packet_size == Some(0) {
+        return Err(ProtocolError::ZeroMaximumPacketSize);
+    }
+    Ok(())
+}
+
+/// Answers a refused CONNECT with the CONNACK `version` can express (none when `version`
+/// is unknown or 3.1.1 has no code for the error), then closes.
+async fn refuse<T: Transport>(mut transport: T, version: Option<Version>, error: &ProtocolError) {
+    tracing::debug!(%error, reason_code = error.reason_code(), "CONNECT refused");
+    if let Some(version) = version {
+        let connack = ConnAck {
+            code: error.reason_code(),
+            ..ConnAck::default()
+        };
+        let mut buf = BytesMut::new();
+        codec::encode(version, &mut buf, &Reply::ConnAck(&connack));
+        if !buf.is_empty() {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, transport.write(&mut buf)).await;
+        }
+    }
+    close(transport).await;
+}
+
+async fn close<T: Transport>(mut transport: T) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, transport.close()).await;
+}

@@ -1,0 +1,286 @@
+//! Packets from the client: PUBLISH and its QoS flows, acknowledgements of our
+//! PUBLISHes, SUBSCRIBE (with retained messages) and UNSUBSCRIBE, PINGREQ, DISCONNECT.
+//! Each is handled to the end before the next one is decoded, so one connection's
+//! publications reach the core in order.
+
+use bytes::Bytes;
+use pathmq_core::{
+    Consistency, Glob, Off, OnOptions, Path, Pattern, Payload, Request, Response, SetOptions,
+};
+use serde_json::{Map, Value};
+
+use super::outbound::Pending;
+use super::{Connection, Ending, FLUSH_AT};
+use crate::error::{ProtocolError, ReasonCode, publish_reason, subscribe_reason};
+use crate::inflight::PubRecAction;
+use crate::packet::{Packet, Publish, Reply, RetainHandling, Subscribe, Unsubscribe, Version};
+use crate::transport::Transport;
+
+impl<T: Transport> Connection<T> {
+    /// Handles one packet from the client.
+    pub(super) async fn on_packet(&mut self, packet: Packet) -> Result<(), Ending> {
+        match packet {
+            Packet::Publish(publish) => self.on_publish(publish).await,
+            Packet::PubAck { pkid } => {
+                if !self.inflight.on_puback(pkid) {
+                    tracing::debug!(pkid, "PUBACK for a packet id not in flight; ignored");
+                }
+                self.drain_pending();
+                Ok(())
+            }
+            Packet::PubRec { pkid, reason } => {
+                match self.inflight.on_pubrec(pkid, reason) {
+                    PubRecAction::SendPubRel => self.reply(&Reply::PubRel { pkid }),
+                    PubRecAction::Done => self.drain_pending(),
+                }
+                Ok(())
+            }
+            Packet::PubRel { pkid } => {
+                // 0x92: packet identifier not found (MQTT 5 §3.7.2.1); 3.1.1 sends PUBCOMP
+                // anyway so the client can finish.
+                let reason = if self.awaiting_pubrel.remove(&pkid) {
+                    0x00
+                } else {
+                    0x92
+                };
+                self.reply(&Reply::PubComp { pkid, reason });
+                Ok(())
+            }
+            Packet::PubComp { pkid } => {
+                if !self.inflight.on_pubcomp(pkid) {
+                    tracing::debug!(pkid, "PUBCOMP for a packet id not in flight; ignored");
+                }
+                self.drain_pending();
+                Ok(())
+            }
+            Packet::Subscribe(subscribe) => self.on_subscribe(subscribe).await,
+            Packet::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe).await,
+            Packet::PingReq => {
+                self.reply(&Reply::PingResp);
+                Ok(())
+            }
+            Packet::Disconnect => Err(Ending::ClientDisconnect),
+        }
+    }
+
+    /// A PUBLISH (DESIGN.md §4): retained → stored `set`; retained and empty → `remove`;
+    /// otherwise a `set` with `no_store`. MQTT 5 user properties become the custom meta (a
+    /// repeated key keeps its last value). QoS 1 is acknowledged (PUBACK) and QoS 2 received
+    /// (PUBREC) once the request completed, i.e. the record is stored and the event is in
+    /// every recipient's queue (DESIGN.md §6). A refused request gets an MQTT 5 failure
+    /// reason; a 3.1.1 client, which has none, gets a normal acknowledgement and the message
+    /// is dropped (logged at debug).
+    async fn on_publish(&mut self, publish: Publish) -> Result<(), Ending> {
+        let Publish {
+            topic,
+            qos,
+            retain,
+            pkid,
+            payload,
+            topic_alias,
+            user_properties,
+        } = publish;
+        if let Some(alias) = topic_alias {
+            return Err(ProtocolError::TopicAliasInvalid { alias }.into());
+        }
+        let path = match Path::from_topic(&topic) {
+            Ok(path) => path,
+            Err(source) => return Err(ProtocolError::InvalidTopic { topic, source }.into()),
+        };
+        if qos == 2 {
+            if self.awaiting_pubrel.contains(&pkid) {
+                // A duplicate of a message already received (MQTT §4.3.3): not again.
+                self.reply(&Reply::PubRec { pkid, reason: 0 });
+                return Ok(());
+            }
+            if self.version == Version::V5
+                && self.awaiting_pubrel.len() >= usize::from(self.receive_maximum)
+            {
+                return Err(ProtocolError::ReceiveMaximumExceeded {
+                    limit: self.receive_maximum,
+                }
+                .into());
+            }
+        }
+        let meta = (!user_properties.is_empty()).then(|| {
+            user_properties
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect::<Map<_, _>>()
+        });
+        let request = if retain && payload.is_empty() {
+            match Glob::parse(path.as_str()) {
+                Ok(target) => Request::Remove {
+                    target,
+                    meta,
+                    event_id: None,
+                },
+                Err(source) => return Err(ProtocolError::InvalidTopic { topic, source }.into()),
+            }
+        } else {
+            // A stored payload is copied out of the read buffer so that the record does not
+            // keep the whole chunk it arrived in alive; live messages share it (zero-copy).
+            let payload = if retain {
+                Bytes::copy_from_slice(&payload)
+            } else {
+                payload
+            };
+            let options = SetOptions {
+                no_store: !retain,
+                qos,
+                meta,
+                consistency: if qos == 0 {
+                    Consistency::Queued
+                } else {
+                    Consistency::Transactional
+                },
+                ..SetOptions::default()
+            };
+            Request::Set {
+                path,
+                payload: Payload::detect(payload),
+                options,
+            }
+        };
+        let reason = match self.session.request(request).await {
+            Ok(_) => 0,
+            Err(error) => {
+                tracing::debug!(%error, %topic, qos, "PUBLISH refused");
+                match self.version {
+                    Version::V4 => 0,
+                    Version::V5 => publish_reason(&error),
+                }
+            }
+        };
+        match qos {
+            1 => self.reply(&Reply::PubAck { pkid, reason }),
+            2 => {
+                if reason < 0x80 {
+                    self.awaiting_pubrel.insert(pkid);
+                }
+                self.reply(&Reply::PubRec { pkid, reason });
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A SUBSCRIBE: per filter an `on` at the requested QoS (replacing an existing
+    /// subscription with the same filter, MQTT-3.8.4-3), the SUBACK, then the matching
+    /// stored records as retained messages at min(granted QoS, 1), as the MQTT 5 retain
+    /// handling option says.
+    async fn on_subscribe(&mut self, subscribe: Subscribe) -> Result<(), Ending> {
+        if subscribe.filters.is_empty() {
+            return Err(ProtocolError::EmptySubscribe.into());
+        }
+        let mut codes: Vec<ReasonCode> = Vec::with_capacity(subscribe.filters.len());
+        let mut retained = Vec::new();
+        for filter in subscribe.filters {
+            if subscribe.has_subscription_id {
+                codes.push(0xA1); // subscription identifiers not supported
+                continue;
+            }
+            if filter.filter.starts_with("$share/") {
+                codes.push(0x9E); // shared subscriptions not supported
+                continue;
+            }
+            let pattern = match Pattern::mqtt(&filter.filter) {
+                Ok(pattern) => pattern,
+                Err(error) => {
+                    tracing::debug!(%error, "SUBSCRIBE filter refused");
+                    codes.push(0x8F);
+                    continue;
+                }
+            };
+            let granted = filter.qos.min(2);
+            let existed = self.subscriptions.contains_key(pattern.as_str());
+            if existed {
+                let off = Request::Off(Off::Pattern(pattern.as_str().to_owned()));
+                if let Err(error) = self.session.request(off).await {
+                    tracing::debug!(%error, "replacing a subscription: off failed");
+                }
+                self.subscriptions.remove(pattern.as_str());
+            }
+            let on = Request::On {
+                pattern: pattern.clone(),
+                options: OnOptions {
+                    qos: granted,
+                    no_local: filter.no_local,
+                    ..OnOptions::default()
+                },
+            };
+            match self.session.request(on).await {
+                Ok(_) => {
+                    codes.push(granted);
+                    self.subscriptions.insert(pattern.as_str().into(), granted);
+                    let send = match filter.retain_handling {
+                        RetainHandling::Always => true,
+                        RetainHandling::IfNew => !existed,
+                        RetainHandling::Never => false,
+                    };
+                    if send {
+                        retained.push((pattern, granted.min(1)));
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%error, filter = %filter.filter, "SUBSCRIBE refused");
+                    codes.push(subscribe_reason(&error));
+                }
+            }
+        }
+        self.reply(&Reply::SubAck {
+            pkid: subscribe.pkid,
+            codes: &codes,
+        });
+        for (pattern, qos) in retained {
+            let records = match self.session.retained(&pattern).await {
+                Ok(records) => records,
+                Err(error) => {
+                    tracing::warn!(%error, %pattern, "reading retained messages failed");
+                    continue;
+                }
+            };
+            for record in records {
+                self.deliver(Pending::Record(record), qos);
+                if self.write_buf.len() >= FLUSH_AT {
+                    self.flush().await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An UNSUBSCRIBE: per filter an `off` of that exact filter; UNSUBACK `0x00`, or (MQTT
+    /// 5) `0x11` when no such subscription existed.
+    async fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) -> Result<(), Ending> {
+        if unsubscribe.filters.is_empty() {
+            return Err(ProtocolError::EmptyUnsubscribe.into());
+        }
+        let mut codes: Vec<ReasonCode> = Vec::with_capacity(unsubscribe.filters.len());
+        for filter in &unsubscribe.filters {
+            let pattern = match Pattern::mqtt(filter) {
+                Ok(pattern) => pattern,
+                Err(error) => {
+                    tracing::debug!(%error, "UNSUBSCRIBE filter refused");
+                    codes.push(0x8F);
+                    continue;
+                }
+            };
+            self.subscriptions.remove(pattern.as_str());
+            let off = Request::Off(Off::Pattern(pattern.as_str().to_owned()));
+            codes.push(match self.session.request(off).await {
+                Ok(Response::Unsubscribed(ids)) if !ids.is_empty() => 0x00,
+                Ok(_) => 0x11,
+                Err(error) => {
+                    tracing::debug!(%error, %filter, "UNSUBSCRIBE refused");
+                    subscribe_reason(&error)
+                }
+            });
+        }
+        self.reply(&Reply::UnsubAck {
+            pkid: unsubscribe.pkid,
+            codes: &codes,
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,248 @@
+//! One MQTT connection: a struct with named fields and one `run` loop (STYLE 12).
+//!
+//! [`serve`] does the CONNECT handshake ([`handshake`]), opens the core session and runs
+//! the [`Connection`]. The loop `select!`s over the client's bytes, the session's outbound
+//! queue (only while the in-flight window has room), the keepalive timer and shutdown.
+//! Inbound packets are handled in order, one at a time ([`inbound`]); outbound messages
+//! are encoded in batches ([`outbound`]). Replies and messages accumulate in one write
+//! buffer that is written once per wake-up (or when it passes [`FLUSH_AT`]).
+//!
+//! The connection is generic over its [`Transport`]: TCP and WebSocket share every line.
+
+mod handshake;
+mod inbound;
+mod outbound;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use pathmq_core::{CloseReason, Session};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::codec;
+use crate::error::{ProtocolError, close_reason_code};
+use crate::inflight::Inflight;
+use crate::packet::{Reply, Version};
+use crate::transport::Transport;
+
+pub(crate) use handshake::serve;
+use outbound::Pending;
+
+/// When the write buffer holds this many bytes, it is written before more is added.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// How long the final writes (DISCONNECT, CONNACK refusal) and the close may take before
+/// the connection is dropped anyway.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a connection ends.
+#[derive(Debug)]
+enum Ending {
+    /// The client sent DISCONNECT.
+    ClientDisconnect,
+    /// The client closed the connection, or it failed.
+    Closed(Option<io::Error>),
+    /// The client broke the protocol.
+    Violation(ProtocolError),
+    /// The core ended the session (taken over, queue full, shutdown).
+    Core(CloseReason),
+    /// The broker is shutting down.
+    Shutdown,
+}
+
+impl From<ProtocolError> for Ending {
+    fn from(error: ProtocolError) -> Self {
+        Self::Violation(error)
+    }
+}
+
+/// What woke the loop.
+enum Wake {
+    Shutdown,
+    Read(io::Result<usize>),
+    Outbound(Option<pathmq_core::Outbound>),
+    KeepAlive,
+}
+
+/// An established connection (after CONNACK).
+struct Connection<T> {
+    transport: T,
+    version: Version,
+    session: Session,
+    shutdown: CancellationToken,
+    /// Bytes from the client not yet decoded.
+    read_buf: BytesMut,
+    /// Encoded packets not yet written.
+    write_buf: BytesMut,
+    /// The largest packet accepted from the client (remaining length), in bytes.
+    max_packet_size: usize,
+    /// MQTT 5: the client's Maximum Packet Size, in bytes.
+    client_max_packet_size: Option<usize>,
+    /// The announced Receive Maximum (bound on `awaiting_pubrel` for MQTT 5).
+    receive_maximum: u16,
+    /// The keep alive, in seconds; 0: off.
+    keep_alive: u16,
+    /// When the keepalive expires unless a packet arrives (`None`: keep alive 0). A write
+    /// the client does not drain by then is abandoned too.
+    deadline: Option<Instant>,
+    /// This connection's subscriptions: pattern text (`/a/+`) → granted QoS.
+    subscriptions: HashMap<Box<str>, u8>,
+    /// Outbound QoS 1/2 messages awaiting acknowledgement.
+    inflight: Inflight,
+    /// Messages waiting for room in the window, in order (retained messages of a
+    /// SUBSCRIBE; live events are not taken from the session queue while this is
+    /// non-empty). Bounded by the records one SUBSCRIBE matched.
+    pending: VecDeque<(Pending, u8)>,
+    /// Packet ids of the client's QoS 2 PUBLISHes awaiting PUBREL (MQTT §4.3.3): a PUBLISH
+    /// with one of these ids is a duplicate and is not processed again. At most 65,535.
+    awaiting_pubrel: HashSet<u16>,
+}
+
+impl<T: Transport> Connection<T> {
+    /// Runs the connection until it ends, then tells the client why (MQTT 5) and closes.
+    async fn run(mut self) {
+        let ending = self.run_loop().await;
+        self.finish(ending).await;
+    }
+
+    async fn run_loop(&mut self) -> Ending {
+        // Packets the client sent right behind its CONNECT.
+        if let Err(ending) = self.on_input().await {
+            return ending;
+        }
+        if let Err(ending) = self.flush().await {
+            return ending;
+        }
+        // 1.5 × the keep alive [MQTT-3.1.2-24].
+        let keep_alive =
+            (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500));
+        self.deadline = keep_alive.map(|k| Instant::now() + k);
+        let idle = tokio::time::sleep_until(self.deadline.unwrap_or_else(Instant::now));
+        tokio::pin!(idle);
+        // Made once: a cancellation future registers its waker when first polled.
+        let shutdown = self.shutdown.clone().cancelled_owned();
+        tokio::pin!(shutdown);
+        loop {
+            let pull = self.can_pull();
+            // Unbiased: a client flooding one direction does not starve the other.
+            let wake = tokio::select! {
+                () = &mut shutdown => Wake::Shutdown,
+                read = self.transport.read(&mut self.read_buf) => Wake::Read(read),
+                message = self.session.recv(), if pull => Wake::Outbound(message),
+                () = &mut idle, if keep_alive.is_some() => Wake::KeepAlive,
+            };
+            let step = match wake {
+                Wake::Shutdown => Err(Ending::Shutdown),
+                Wake::Read(Ok(0)) => Err(Ending::Closed(None)),
+                Wake::Read(Err(error)) => Err(Ending::Closed(Some(error))),
+                Wake::Read(Ok(_)) => match self.on_input().await {
+                    Ok(true) => {
+                        if let Some(keep_alive) = keep_alive {
+                            let deadline = Instant::now() + keep_alive;
+                            self.deadline = Some(deadline);
+                            idle.as_mut().reset(deadline);
+                        }
+                        Ok(())
+                    }
+                    other => other.map(drop),
+                },
+                Wake::Outbound(Some(message)) => self.on_outbound_batch(message),
+                Wake::Outbound(None) => Err(Ending::Shutdown),
+                Wake::KeepAlive => Err(Ending::Violation(ProtocolError::KeepAliveTimeout {
+                    keep_alive_secs: self.keep_alive,
+                })),
+            };
+            if let Err(ending) = step {
+                return ending;
+            }
+            if let Err(ending) = self.flush().await {
+                return ending;
+            }
+        }
+    }
+
+    /// Decodes and handles every complete packet in the read buffer, in order. `Ok(true)`
+    /// when at least one packet arrived (it resets the keepalive).
+    async fn on_input(&mut self) -> Result<bool, Ending> {
+        let mut any = false;
+        while let Some(packet) =
+            codec::decode(self.version, &mut self.read_buf, self.max_packet_size)?
+        {
+            any = true;
+            self.on_packet(packet).await?;
+            if self.write_buf.len() >= FLUSH_AT {
+                self.flush().await?;
+            }
+        }
+        Ok(any)
+    }
+
+    /// Appends a control packet to the write buffer.
+    fn reply(&mut self, reply: &Reply<'_>) {
+        codec::encode(self.version, &mut self.write_buf, reply);
+    }
+
+    /// Writes the write buffer. A client that does not read blocks this, and with it the
+    /// connection; shutdown or the keepalive deadline then abandons the write and the
+    /// connection (a partial packet may be on the wire, so nothing more is written).
+    async fn flush(&mut self) -> Result<(), Ending> {
+        if self.write_buf.is_empty() {
+            return Ok(());
+        }
+        let abandoned = |what: &str| {
+            Err(Ending::Closed(Some(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{what} while the client was not reading"),
+            ))))
+        };
+        tokio::select! {
+            biased;
+            written = self.transport.write(&mut self.write_buf) => {
+                written.map_err(|error| Ending::Closed(Some(error)))
+            }
+            () = self.shutdown.cancelled() => abandoned("shutdown"),
+            () = tokio::time::sleep_until(self.deadline.unwrap_or_else(Instant::now)),
+                if self.deadline.is_some() => abandoned("keepalive expired"),
+        }
+    }
+
+    /// Ends the connection: an MQTT 5 DISCONNECT with the reason code when the server ends
+    /// it (3.1.1 has none), then close. Dropping `self` drops the session, which removes
+    /// its subscriptions.
+    async fn finish(mut self, ending: Ending) {
+        let reason = match &ending {
+            Ending::ClientDisconnect | Ending::Closed(None) => {
+                tracing::debug!(?ending, "connection closed by the client");
+                None
+            }
+            Ending::Closed(Some(error)) => {
+                tracing::debug!(%error, "connection failed");
+                None
+            }
+            Ending::Violation(error) => {
+                tracing::debug!(%error, reason_code = error.reason_code(), "protocol error");
+                Some(error.reason_code())
+            }
+            Ending::Core(reason) => {
+                tracing::debug!(%reason, "session ended by the broker");
+                Some(close_reason_code(reason))
+            }
+            Ending::Shutdown => {
+                tracing::debug!("broker shutting down");
+                Some(close_reason_code(&CloseReason::Shutdown))
+            }
+        };
+        let writable = !matches!(ending, Ending::Closed(_));
+        if let (Some(reason), Version::V5, true) = (reason, self.version, writable) {
+            self.reply(&Reply::Disconnect { reason });
+        }
+        if writable && !self.write_buf.is_empty() {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.transport.write(&mut self.write_buf))
+                .await;
+        }
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.transport.close()).await;
+    }
+}

@@ -1,0 +1,228 @@
+//! Decoding MQTT 5 packets with `mqttbytes::v5`.
+//!
+//! Two packets are decoded here instead, because `mqttbytes` 0.6 mishandles them: a
+//! DISCONNECT with remaining length 0 or 1 (valid: reason `0x00` and no properties
+//! implied, MQTT 5 §3.14.2.1–2), which it refuses, and UNSUBSCRIBE, whose decoder writes
+//! the packet id to stderr (a stray `dbg!`).
+
+use bytes::{Buf, Bytes, BytesMut};
+use mqttbytes::v5::{Packet as Wire, RetainForwardRule};
+
+use crate::codec::{Frame, malformed};
+use crate::error::ProtocolError;
+use crate::packet::{Connect, Filter, Packet, Publish, RetainHandling, Subscribe, Unsubscribe};
+
+/// Decodes the complete packet `frame` describes at the start of `buf`, consuming it.
+///
+/// # Errors
+/// [`ProtocolError::Malformed`] when it does not decode, [`ProtocolError::SecondConnect`],
+/// [`ProtocolError::UnexpectedPacket`] for packets only a server sends.
+pub(crate) fn decode(
+    buf: &mut BytesMut,
+    frame: &Frame,
+    max: usize,
+) -> Result<Packet, ProtocolError> {
+    match frame.packet_type {
+        14 if frame.remaining_len < 2 => {
+            buf.advance(frame.len());
+            return Ok(Packet::Disconnect);
+        }
+        10 => {
+            let packet = buf.split_to(frame.len()).freeze();
+            return decode_unsubscribe(packet.slice(frame.header_len..));
+        }
+        _ => {}
+    }
+    let unexpected = |packet| Err(ProtocolError::UnexpectedPacket { packet });
+    Ok(match mqttbytes::v5::read(buf, max).map_err(malformed)? {
+        Wire::Publish(p) => {
+            let (topic_alias, user_properties) = match p.properties {
+                Some(props) => (props.topic_alias, props.user_properties),
+                None => (None, Vec::new()),
+            };
+            Packet::Publish(Publish {
+                topic: p.topic,
+                qos: p.qos as u8,
+                retain: p.retain,
+                pkid: p.pkid,
+                payload: p.payload,
+                topic_alias,
+                user_properties,
+            })
+        }
+        Wire::PubAck(a) => Packet::PubAck { pkid: a.pkid },
+        Wire::PubRec(r) => Packet::PubRec {
+            pkid: r.pkid,
+            reason: r.reason as u8,
+        },
+        Wire::PubRel(r) => Packet::PubRel { pkid: r.pkid },
+        Wire::PubComp(c) => Packet::PubComp { pkid: c.pkid },
+        Wire::Subscribe(s) => Packet::Subscribe(Subscribe {
+            pkid: s.pkid,
+            has_subscription_id: s.properties.is_some_and(|p| p.id.is_some()),
+            filters: s
+                .filters
+                .into_iter()
+                .map(|f| Filter {
+                    filter: f.path,
+                    qos: f.qos as u8,
+                    no_local: f.nolocal,
+                    retain_handling: match f.retain_forward_rule {
+                        RetainForwardRule::OnEverySubscribe => RetainHandling::Always,
+                        RetainForwardRule::OnNewSubscribe => RetainHandling::IfNew,
+                        RetainForwardRule::Never => RetainHandling::Never,
+                    },
+                })
+                .collect(),
+        }),
+        Wire::Unsubscribe(u) => Packet::Unsubscribe(Unsubscribe {
+            pkid: u.pkid,
+            filters: u.filters,
+        }),
+        Wire::PingReq => Packet::PingReq,
+        Wire::Disconnect(_) => Packet::Disconnect,
+        Wire::Connect(_) => return Err(ProtocolError::SecondConnect),
+        Wire::ConnAck(_) => return unexpected("CONNACK"),
+        Wire::SubAck(_) => return unexpected("SUBACK"),
+        Wire::UnsubAck(_) => return unexpected("UNSUBACK"),
+        Wire::PingResp => return unexpected("PINGRESP"),
+    })
+}
+
+/// Decodes an UNSUBSCRIBE body (after the fixed header, MQTT 5 §3.10): packet id,
+/// properties (skipped: only user properties are allowed), then topic filters.
+fn decode_unsubscribe(mut body: Bytes) -> Result<Packet, ProtocolError> {
+    let bad = |detail: &str| ProtocolError::Malformed {
+        detail: format!("UNSUBSCRIBE {detail}"),
+    };
+    if body.len() < 2 {
+        return Err(bad("without a packet identifier"));
+    }
+    let pkid = body.get_u16();
+    let (props_len, len_len) = read_varint(&body).ok_or_else(|| bad("property length"))?;
+    if body.len() < len_len + props_len {
+        return Err(bad("properties overrun the packet"));
+    }
+    body.advance(len_len + props_len);
+    let mut filters = Vec::with_capacity(1);
+    while body.has_remaining() {
+        if body.len() < 2 {
+            return Err(bad("filter length"));
+        }
+        let len = usize::from(body.get_u16());
+        if body.len() < len {
+            return Err(bad("filter overruns the packet"));
+        }
+        let filter = String::from_utf8(body.split_to(len).to_vec())
+            .map_err(|_| bad("filter is not UTF-8"))?;
+        filters.push(filter);
+    }
+    Ok(Packet::Unsubscribe(Unsubscribe { pkid, filters }))
+}
+
+/// A variable byte integer at the start of `bytes`: `(value, bytes used)`.
+fn read_varint(bytes: &[u8]) -> Option<(usize, usize)> {
+    let mut value = 0usize;
+    for (i, &byte) in bytes.iter().take(4).enumerate() {
+        value |= usize::from(byte & 0x7F) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// Decodes a complete level-5 CONNECT at the start of `buf`, consuming it.
+///
+/// # Errors
+/// [`ProtocolError::Malformed`] when `mqttbytes` refuses it.
+pub(crate) fn decode_connect(buf: &mut BytesMut, max: usize) -> Result<Connect, ProtocolError> {
+    match mqttbytes::v5::read(buf, max).map_err(malformed)? {
+        Wire::Connect(c) => {
+            let props = c.properties;
+            Ok(Connect {
+                client_id: c.client_id,
+                clean_start: c.clean_session,
+                keep_alive: c.keep_alive,
+                session_expiry: props
+                    .as_ref()
+                    .and_then(|p| p.session_expiry_interval)
+                    .unwrap_or(0),
+                receive_maximum: props.as_ref().and_then(|p| p.receive_maximum),
+                max_packet_size: props.as_ref().and_then(|p| p.max_packet_size),
+                authentication_method: props.and_then(|p| p.authentication_method),
+                has_will: c.last_will.is_some(),
+                username: c.login.map(|l| l.username),
+            })
+        }
+        other => Err(ProtocolError::Malformed {
+            detail: format!("expected CONNECT, decoded {other:?}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec;
+
+    fn decode_all(bytes: &[u8]) -> Result<Packet, ProtocolError> {
+        let mut buf = BytesMut::from(bytes);
+        let frame = codec::frame(&buf, 1024).unwrap().unwrap();
+        let packet = decode(&mut buf, &frame, 1024);
+        assert!(buf.is_empty() || packet.is_err());
+        packet
+    }
+
+    #[test]
+    fn short_disconnect_is_a_normal_disconnect() {
+        assert!(matches!(decode_all(&[0xE0, 0x00]), Ok(Packet::Disconnect)));
+        assert!(matches!(
+            decode_all(&[0xE0, 0x01, 0x00]),
+            Ok(Packet::Disconnect)
+        ));
+    }
+
+    #[test]
+    fn unsubscribe_is_decoded_without_mqttbytes() {
+        // pkid 5, one user property (0x26 "k" "v"), filters "a/b" and "#".
+        let body = [
+            0x00, 0x05, 0x07, 0x26, 0x00, 0x01, b'k', 0x00, 0x01, b'v', 0x00, 0x03, b'a', b'/',
+            b'b', 0x00, 0x01, b'#',
+        ];
+        let mut bytes = vec![0xA2, body.len() as u8];
+        bytes.extend_from_slice(&body);
+        let Ok(Packet::Unsubscribe(u)) = decode_all(&bytes) else {
+            panic!("not an unsubscribe");
+        };
+        assert_eq!(u.pkid, 5);
+        assert_eq!(u.filters, ["a/b", "#"]);
+        // A filter that overruns the packet.
+        assert!(matches!(
+            decode_all(&[0xA2, 0x05, 0x00, 0x01, 0x00, 0x00, 0x09]),
+            Err(ProtocolError::Malformed { .. })
+        ));
+        // Properties that overrun the packet.
+        assert!(matches!(
+            decode_all(&[0xA2, 0x03, 0x00, 0x01, 0x7F]),
+            Err(ProtocolError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        // Every packet type with every short body: decoding fails or succeeds, never panics.
+        for byte1 in [
+            0x30u8, 0x32, 0x34, 0x40, 0x50, 0x62, 0x70, 0x82, 0xA2, 0xC0, 0xE0,
+        ] {
+            for len in 0..12u8 {
+                let mut bytes = vec![byte1, len];
+                bytes.extend((0..len).map(|i| i.wrapping_mul(37) ^ 0xA5));
+                let mut buf = BytesMut::from(&bytes[..]);
+                if let Ok(Some(frame)) = codec::frame(&buf, 1024) {
+                    let _ = decode(&mut buf, &frame, 1024);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! Encoding MQTT 5 packets: control packets with `mqttbytes::v5`, PUBLISH by hand
+//! (straight from the shared payload bytes, with its properties, and no intermediate
+//! packet struct).
+
+use std::borrow::Cow;
+
+use bytes::{BufMut, BytesMut};
+use mqttbytes::v5;
+use serde_json::Value;
+
+use crate::codec::{MAX_REMAINING_LEN, put_string, put_varint, varint_len};
+use crate::error::ReasonCode;
+use crate::packet::{OutgoingPublish, Reply, TooLarge};
+
+/// Property identifiers (MQTT 5 §2.2.2.2).
+const CONTENT_TYPE: u8 = 0x03;
+const USER_PROPERTY: u8 = 0x26;
+
+fn connack_code(code: ReasonCode) -> v5::ConnectReturnCode {
+    use v5::ConnectReturnCode as C;
+    match code {
+        0x00 => C::Success,
+        0x81 => C::MalformedPacket,
+        0x82 => C::ProtocolError,
+        0x84 => C::UnsupportedProtocolVersion,
+        0x85 => C::ClientIdentifierNotValid,
+        0x86 => C::BadUserNamePassword,
+        0x87 => C::NotAuthorized,
+        0x89 => C::ServerBusy,
+        0x8C => C::BadAuthenticationMethod,
+        0x95 => C::PacketTooLarge,
+        0x97 => C::QuotaExceeded,
+        _ => C::UnspecifiedError,
+    }
+}
+
+fn puback_reason(code: ReasonCode) -> v5::PubAckReason {
+    use v5::PubAckReason as R;
+    match code {
+        0x00 => R::Success,
+        0x10 => R::NoMatchingSubscribers,
+        0x83 => R::ImplementationSpecificError,
+        0x87 => R::NotAuthorized,
+        0x90 => R::TopicNameInvalid,
+        0x91 => R::PacketIdentifierInUse,
+        0x97 => R::QuotaExceeded,
+        0x99 => R::PayloadFormatInvalid,
+        _ => R::UnspecifiedError,
+    }
+}
+
+fn pubrec_reason(code: ReasonCode) -> v5::PubRecReason {
+    use v5::PubRecReason as R;
+    match code {
+        0x00 => R::Success,
+        0x10 => R::NoMatchingSubscribers,
+        0x83 => R::ImplementationSpecificError,
+        0x87 => R::NotAuthorized,
+        0x90 => R::TopicNameInvalid,
+        0x91 => R::PacketIdentifierInUse,
+        0x97 => R::QuotaExceeded,
+        0x99 => R::PayloadFormatInvalid,
+        _ => R::UnspecifiedError,
+    }
+}
+
+fn unsuback_reason(code: ReasonCode) -> v5::UnsubAckReason {
+    use v5::UnsubAckReason as R;
+    match code {
+        0x00 => R::Success,
+        0x11 => R::NoSubscriptionExisted,
+        0x83 => R::ImplementationSpecificError,
+        0x87 => R::NotAuthorized,
+        0x8F => R::TopicFilterInvalid,
+        _ => R::UnspecifiedError,
+    }
+}
+
+/// Appends `reply` to `buf`. A successful CONNACK carries the server's limits as
+/// properties: Receive Maximum, Maximum Packet Size, Topic Alias Maximum 0 (absent),
+/// Shared Subscriptions and Subscription Identifiers unavailable, and the Assigned Client
+/// Identifier / Session Expiry Interval when set.
+pub(crate) fn encode(buf: &mut BytesMut, reply: &Reply<'_>) {
+    // mqttbytes only fails to encode packets longer than MAX_REMAINING_LEN; control
+    // packets are a few bytes (a CONNACK carries one assigned client id).
+    let _ = match reply {
+        Reply::ConnAck(c) => {
+            // The property length is not optional in a CONNACK (MQTT 5 §3.2.2.3): a
+            // refusal carries an empty property block.
+            let mut p = v5::ConnAckProperties::new();
+            if c.code == 0 {
+                p.receive_max = Some(c.receive_maximum);
+                p.max_packet_size = Some(c.max_packet_size);
+                p.assigned_client_identifier = c.assigned_client_id.clone();
+                p.session_expiry_interval = c.session_expiry;
+                p.shared_subscription_available = Some(0);
+                p.subscription_identifiers_available = Some(0);
+            }
+            v5::ConnAck {
+                session_present: c.session_present,
+                code: connack_code(c.code),
+                properties: Some(p),
+            }
+            .write(buf)
+        }
+        Reply::PubAck { pkid, reason } => v5::PubAck {
+            pkid: *pkid,
+            reason: puback_reason(*reason),
+            properties: None,
+        }
+        .write(buf),
+        Reply::PubRec { pkid, reason } => v5::PubRec {
+            pkid: *pkid,
+            reason: pubrec_reason(*reason),
+            properties: None,
+        }
+        .write(buf),
+        Reply::PubRel { pkid } => v5::PubRel::new(*pkid).write(buf),
+        Reply::PubComp { pkid, reason } => v5::PubComp {
+            pkid: *pkid,
+            reason: match reason {
+                0x92 => v5::PubCompReason::PacketIdentifierNotFound,
+                _ => v5::PubCompReason::Success,
+            },
+            properties: None,
+        }
+        .write(buf),
+        Reply::SubAck { pkid, codes } => {
+            let codes = codes
+                .iter()
+                .map(|&c| {
+                    v5::SubscribeReasonCode::try_from(c)
+                        .unwrap_or(v5::SubscribeReasonCode::Unspecified)
+                })
+                .collect();
+            v5::SubAck::new(*pkid, codes).write(buf)
+        }
+        Reply::UnsubAck { pkid, codes } => v5::UnsubAck {
+            pkid: *pkid,
+            reasons: codes.iter().map(|&c| unsuback_reason(c)).collect(),
+            properties: None,
+        }
+        .write(buf),
+        Reply::PingResp => v5::PingResp.write(buf),
+        // By hand, with an explicit empty property block (`E0 02 rc 00`): MQTT 5 allows
+        // leaving it out, but some clients (rumqttc 0.25) cannot decode `E0 01 rc`, and
+        // mqttbytes 0.6 encodes a reason code with empty properties as `E0 00`.
+        Reply::Disconnect { reason } => {
+            buf.put_slice(&[0xE0, 0x02, *reason, 0x00]);
+            Ok(4)
+        }
+    };
+}
+
+/// Appends a PUBLISH (MQTT 5 §3.3) with its properties: the Content Type, and the meta as
+/// user properties (string values as they are, other JSON values serialized; a key or value
+/// longer than 65,535 bytes is left out).
+///
+/// # Errors
+/// [`TooLarge`] (nothing written) when the whole packet would exceed `max` bytes (the
+/// client's Maximum Packet Size, MQTT 5 §3.1.2.11.4) or what MQTT can express.
+pub(crate) fn encode_publish(
+    buf: &mut BytesMut,
+    p: &OutgoingPublish<'_>,
+    max: Option<usize>,
+) -> Result<(), TooLarge> {
+    let user: Vec<(&str, Cow<'_, str>)> = match p.meta {
+        Some(meta) => meta
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => Cow::Borrowed(s.as_str()),
+                    other => Cow::Owned(other.to_string()),
+                };
+                (k.as_str(), v)
+            })
+            .filter(|(k, v)| k.len() <= usize::from(u16::MAX) && v.len() <= usize::from(u16::MAX))
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut props_len = p.content_type.map_or(0, |ct| 1 + 2 + ct.len());
+    props_len += user
+        .iter()
+        .map(|(k, v)| 1 + 2 + k.len() + 2 + v.len())
+        .sum::<usize>();
+    let remaining = 2
+        + p.topic.len()
+        + if p.qos > 0 { 2 } else { 0 }
+        + varint_len(props_len)
+        + props_len
+        + p.payload.len();
+    let size = 1 + varint_len(remaining) + remaining;
+    if remaining > MAX_REMAINING_LEN || max.is_some_and(|max| size > max) {
+        return Err(TooLarge { size });
+    }
+    buf.reserve(size);
+    buf.put_u8(0x30 | (p.qos << 1) | u8::from(p.retain));
+    put_varint(buf, remaining);
+    put_string(buf, p.topic.as_bytes());
+    if p.qos > 0 {
+        buf.put_u16(p.pkid);
+    }
+    put_varint(buf, props_len);
+    if let Some(ct) = p.content_type {
+        buf.put_u8(CONTENT_TYPE);
+        put_string(buf, ct.as_bytes());
+    }
+    for (k, v) in &user {
+        buf.put_u8(USER_PROPERTY);
+        put_string(buf, k.as_bytes());
+        put_string(buf, v.as_bytes());
+    }
+    buf.put_slice(p.payload);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn publish_with_properties_decodes_with_mqttbytes() {
+        let meta = json!({"who": "sensor", "n": 5, "nested": {"a": [1, 2]}});
+        let meta = meta.as_object().unwrap();
+        let payload = br#"{"t":21.5}"#;
+        let p = OutgoingPublish {
+            topic: "a/b",
+            payload,
+            qos: 1,
+            retain: true,
+            pkid: 9,
+            content_type: Some("application/json"),
+            meta: Some(meta),
+        };
+        let mut buf = BytesMut::new();
+        encode_publish(&mut buf, &p, None).unwrap();
+        let v5::Packet::Publish(decoded) = v5::read(&mut buf, 1 << 20).unwrap() else {
+            panic!("not a publish");
+        };
+        assert!(buf.is_empty());
+        assert_eq!(decoded.topic, "a/b");
+        assert_eq!(decoded.pkid, 9);
+        assert!(decoded.retain);
+        assert_eq!(&decoded.payload[..], payload);
+        let props = decoded.properties.unwrap();
+        assert_eq!(props.content_type.as_deref(), Some("application/json"));
+        let mut user = props.user_properties;
+        user.sort();
+        assert_eq!(
+            user,
+            [
+                ("n".to_owned(), "5".to_owned()),
+                ("nested".to_owned(), r#"{"a":[1,2]}"#.to_owned()),
+                ("who".to_owned(), "sensor".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn publish_larger_than_the_client_maximum_is_not_written() {
+        let p = OutgoingPublish {
+            topic: "t",
+            payload: &[0; 100],
+            qos: 0,
+            retain: false,
+            pkid: 0,
+            content_type: None,
+            meta: None,
+        };
+        let mut buf = BytesMut::new();
+        // 1 + 1 + (2 + 1 + 1 + 100) = 106 bytes.
+        assert_eq!(
+            encode_publish(&mut buf, &p, Some(105)),
+            Err(TooLarge { size: 106 })
+        );
+        assert!(buf.is_empty());
+        encode_publish(&mut buf, &p, Some(106)).unwrap();
+        assert_eq!(buf.len(), 106);
+    }
+
+    #[test]
+    fn control_packets_decode_with_mqttbytes() {
+        let mut buf = BytesMut::new();
+        let connack = crate::packet::ConnAck {
+            code: 0,
+            session_present: false,
+            assigned_client_id: Some("auto-1".into()),
+            receive_maximum: 32,
+            max_packet_size: 1000,
+            session_expiry: Some(0),
+        };
+        encode(&mut buf, &Reply::ConnAck(&connack));
+        let v5::Packet::ConnAck(decoded) = v5::read(&mut buf, 1 << 20).unwrap() else {
+            panic!("not a connack");
+        };
+        let props = decoded.properties.unwrap();
+        assert_eq!(props.assigned_client_identifier.as_deref(), Some("auto-1"));
+        assert_eq!(props.receive_max, Some(32));
+        assert_eq!(props.max_packet_size, Some(1000));
+        let refusal = crate::packet::ConnAck {
+            code: 0x84,
+            ..Default::default()
+        };
+        encode(&mut buf, &Reply::ConnAck(&refusal));
+        assert_eq!(&buf[..], &[0x20, 0x03, 0x00, 0x84, 0x00]);
+        buf.clear();
+        encode(&mut buf, &Reply::Disconnect { reason: 0x81 });
+        assert_eq!(&buf[..], &[0xE0, 0x02, 0x81, 0x00]);
+        buf.clear();
+        encode(
+            &mut buf,
+            &Reply::PubAck {
+                pkid: 3,
+                reason: 0x87,
+            },
+        );
+        assert_eq!(&buf[..], &[0x40, 0x03, 0x00, 0x03, 0x87]);
+        buf.clear();
+        encode(
+            &mut buf,
+            &Reply::UnsubAck {
+                pkid: 4,
+                codes: &[0x00, 0x11],
+            },
+        );
+        assert_eq!(&buf[..], &[0xB0, 0x05, 0x00, 0x04, 0x00, 0x00, 0x11]);
+    }
+}
