@@ -149,7 +149,9 @@ impl Broker {
         };
         if let Some(listener) = mqtt_listener {
             running.mqtt_addr = listener.local_addr().ok();
-            tracing::info!(addr = ?running.mqtt_addr, "MQTT listening");
+            if let Some(addr) = running.mqtt_addr {
+                tracing::info!(%addr, "MQTT listening");
+            }
             let task = transport::run_tcp(
                 listener,
                 mqtt.clone(),
@@ -160,7 +162,12 @@ impl Broker {
         }
         if let Some(listener) = http_listener {
             running.http_addr = listener.local_addr().ok();
-            tracing::info!(addr = ?running.http_addr, "HTTP listening: native WebSocket at / and /primus, MQTT over WebSocket at /mqtt");
+            if let Some(addr) = running.http_addr {
+                tracing::info!(
+                    %addr,
+                    "HTTP listening: native WebSocket at / and /primus, MQTT over WebSocket at /mqtt"
+                );
+            }
             let route =
                 |path: &str,
                  subprotocol: Option<&str>,

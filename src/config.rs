@@ -20,7 +20,7 @@
 //! [limits]
 //! max_connections = 100000     # per listener
 //! handshake_timeout_ms = 10000
-//! session_queue = 1024         # messages per session's outbound queue
+//! session_queue = 10000        # messages per session's outbound queue
 //! overflow = "drop-new"        # or "disconnect": what a full session queue does
 //! max_payload = 1048576        # bytes
 //! heartbeat_interval_ms = 30000 # native protocol pings
@@ -194,7 +194,7 @@ pub struct Limits {
     pub max_connections: usize,
     /// Time a client has for its handshake, in ms. Default 10,000.
     pub handshake_timeout_ms: u64,
-    /// Capacity of each session's outbound queue, in messages. Default 1,024.
+    /// Capacity of each session's outbound queue, in messages. Default 10,000 (slots use memory only while filled: about 64 bytes each plus the event, whose payload all recipients share).
     pub session_queue: usize,
     /// What a full session queue does. Default `drop-new`.
     pub overflow: Overflow,
@@ -211,7 +211,7 @@ impl Default for Limits {
         Self {
             max_connections: 100_000,
             handshake_timeout_ms: 10_000,
-            session_queue: 1024,
+            session_queue: 10_000,
             overflow: Overflow::DropNew,
             max_payload: 1024 * 1024,
             heartbeat_interval_ms: 30_000,

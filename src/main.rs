@@ -49,7 +49,7 @@ struct Cli {
     /// Time a client has for its handshake, in ms [default: 10000].
     #[arg(long, env = "PATHMQ_HANDSHAKE_TIMEOUT_MS")]
     handshake_timeout_ms: Option<u64>,
-    /// Capacity of each session's outbound queue, in messages [default: 1024].
+    /// Capacity of each session's outbound queue, in messages [default: 10000].
     #[arg(long, env = "PATHMQ_SESSION_QUEUE")]
     session_queue: Option<usize>,
     /// What a full session queue does: drop-new or disconnect [default: drop-new].
@@ -142,7 +142,8 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match config.log.format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

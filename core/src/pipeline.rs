@@ -25,7 +25,7 @@ use crate::store::Store;
 pub struct CoreConfig {
     /// The broker's name (reference: `describe` → `name`). Default `"pathmq"`.
     pub name: String,
-    /// Capacity of each session's outbound queue, in messages. Default 1,024.
+    /// Capacity of each session's outbound queue, in messages. Default 10,000 (slots use memory only while filled: about 64 bytes each plus the event, whose payload all recipients share).
     pub session_queue: usize,
     /// What happens when a session's outbound queue is full. Default: drop the new message.
     pub overflow: OverflowPolicy,
@@ -40,7 +40,7 @@ impl Default for CoreConfig {
     fn default() -> Self {
         Self {
             name: "pathmq".into(),
-            session_queue: 1024,
+            session_queue: 10_000,
             overflow: OverflowPolicy::DropNew,
             max_payload: 1024 * 1024,
             max_subscriptions: 10_000,
