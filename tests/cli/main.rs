@@ -103,6 +103,13 @@ fn starts_serves_and_stops_gracefully_on_sigint() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
+    // A watchdog: should the broker hang without logging, the blocking reads below end
+    // when it is killed.
+    let pid = child.id().to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(60));
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+    });
     let mut log = String::new();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let line = wait_for_line(&mut stderr, "MQTT listening", &mut log);

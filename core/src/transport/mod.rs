@@ -8,7 +8,13 @@
 mod http;
 mod tcp;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 pub use http::{WebSocketRoute, run_http};
 pub use tcp::run_tcp;
@@ -37,18 +43,29 @@ impl Default for Limits {
     }
 }
 
-/// Accepts one connection, retrying transient errors (EMFILE, ECONNABORTED) with a capped
-/// backoff instead of ending the loop. `None` once shutdown begins.
-async fn accept(
-    listener: &tokio::net::TcpListener,
-    shutdown: &tokio_util::sync::CancellationToken,
-) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+/// The accept step both loops share: take a connection permit (STYLE 9), then accept,
+/// retrying transient errors (EMFILE, ECONNABORTED) with a capped backoff instead of
+/// ending the loop, and set `TCP_NODELAY`. `None` once shutdown begins.
+async fn next_connection(
+    listener: &TcpListener,
+    permits: &Arc<Semaphore>,
+    shutdown: &CancellationToken,
+) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let permit = tokio::select! {
+        () = shutdown.cancelled() => return None,
+        permit = permits.clone().acquire_owned() => permit.ok()?,
+    };
     let mut backoff = Duration::from_millis(5);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return None,
             accepted = listener.accept() => match accepted {
-                Ok(pair) => return Some(pair),
+                Ok((stream, peer)) => {
+                    if let Err(error) = stream.set_nodelay(true) {
+                        tracing::debug!(%error, %peer, "set_nodelay failed");
+                    }
+                    return Some((stream, peer, permit));
+                }
                 Err(error) => {
                     tracing::warn!(%error, backoff_ms = backoff.as_millis() as u64, "accept failed; retrying");
                     tokio::select! {

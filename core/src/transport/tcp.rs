@@ -21,20 +21,9 @@ pub async fn run_tcp(
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let shutdown = core.shutdown_token().clone();
-    loop {
-        let permit = tokio::select! {
-            () = shutdown.cancelled() => return,
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-        };
-        let Some((stream, peer)) = super::accept(&listener, &shutdown).await else {
-            return;
-        };
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, %peer, "set_nodelay failed");
-        }
+    while let Some((stream, peer, permit)) =
+        super::next_connection(&listener, &permits, &shutdown).await
+    {
         let span = tracing::info_span!("conn", protocol = protocol.name(), %peer);
         let (protocol, core2) = (protocol.clone(), core.clone());
         core.tasks().spawn(

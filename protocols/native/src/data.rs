@@ -121,17 +121,7 @@ impl NativeSession {
                     },
                 )?,
             };
-        let meta = match o.get("meta") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(meta)) => Some(meta.clone()),
-            Some(_) => {
-                return Err(FrameError::BadField {
-                    field: "options.meta",
-                    expected: "an object",
-                }
-                .into());
-            }
-        };
+        let meta = custom_meta(o)?;
         let no_data_response = flag(o, "noDataResponse", "options.noDataResponse")?;
         let mut data = if flag(o, "nullValue", "options.nullValue")? {
             Value::Null
@@ -274,17 +264,7 @@ impl NativeSession {
     ) -> Result<Vec<Bytes>, Error> {
         let target = Glob::parse(envelope.require_path()?)?;
         Query::read(&envelope.options)?;
-        let meta = match envelope.options.get("meta") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(meta)) => Some(meta.clone()),
-            Some(_) => {
-                return Err(FrameError::BadField {
-                    field: "options.meta",
-                    expected: "an object",
-                }
-                .into());
-            }
-        };
+        let meta = custom_meta(&envelope.options)?;
         let glob = target.as_str().to_owned();
         // The core publishes a remove event for an exact path even when nothing was
         // there (an MQTT empty retained message), and one per removed record for a glob.
@@ -308,6 +288,21 @@ impl NativeSession {
             item,
             n > 0 || exact,
         )])
+    }
+}
+
+/// `options.meta`: the custom meta copied into events (reference: SET `meta`).
+///
+/// # Errors
+/// [`FrameError::BadField`] when it is present and not an object.
+fn custom_meta(options: &Map<String, Value>) -> Result<Option<Map<String, Value>>, FrameError> {
+    match options.get("meta") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(meta)) => Ok(Some(meta.clone())),
+        Some(_) => Err(FrameError::BadField {
+            field: "options.meta",
+            expected: "an object",
+        }),
     }
 }
 
