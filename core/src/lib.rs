@@ -25,6 +25,7 @@ mod publish;
 mod request;
 mod router;
 mod session;
+mod stats;
 mod store;
 pub mod transport;
 
@@ -34,12 +35,13 @@ pub use layer::{InboundVerdict, Layer, OutboundVerdict};
 pub use path::{MAX_PATH_LEN, Path, PathError};
 pub use pattern::{Glob, Pattern, Segment};
 pub use payload::{Format, Payload, Record, now_ms};
-pub use pipeline::{Core, CoreBuilder, CoreConfig, Stats};
+pub use pipeline::{Core, CoreBuilder, CoreConfig};
 pub use protocol::{BoxIo, Io, Protocol, WebSocket};
 pub use publish::PublishResult;
 pub use request::{Action, Consistency, Off, OnOptions, Request, Response, SetOptions};
 pub use router::{Router, SHARDS, Subscription, SubscriptionId};
 pub use session::{Delivery, OverflowPolicy, Session, SessionId, SessionInfo, SessionQueue};
+pub use stats::Stats;
 pub use store::{OnCommit, Store, StoreError, Write};
 
 pub use async_trait::async_trait;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
@@ -17,6 +17,7 @@ use crate::path::Path;
 use crate::request::{Off, Request, Response};
 use crate::router::{Router, Subscription};
 use crate::session::{OverflowPolicy, Session, SessionEntry, SessionId, SessionInfo, SessionQueue};
+use crate::stats::{Counters, Stats};
 use crate::store::Store;
 
 /// Settings of the core. `Default` gives the documented defaults.
@@ -46,30 +47,6 @@ impl Default for CoreConfig {
             max_subscriptions: 10_000,
         }
     }
-}
-
-/// Counters of the core, read with [`Core::stats`].
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) published: AtomicU64,
-    pub(crate) delivered: AtomicU64,
-    pub(crate) dropped: AtomicU64,
-}
-
-/// A snapshot of the core's counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Live sessions.
-    pub sessions: usize,
-    /// Live subscriptions.
-    pub subscriptions: usize,
-    /// Events published since start.
-    pub published: u64,
-    /// Event deliveries queued for sessions since start.
-    pub delivered: u64,
-    /// Event deliveries dropped (full queues) since start.
-    pub dropped: u64,
 }
 
 pub(crate) struct Inner {

@@ -39,8 +39,8 @@ struct Shared {
     limits: Limits,
 }
 
-/// Serves HTTP on `listener`: WebSocket upgrades at each route's path, `/ping` and
-/// `/version`, 404 elsewhere; until [`Core::shutdown_token`] is cancelled.
+/// Serves HTTP on `listener`: WebSocket upgrades at each route's path, `/ping`,
+/// `/version` and `/metrics`, 404 elsewhere; until [`Core::shutdown_token`] is cancelled.
 pub async fn run_http(
     listener: TcpListener,
     routes: Vec<WebSocketRoute>,
@@ -117,6 +117,14 @@ fn route(
     }
     match path.as_str() {
         "/ping" => text(StatusCode::OK, "pong".into()),
+        "/metrics" => {
+            let mut response = text(StatusCode::OK, shared.core.stats().to_prometheus());
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        }
         "/version" => json(format!("{{\"version\":\"{}\"}}", env!("CARGO_PKG_VERSION"))),
         "/" => text(
             StatusCode::OK,
