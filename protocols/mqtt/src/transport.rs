@@ -11,8 +11,15 @@ use pathmq_core::{BoxIo, WebSocket};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_tungstenite::tungstenite::Message;
 
-/// How much free space a read asks for, in bytes.
-const READ_CHUNK: usize = 8 * 1024;
+/// The smallest free space a read asks for, in bytes: what an idle connection holds.
+const MIN_READ: usize = 128;
+
+/// The largest free space a read asks for, in bytes, while data keeps coming.
+const MAX_READ: usize = 64 * 1024;
+
+/// A write buffer above this capacity, in bytes, is released once written, so a burst
+/// does not leave its buffer behind on an idle connection.
+const KEEP_WRITE_CAPACITY: usize = 16 * 1024;
 
 /// A bidirectional MQTT byte stream.
 pub(crate) trait Transport: Send {
@@ -31,26 +38,52 @@ pub(crate) trait Transport: Send {
 }
 
 /// A byte stream: every byte read is MQTT.
+///
+/// Reads ask for as much free space as the traffic needs: [`MIN_READ`] on an idle
+/// connection (a pending read holds its buffer, so this is most of an idle connection's
+/// memory), doubling up to [`MAX_READ`] while reads fill the space, halving back as
+/// traffic drops. A drained read buffer much larger than needed is released.
 pub(crate) struct StreamTransport {
     io: BoxIo,
+    /// Free space the next read asks for, in bytes.
+    read_size: usize,
 }
 
 impl StreamTransport {
     /// Wraps a byte stream.
     pub(crate) fn new(io: BoxIo) -> Self {
-        Self { io }
+        Self {
+            io,
+            read_size: MIN_READ,
+        }
     }
 }
 
 impl Transport for StreamTransport {
     async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
-        buf.reserve(READ_CHUNK);
-        self.io.read_buf(buf).await
+        if buf.is_empty() && buf.capacity() > 4 * self.read_size {
+            *buf = BytesMut::new();
+        }
+        buf.reserve(self.read_size);
+        let asked = buf.capacity() - buf.len();
+        let n = self.io.read_buf(buf).await?;
+        self.read_size = if n >= asked {
+            (self.read_size * 2).min(MAX_READ)
+        } else if n < asked / 4 {
+            (self.read_size / 2).max(MIN_READ)
+        } else {
+            self.read_size
+        };
+        Ok(n)
     }
 
     async fn write(&mut self, buf: &mut BytesMut) -> io::Result<()> {
         self.io.write_all(buf).await?;
-        buf.clear();
+        if buf.capacity() > KEEP_WRITE_CAPACITY {
+            *buf = BytesMut::new();
+        } else {
+            buf.clear();
+        }
         self.io.flush().await
     }
 

@@ -36,7 +36,8 @@ pub(crate) async fn serve<T: Transport>(
     peer: SocketAddr,
 ) {
     let shutdown = core.shutdown_token().clone();
-    let mut buf = BytesMut::with_capacity(1024);
+    // CONNECT packets are small; the buffer grows for a larger one.
+    let mut buf = BytesMut::with_capacity(128);
     let first = tokio::select! {
         () = shutdown.cancelled() => None,
         first = tokio::time::timeout(
@@ -101,7 +102,7 @@ pub(crate) async fn serve<T: Transport>(
         session,
         shutdown,
         read_buf: buf,
-        write_buf: BytesMut::with_capacity(4096),
+        write_buf: BytesMut::new(),
         max_packet_size: config.max_packet_size,
         client_max_packet_size: connect.max_packet_size.map(|m| m as usize),
         receive_maximum: config.receive_maximum.max(1),
@@ -113,12 +114,12 @@ pub(crate) async fn serve<T: Transport>(
         awaiting_pubrel: HashSet::new(),
     };
     connection.reply(&Reply::ConnAck(&connack));
-    async move {
+    span.in_scope(|| {
         tracing::debug!(keep_alive = connect.keep_alive, username = ?connect.username, "connected");
-        connection.run().await;
-    }
-    .instrument(span)
-    .await;
+    });
+    // Boxed: the task's own future then keeps only the (dead) handshake state, not a
+    // second copy of the connection; an idle connection's memory is mostly this box.
+    Box::pin(connection.run()).instrument(span).await;
 }
 
 /// Reads until a whole first packet is buffered and decodes it as a CONNECT.

@@ -172,7 +172,9 @@ impl<T: Transport> Connection<T> {
             codec::decode(self.version, &mut self.read_buf, self.max_packet_size)?
         {
             any = true;
-            self.on_packet(packet).await?;
+            // Boxed: handling a packet (SUBSCRIBE with retained delivery, a PUBLISH through
+            // the core) needs a large future that idle connections should not carry.
+            Box::pin(self.on_packet(packet)).await?;
             if self.write_buf.len() >= FLUSH_AT {
                 self.flush().await?;
             }
@@ -210,9 +212,9 @@ impl<T: Transport> Connection<T> {
     }
 
     /// Ends the connection: an MQTT 5 DISCONNECT with the reason code when the server ends
-    /// it (3.1.1 has none), then close. Dropping `self` drops the session, which removes
-    /// its subscriptions.
-    async fn finish(mut self, ending: Ending) {
+    /// it (3.1.1 has none), then close. Dropping the connection afterwards (end of
+    /// [`Connection::run`]) drops the session, which removes its subscriptions.
+    async fn finish(&mut self, ending: Ending) {
         let reason = match &ending {
             Ending::ClientDisconnect | Ending::Closed(None) => {
                 tracing::debug!(?ending, "connection closed by the client");
@@ -244,5 +246,58 @@ impl<T: Transport> Connection<T> {
                 .await;
         }
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.transport.close()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression guard for memory per idle connection (issue 3: ≤ 4 KiB at 10,000
+    /// connections): an idle connection keeps its task's future and the boxed `run`
+    /// future allocated, so both must stay small. Packet handling and the core pipeline
+    /// are boxed per use for this reason.
+    #[test]
+    fn idle_connection_futures_stay_small() {
+        let core = pathmq_core::Core::builder(pathmq_storage::MemoryStore::new()).build();
+        let config = crate::MqttConfig::default();
+        let peer = "127.0.0.1:1".parse().unwrap();
+        let (io, _peer_end) = tokio::io::duplex(64);
+        let serve = handshake::serve(
+            crate::transport::StreamTransport::new(Box::new(io)),
+            core.clone(),
+            &config,
+            peer,
+        );
+        let serve_size = std::mem::size_of_val(&serve);
+        let (io, _peer_end) = tokio::io::duplex(64);
+        let mut connection = Connection {
+            transport: crate::transport::StreamTransport::new(Box::new(io)),
+            version: Version::V4,
+            session: core.open_session("mqtt", None, None),
+            shutdown: core.shutdown_token().clone(),
+            read_buf: BytesMut::new(),
+            write_buf: BytesMut::new(),
+            max_packet_size: 1024,
+            client_max_packet_size: None,
+            receive_maximum: 1,
+            keep_alive: 0,
+            deadline: None,
+            subscriptions: HashMap::new(),
+            inflight: Inflight::new(1),
+            pending: VecDeque::new(),
+            awaiting_pubrel: HashSet::new(),
+        };
+        let run_loop_size = std::mem::size_of_val(&connection.run_loop());
+        let run_size = std::mem::size_of_val(&connection.run());
+        assert!(
+            serve_size <= 1_280,
+            "the connection task's future is {serve_size} bytes"
+        );
+        assert!(
+            run_loop_size <= 1_024,
+            "run_loop's future is {run_loop_size} bytes"
+        );
+        assert!(run_size <= 1_792, "run's future is {run_size} bytes");
     }
 }
