@@ -126,17 +126,15 @@ impl Broker {
         native_config.login_timeout = transport_limits.handshake_timeout;
         let native: Arc<dyn pathmq_core::Protocol> = Arc::new(Native::new(native_config));
 
-        let bind = |what: &'static str, addr: SocketAddr| async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind { what, addr, source })
+        let bind = |what: &'static str, addr: SocketAddr| {
+            listen(addr).map_err(|source| StartError::Bind { what, addr, source })
         };
         let mqtt_listener = match config.mqtt.enabled {
-            true => Some(bind("mqtt", config.mqtt.listen).await?),
+            true => Some(bind("mqtt", config.mqtt.listen)?),
             false => None,
         };
         let http_listener = match config.http.enabled {
-            true => Some(bind("http", config.http.listen).await?),
+            true => Some(bind("http", config.http.listen)?),
             false => None,
         };
 
@@ -186,6 +184,23 @@ impl Broker {
         }
         Ok(running)
     }
+}
+
+/// The listen backlog: connections the kernel completes before the broker accepts them.
+/// tokio's default (128) overflows when thousands of devices reconnect at once; the
+/// kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a listener with [`LISTEN_BACKLOG`] and `SO_REUSEADDR` (a restart does not wait
+/// for the old connections' TIME_WAIT).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// A started broker. [`RunningBroker::shutdown`] stops it gracefully; dropping it stops

@@ -1,0 +1,107 @@
+//! What the load generator can read about the broker besides its answers, best effort:
+//! pathmq's `/metrics` counters (on the same HTTP port as the WebSocket), and the
+//! broker's CPU time from `/proc/<pid>/stat` when `--pid` is given. Another broker
+//! simply yields `None`.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::Common;
+
+/// How long reading `/metrics` may take.
+const METRICS_TIMEOUT: Duration = Duration::from_secs(2);
+/// The most of a `/metrics` answer that is read.
+const METRICS_MAX: u64 = 1 << 20;
+
+/// The value of counter `name` (e.g. `pathmq_dropped_total`) in the broker's Prometheus
+/// text at `/metrics`; `None` when there is no such endpoint or counter.
+pub(crate) async fn metric(common: &Common, name: &str) -> Option<u64> {
+    let read = async {
+        let mut stream = TcpStream::connect((common.host.as_str(), common.port))
+            .await
+            .ok()?;
+        let request = format!(
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            common.host
+        );
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut body = String::new();
+        stream
+            .take(METRICS_MAX)
+            .read_to_string(&mut body)
+            .await
+            .ok()?;
+        Some(body)
+    };
+    let body = tokio::time::timeout(METRICS_TIMEOUT, read).await.ok()??;
+    value_of(&body, name)
+}
+
+/// The value on the line `<name> <value>` of a Prometheus text.
+fn value_of(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .find_map(|value| value.trim().parse().ok())
+}
+
+/// CPU time (user + system) process `pid` has used, in seconds.
+pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces:
+    // utime and stime are fields 14 and 15 of the line, 11 and 12 after it.
+    let mut fields = stat[stat.rfind(')')? + 2..].split_whitespace().skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) / CLOCK_TICKS)
+}
+
+/// Clock ticks per second of `/proc` times (`getconf CLK_TCK`): 100 on Linux.
+const CLOCK_TICKS: f64 = 100.0;
+
+/// The broker's CPU time over a measured phase: started before it, read after it.
+#[derive(Debug)]
+pub(crate) struct BrokerCpu {
+    pid: Option<u32>,
+    before: Option<f64>,
+}
+
+impl BrokerCpu {
+    /// Reads the broker's CPU time now, if `--pid` was given.
+    pub(crate) fn start(common: &Common) -> Self {
+        Self {
+            pid: common.pid,
+            before: common.pid.and_then(cpu_seconds),
+        }
+    }
+
+    /// The broker's CPU seconds since [`BrokerCpu::start`], into `extra` as
+    /// `broker_cpu_seconds`.
+    pub(crate) fn finish(&self, extra: &mut serde_json::Map<String, serde_json::Value>) {
+        if let (Some(pid), Some(before)) = (self.pid, self.before)
+            && let Some(after) = cpu_seconds(pid)
+        {
+            let used = ((after - before) * 100.0).round() / 100.0;
+            extra.insert("broker_cpu_seconds".into(), used.into());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_values_are_found_by_exact_name() {
+        let text = "# HELP pathmq_dropped_total x\n# TYPE pathmq_dropped_total counter\n\
+                    pathmq_dropped_total_other 9\npathmq_dropped_total 42\n";
+        assert_eq!(value_of(text, "pathmq_dropped_total"), Some(42));
+        assert_eq!(value_of(text, "pathmq_delivered_total"), None);
+    }
+
+    #[test]
+    fn own_cpu_time_is_readable() {
+        assert!(cpu_seconds(std::process::id()).is_some());
+    }
+}
