@@ -1,5 +1,6 @@
 //! Events and the messages a session's outbound queue carries (DESIGN.md §2, §5).
 
+use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -92,6 +93,7 @@ pub struct Event {
     /// remove found nothing, 1 otherwise).
     pub removed: u64,
     native_data: OnceLock<Bytes>,
+    native_frame: OnceLock<Box<[Bytes]>>,
 }
 
 impl Event {
@@ -126,6 +128,7 @@ impl Event {
             qos,
             removed: u64::from(kind == EventKind::Remove),
             native_data: OnceLock::new(),
+            native_frame: OnceLock::new(),
         }
     }
 
@@ -146,6 +149,15 @@ impl Event {
             };
             Bytes::from(serde_json::to_vec(&value).unwrap_or_default())
         })
+    }
+
+    /// The parts of this event's native frame that every recipient shares, made by
+    /// `encode` on first use and kept for the others (DESIGN.md §2: an event is encoded
+    /// once per wire format). What the pieces are is the native protocol's business: it
+    /// builds each recipient's frame from them and that recipient's own parts (its
+    /// channel). Only the native protocol calls this, always with the same `encode`.
+    pub fn native_frame(&self, encode: impl FnOnce(&Self) -> Box<[Bytes]>) -> &[Bytes] {
+        self.native_frame.get_or_init(|| encode(self))
     }
 }
 
@@ -180,8 +192,74 @@ pub enum Outbound {
         /// The event.
         event: Arc<Event>,
         /// The matching subscriptions of the receiving session.
-        subscriptions: Vec<Arc<Subscription>>,
+        subscriptions: Matches,
     },
     /// The core ends the session: the protocol tells the client why, then closes.
     Close(CloseReason),
+}
+
+/// The subscriptions of one session that one event matched, as [`Outbound::Event`] carries
+/// them: a slice of `Arc<Subscription>` (through `Deref`). One subscription, the common
+/// case, is held inline, so queueing an event for a session allocates nothing.
+///
+/// ```
+/// use pathmq_core::Matches;
+///
+/// let none = Matches::from(Vec::new());
+/// assert!(none.is_empty());
+/// ```
+#[derive(Clone)]
+pub struct Matches(MatchesRepr);
+
+#[derive(Clone)]
+enum MatchesRepr {
+    One(Arc<Subscription>),
+    Many(Box<[Arc<Subscription>]>),
+}
+
+impl Deref for Matches {
+    type Target = [Arc<Subscription>];
+
+    fn deref(&self) -> &Self::Target {
+        match &self.0 {
+            MatchesRepr::One(sub) => std::slice::from_ref(sub),
+            MatchesRepr::Many(subs) => subs,
+        }
+    }
+}
+
+impl From<Arc<Subscription>> for Matches {
+    fn from(sub: Arc<Subscription>) -> Self {
+        Self(MatchesRepr::One(sub))
+    }
+}
+
+impl From<Vec<Arc<Subscription>>> for Matches {
+    fn from(mut subs: Vec<Arc<Subscription>>) -> Self {
+        match subs.len() {
+            1 => Self(MatchesRepr::One(subs.swap_remove(0))),
+            _ => Self(MatchesRepr::Many(subs.into_boxed_slice())),
+        }
+    }
+}
+
+impl FromIterator<Arc<Subscription>> for Matches {
+    fn from_iter<I: IntoIterator<Item = Arc<Subscription>>>(iter: I) -> Self {
+        Vec::from_iter(iter).into()
+    }
+}
+
+impl<'a> IntoIterator for &'a Matches {
+    type Item = &'a Arc<Subscription>;
+    type IntoIter = std::slice::Iter<'a, Arc<Subscription>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl std::fmt::Debug for Matches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }

@@ -30,7 +30,7 @@ mod store;
 pub mod transport;
 
 pub use error::Error;
-pub use event::{CloseReason, Event, EventFilter, EventKind, Outbound};
+pub use event::{CloseReason, Event, EventFilter, EventKind, Matches, Outbound};
 pub use layer::{InboundVerdict, Layer, OutboundVerdict};
 pub use path::{MAX_PATH_LEN, Path, PathError};
 pub use pattern::{Glob, Pattern, Segment};

@@ -137,6 +137,13 @@ impl Core {
         &self.inner.store
     }
 
+    /// The subscription index, for inspection and benchmarks (subscriptions are made and
+    /// ended through [`Session::request`] and session drop, which keep the session's own
+    /// list in step).
+    pub fn router(&self) -> &Router {
+        &self.inner.router
+    }
+
     /// Cancelled when the broker begins to shut down: accept loops stop, connections tell
     /// their clients and close.
     pub fn shutdown_token(&self) -> &CancellationToken {
@@ -169,7 +176,7 @@ impl Core {
         client_id: Option<String>,
     ) -> Session {
         let id = SessionId::new();
-        let (queue, rx) = SessionQueue::new(self.inner.config.session_queue);
+        let queue = SessionQueue::new(self.inner.config.session_queue);
         let entry = Arc::new(SessionEntry {
             info: SessionInfo {
                 id,
@@ -189,11 +196,12 @@ impl Core {
             old.queue.close(CloseReason::TakenOver);
         }
         tracing::info!(session = %id, protocol, "session attached");
-        Session::new(self.clone(), entry, rx)
+        Session::new(self.clone(), entry)
     }
 
     /// Ends a session: removes its subscriptions, its client id, and itself.
     pub(crate) fn close_session(&self, entry: &SessionEntry) {
+        entry.queue.shut();
         let subs: Vec<_> = entry.subscriptions.lock().drain().map(|(_, s)| s).collect();
         for sub in &subs {
             self.inner.router.remove(sub);

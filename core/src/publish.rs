@@ -5,13 +5,16 @@
 //! leave in the order the writes took effect: two concurrent sets of one path reach every
 //! subscriber in the order the store holds them.
 
+use std::cell::Cell;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use foldhash::fast::RandomState;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::event::{Event, EventKind, Outbound};
+use crate::event::{Event, EventKind, Matches, Outbound};
 use crate::path::Path;
 use crate::pattern::Glob;
 use crate::payload::{Format, Payload, Record, now_ms};
@@ -155,41 +158,256 @@ impl Core {
     pub fn publish(&self, event: Arc<Event>) -> PublishResult {
         let counters = &self.inner.counters;
         counters.published.fetch_add(1, Ordering::Relaxed);
-        let mut matches = Vec::new();
+        // Taken rather than borrowed: a publish nested in this one (none today) would get a
+        // fresh list instead of a panic.
+        let mut matches = MATCHES.take();
         self.inner.router.lookup(&event.path, &mut matches);
-        let mut result = PublishResult::default();
-        if matches.is_empty() {
-            return result;
+        let result = self.fan_out(&event, &mut matches);
+        matches.clear();
+        if matches.capacity() <= KEEP_MATCHES {
+            MATCHES.set(matches);
         }
-        matches.sort_unstable_by_key(|s| (s.session, s.id));
+        // Once per publish, not per recipient: these counters are shared by every thread.
+        if result.successful > 0 {
+            counters
+                .delivered
+                .fetch_add(result.successful, Ordering::Relaxed);
+        }
+        if result.failed > 0 {
+            counters.dropped.fetch_add(result.failed, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Queues `event` once for each session among `matches`, with that session's wanted
+    /// subscriptions.
+    fn fan_out(&self, event: &Arc<Event>, matches: &mut [Arc<Subscription>]) -> PublishResult {
+        let mut result = PublishResult::default();
+        // A session with several matching subscriptions gets one message: bring them
+        // together. Usually each session has one match, which is checked without sorting.
+        if repeats_a_session(matches) {
+            matches.sort_unstable_by_key(|s| (s.session.as_u128(), s.id));
+        }
+        let policy = self.inner.config.overflow;
+        let wants = |s: &Subscription| {
+            s.options.filter.accepts(event.kind)
+                && !(s.options.no_local && event.origin == Some(s.session))
+        };
         for group in matches.chunk_by(|a, b| a.session == b.session) {
-            let wanted: Vec<Arc<Subscription>> = group
-                .iter()
-                .filter(|s| s.options.filter.accepts(event.kind))
-                .filter(|s| !(s.options.no_local && event.origin == Some(s.session)))
-                .cloned()
-                .collect();
-            let Some(first) = wanted.first() else {
-                result.skipped += 1;
-                continue;
+            let subscriptions = match group {
+                [sub] => match wants(sub) {
+                    true => Matches::from(sub.clone()),
+                    false => {
+                        result.skipped += 1;
+                        continue;
+                    }
+                },
+                _ => {
+                    let wanted: Matches = group.iter().filter(|s| wants(s)).cloned().collect();
+                    if wanted.is_empty() {
+                        result.skipped += 1;
+                        continue;
+                    }
+                    wanted
+                }
             };
-            let queue = first.queue.clone();
             let message = Outbound::Event {
                 event: event.clone(),
-                subscriptions: wanted,
+                subscriptions,
             };
-            match queue.deliver(message, self.inner.config.overflow) {
-                Delivery::Queued => {
-                    result.successful += 1;
-                    counters.delivered.fetch_add(1, Ordering::Relaxed);
-                }
-                Delivery::Dropped => {
-                    result.failed += 1;
-                    counters.dropped.fetch_add(1, Ordering::Relaxed);
-                }
+            // Every subscription of a session holds the session's queue.
+            match group[0].queue.deliver(message, policy) {
+                Delivery::Queued => result.successful += 1,
+                Delivery::Dropped => result.failed += 1,
                 Delivery::Closed => result.skipped += 1,
             }
         }
         result
+    }
+}
+
+thread_local! {
+    /// The publish path's list of matching subscriptions, kept between publishes so that
+    /// routing allocates nothing once it has grown to the usual fan-out.
+    static MATCHES: Cell<Vec<Arc<Subscription>>> = const { Cell::new(Vec::new()) };
+    /// The sessions seen in one large fan-out, kept for the same reason.
+    static SESSIONS: Cell<Option<HashSet<u128, RandomState>>> = const { Cell::new(None) };
+}
+
+/// A scratch list or set that grew beyond this (a rare huge fan-out) is freed, not kept on
+/// the thread.
+const KEEP_MATCHES: usize = 4096;
+
+/// Up to this many matches, repeated sessions are looked for pair by pair; above, in a
+/// hash set (sorting a thousand matches by session cost more than delivering them).
+const PAIRWISE_MAX: usize = 8;
+
+/// Whether two of `matches` belong to one session.
+fn repeats_a_session(matches: &[Arc<Subscription>]) -> bool {
+    if matches.len() <= PAIRWISE_MAX {
+        return matches
+            .iter()
+            .enumerate()
+            .any(|(i, a)| matches[i + 1..].iter().any(|b| a.session == b.session));
+    }
+    let mut seen = SESSIONS.take().unwrap_or_default();
+    let repeated = !matches.iter().all(|s| seen.insert(s.session.as_u128()));
+    seen.clear();
+    if seen.capacity() <= KEEP_MATCHES {
+        SESSIONS.set(Some(seen));
+    }
+    repeated
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use futures_util::FutureExt;
+
+    use super::*;
+    use crate::event::EventFilter;
+    use crate::pattern::Pattern;
+    use crate::request::{OnOptions, Request};
+    use crate::router::SubscriptionId;
+    use crate::store::{Store, StoreError};
+
+    /// `on` and `publish` never reach the store.
+    struct NoStore;
+
+    #[async_trait]
+    impl Store for NoStore {
+        async fn set(&self, _: Write, _: Option<OnCommit<Record>>) -> Result<Record, StoreError> {
+            Err(StoreError::Closed)
+        }
+        async fn get(&self, _: &Path) -> Result<Option<Record>, StoreError> {
+            Err(StoreError::Closed)
+        }
+        async fn scan(&self, _: &Glob) -> Result<Vec<Record>, StoreError> {
+            Err(StoreError::Closed)
+        }
+        async fn remove(
+            &self,
+            _: &Glob,
+            _: Option<OnCommit<[Path]>>,
+        ) -> Result<Vec<Path>, StoreError> {
+            Err(StoreError::Closed)
+        }
+        async fn count(&self, _: &Glob) -> Result<u64, StoreError> {
+            Err(StoreError::Closed)
+        }
+        async fn close(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    fn on(session: &Session, filter: &str, options: OnOptions) -> SubscriptionId {
+        let pattern = Pattern::mqtt(filter).unwrap();
+        match session
+            .request(Request::On { pattern, options })
+            .now_or_never()
+        {
+            Some(Ok(Response::Subscribed(id))) => id,
+            other => panic!("on {filter}: {other:?}"),
+        }
+    }
+
+    fn event(origin: Option<&Session>) -> Arc<Event> {
+        event_at("a/b", origin)
+    }
+
+    fn event_at(topic: &str, origin: Option<&Session>) -> Arc<Event> {
+        Arc::new(Event::new(
+            EventKind::Set,
+            Path::from_topic(topic).unwrap(),
+            Payload::json(&serde_json::json!(1)),
+            1,
+            1,
+            origin.map(Session::id),
+            None,
+            Consistency::Transactional,
+            None,
+            0,
+        ))
+    }
+
+    /// The subscription ids of every message queued for `session`, one list per message.
+    fn received(session: &mut Session) -> Vec<Vec<SubscriptionId>> {
+        let mut messages = Vec::new();
+        while let Some(Some(message)) = session.recv().now_or_never() {
+            match message {
+                Outbound::Event { subscriptions, .. } => {
+                    messages.push(subscriptions.iter().map(|s| s.id).collect());
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        messages
+    }
+
+    /// Guards the grouping without a sort: a session matched by several subscriptions
+    /// still gets one message listing all of them (in id order), whether the matches are
+    /// few (checked pair by pair) or many (sorted).
+    #[test]
+    fn each_session_gets_one_message_with_all_its_matches() {
+        for others in [0, 20] {
+            let core = Core::builder(NoStore).build();
+            let mut twice = core.open_session("local", None, None);
+            let first = on(&twice, "a/+", OnOptions::default());
+            let second = on(&twice, "a/b", OnOptions::default());
+            let mut once = core.open_session("local", None, None);
+            let only = on(&once, "#", OnOptions::default());
+            let mut crowd: Vec<_> = (0..others)
+                .map(|_| {
+                    let s = core.open_session("local", None, None);
+                    on(&s, "#", OnOptions::default());
+                    s
+                })
+                .collect();
+
+            let result = core.publish(event(None));
+            assert_eq!(result.successful, 2 + others as u64, "{others} others");
+            assert_eq!(received(&mut twice), vec![vec![first, second]]);
+            assert_eq!(received(&mut once), vec![vec![only]]);
+            for s in &mut crowd {
+                assert_eq!(received(s).len(), 1);
+            }
+            // No session matched twice.
+            let result = core.publish(event_at("x/y", None));
+            assert_eq!(result.successful, 1 + others as u64, "{others} others");
+            assert!(received(&mut twice).is_empty());
+            assert_eq!(received(&mut once), vec![vec![only]]);
+            for s in &mut crowd {
+                assert_eq!(received(s).len(), 1);
+            }
+            assert_eq!(core.stats().delivered, 3 + 2 * others as u64);
+        }
+    }
+
+    /// Guards the per-subscription checks: event type filters and no local drop the
+    /// subscriptions that do not want the event, and a session left with none is skipped.
+    #[test]
+    fn unwanted_subscriptions_are_left_out() {
+        let core = Core::builder(NoStore).build();
+        let mut publisher = core.open_session("local", None, None);
+        let no_local = OnOptions {
+            no_local: true,
+            ..Default::default()
+        };
+        on(&publisher, "a/b", no_local);
+        let mut picky = core.open_session("local", None, None);
+        let removes = OnOptions {
+            filter: EventFilter::Remove,
+            ..Default::default()
+        };
+        on(&picky, "a/b", removes.clone());
+        let wanted = on(&picky, "a/+", OnOptions::default());
+        let mut deaf = core.open_session("local", None, None);
+        on(&deaf, "a/#", removes);
+
+        let result = core.publish(event(Some(&publisher)));
+        assert_eq!((result.successful, result.skipped), (1, 2));
+        assert!(received(&mut publisher).is_empty());
+        assert_eq!(received(&mut picky), vec![vec![wanted]]);
+        assert!(received(&mut deaf).is_empty());
     }
 }

@@ -4,15 +4,14 @@
 //! A [`Session`] is a guard: dropping it removes its subscriptions from the index and
 //! the session from the registry, so a vanished client leaves nothing behind.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
@@ -32,6 +31,11 @@ impl SessionId {
     /// A new random id.
     pub fn new() -> Self {
         Self(uuid::Uuid::new_v4())
+    }
+
+    /// The id as one number: a cheap sort and hash key.
+    pub(crate) fn as_u128(self) -> u128 {
+        self.0.as_u128()
     }
 }
 
@@ -90,8 +94,18 @@ pub enum OverflowPolicy {
     Disconnect,
 }
 
+/// A session's outbound queue: a bounded FIFO that holds no memory while empty (an idle
+/// session costs a few words, not a preallocated block), shared by the publishers that
+/// push into it and the session that pops from it.
 #[derive(Debug)]
 struct QueueShared {
+    items: Mutex<VecDeque<Outbound>>,
+    /// Signalled on every push; a push while nobody waits leaves a permit, so a message
+    /// pushed between the receiver's check and its wait is not missed.
+    ready: Notify,
+    capacity: usize,
+    /// Set when the session is gone: pushes are refused.
+    closed: AtomicBool,
     kick: CancellationToken,
     reason: Mutex<Option<CloseReason>>,
     dropped: AtomicU64,
@@ -100,43 +114,74 @@ struct QueueShared {
 /// The sending side of a session's bounded outbound queue.
 #[derive(Debug, Clone)]
 pub struct SessionQueue {
-    tx: mpsc::Sender<Outbound>,
     shared: Arc<QueueShared>,
 }
 
+/// An emptied queue keeps at most this much capacity, in messages (~32 KiB), so a burst
+/// does not leave its memory behind, while steady traffic does not reallocate.
+const KEEP_QUEUE_CAPACITY: usize = 1024;
+
 impl SessionQueue {
-    /// A queue holding at most `capacity` messages, and its receiving end.
-    pub(crate) fn new(capacity: usize) -> (Self, mpsc::Receiver<Outbound>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        let shared = Arc::new(QueueShared {
-            kick: CancellationToken::new(),
-            reason: Mutex::new(None),
-            dropped: AtomicU64::new(0),
-        });
-        (Self { tx, shared }, rx)
+    /// A queue holding at most `capacity` messages (at least 1).
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            shared: Arc::new(QueueShared {
+                items: Mutex::new(VecDeque::new()),
+                ready: Notify::new(),
+                capacity: capacity.max(1),
+                closed: AtomicBool::new(false),
+                kick: CancellationToken::new(),
+                reason: Mutex::new(None),
+                dropped: AtomicU64::new(0),
+            }),
+        }
     }
 
     /// Offers a message without waiting; a full queue is handled by `policy`.
     pub(crate) fn deliver(&self, message: Outbound, policy: OverflowPolicy) -> Delivery {
-        match self.tx.try_send(message) {
-            Ok(()) => Delivery::Queued,
-            Err(TrySendError::Closed(_)) => Delivery::Closed,
-            Err(TrySendError::Full(_)) => {
-                let dropped = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                match policy {
-                    OverflowPolicy::DropNew => {
-                        if dropped.is_power_of_two() {
-                            tracing::warn!(
-                                dropped,
-                                "outbound queue full: dropping messages for a slow session"
-                            );
-                        }
-                    }
-                    OverflowPolicy::Disconnect => self.close(CloseReason::QueueFull),
-                }
-                Delivery::Dropped
+        let shared = &*self.shared;
+        {
+            let mut items = shared.items.lock();
+            if shared.closed.load(Ordering::Relaxed) {
+                return Delivery::Closed;
+            }
+            if items.len() < shared.capacity {
+                items.push_back(message);
+                drop(items);
+                shared.ready.notify_one();
+                return Delivery::Queued;
             }
         }
+        let dropped = shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        match policy {
+            OverflowPolicy::DropNew => {
+                if dropped.is_power_of_two() {
+                    tracing::warn!(
+                        dropped,
+                        "outbound queue full: dropping messages for a slow session"
+                    );
+                }
+            }
+            OverflowPolicy::Disconnect => self.close(CloseReason::QueueFull),
+        }
+        Delivery::Dropped
+    }
+
+    /// The next queued message, if any (never waits).
+    fn pop(&self) -> Option<Outbound> {
+        let mut items = self.shared.items.lock();
+        let message = items.pop_front();
+        if items.is_empty() && items.capacity() > KEEP_QUEUE_CAPACITY {
+            *items = VecDeque::new();
+        }
+        message
+    }
+
+    /// Refuses further messages and frees those queued (the session is gone).
+    pub(crate) fn shut(&self) {
+        let mut items = self.shared.items.lock();
+        self.shared.closed.store(true, Ordering::Relaxed);
+        *items = VecDeque::new();
     }
 
     /// Asks the session to end with `reason` (the first reason given wins).
@@ -164,19 +209,19 @@ pub(crate) struct SessionEntry {
 pub struct Session {
     pub(crate) core: Core,
     pub(crate) entry: Arc<SessionEntry>,
-    rx: mpsc::Receiver<Outbound>,
-    /// A message taken from `rx` whose outbound layers have not finished: kept here so a
-    /// cancelled [`Session::recv`] loses nothing.
-    pending: Option<Outbound>,
+    /// A message taken from the queue whose outbound layers have not finished: kept here so a
+    /// cancelled [`Session::recv`] loses nothing. Behind a lock (never held across an
+    /// `.await`) so that `recv` takes `&self`: a connection can wait for messages while its
+    /// requests (also `&self`) are in flight.
+    pending: Mutex<Option<Outbound>>,
 }
 
 impl Session {
-    pub(crate) fn new(core: Core, entry: Arc<SessionEntry>, rx: mpsc::Receiver<Outbound>) -> Self {
+    pub(crate) fn new(core: Core, entry: Arc<SessionEntry>) -> Self {
         Self {
             core,
             entry,
-            rx,
-            pending: None,
+            pending: Mutex::new(None),
         }
     }
 
@@ -201,7 +246,9 @@ impl Session {
     /// [`Error`]: a layer rejected the request, or the core could not carry it out (see
     /// each variant); a failed request changes nothing.
     pub async fn request(&self, request: Request) -> Result<Response, Error> {
-        self.core.handle(self, request).await
+        // Boxed: the pipeline's future is large, and it would otherwise be inlined into
+        // every connection task's future, which idle connections keep allocated.
+        Box::pin(self.core.handle(self, request)).await
     }
 
     /// The stored records a new subscription to `pattern` should receive (MQTT retained
@@ -222,28 +269,52 @@ impl Session {
     /// connection. `None` when the core is gone.
     ///
     /// Cancel-safe: a message whose outbound layers were interrupted is kept and goes
-    /// through the layers again on the next call (layers should be idempotent).
-    pub async fn recv(&mut self) -> Option<Outbound> {
+    /// through the layers again on the next call (layers should be idempotent). Takes
+    /// `&self` so that it can run beside [`Session::request`]s of the same session; should
+    /// two calls race, each message still goes to exactly one of them.
+    pub async fn recv(&self) -> Option<Outbound> {
         loop {
-            let message = match self.pending.take() {
+            let kept = self.pending.lock().take();
+            let message = match kept {
                 Some(message) => message,
-                None => tokio::select! {
-                    biased;
-                    () = self.entry.queue.shared.kick.cancelled() => {
-                        let reason = self.entry.queue.shared.reason.lock().clone();
-                        return Some(Outbound::Close(reason.unwrap_or(CloseReason::Shutdown)));
-                    }
-                    m = self.rx.recv() => m?,
-                },
+                None => self.next_queued().await?,
             };
             if !self.core.has_layers() {
                 return Some(message);
             }
-            let message = self.pending.insert(message);
+            let mut kept = Kept {
+                slot: &self.pending,
+                message: Some(message),
+            };
+            let Some(message) = kept.message.as_mut() else {
+                continue;
+            };
             let verdict = self.core.outbound(&self.entry.info, message).await;
-            let message = self.pending.take()?;
+            let Some(message) = kept.message.take() else {
+                continue;
+            };
             if verdict == OutboundVerdict::Continue {
                 return Some(message);
+            }
+        }
+    }
+
+    /// The next message of the queue, or the close the core asked for (which wins over
+    /// queued messages). Cancel-safe: nothing is taken from the queue until it returns.
+    async fn next_queued(&self) -> Option<Outbound> {
+        let shared = &self.entry.queue.shared;
+        loop {
+            if shared.kick.is_cancelled() {
+                let reason = shared.reason.lock().clone();
+                return Some(Outbound::Close(reason.unwrap_or(CloseReason::Shutdown)));
+            }
+            if let Some(message) = self.entry.queue.pop() {
+                return Some(message);
+            }
+            tokio::select! {
+                biased;
+                () = shared.kick.cancelled() => {}
+                () = shared.ready.notified() => {}
             }
         }
     }
@@ -259,6 +330,21 @@ impl Session {
     }
 }
 
+/// A message going through the outbound layers: put back into the session's `pending`
+/// slot if [`Session::recv`] is dropped before the layers finish.
+struct Kept<'a> {
+    slot: &'a Mutex<Option<Outbound>>,
+    message: Option<Outbound>,
+}
+
+impl Drop for Kept<'_> {
+    fn drop(&mut self) {
+        if let Some(message) = self.message.take() {
+            *self.slot.lock() = Some(message);
+        }
+    }
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         self.core.close_session(&self.entry);
@@ -270,5 +356,55 @@ impl fmt::Debug for Session {
         f.debug_struct("Session")
             .field("info", &self.entry.info)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> Outbound {
+        Outbound::Close(CloseReason::Shutdown)
+    }
+
+    #[test]
+    fn queue_is_bounded_counts_drops_and_refuses_after_shut() {
+        let queue = SessionQueue::new(2);
+        let policy = OverflowPolicy::DropNew;
+        assert_eq!(queue.deliver(message(), policy), Delivery::Queued);
+        assert_eq!(queue.deliver(message(), policy), Delivery::Queued);
+        assert_eq!(queue.deliver(message(), policy), Delivery::Dropped);
+        assert_eq!(queue.dropped(), 1);
+        assert!(queue.pop().is_some());
+        assert_eq!(
+            queue.deliver(message(), policy),
+            Delivery::Queued,
+            "room again"
+        );
+        queue.shut();
+        assert_eq!(queue.deliver(message(), policy), Delivery::Closed);
+        assert!(queue.pop().is_none(), "shut frees what was queued");
+    }
+
+    #[test]
+    fn a_drained_queue_gives_its_memory_back() {
+        let queue = SessionQueue::new(10_000);
+        for _ in 0..5_000 {
+            queue.deliver(message(), OverflowPolicy::DropNew);
+        }
+        while queue.pop().is_some() {}
+        assert!(queue.shared.items.lock().capacity() <= KEEP_QUEUE_CAPACITY);
+    }
+
+    #[test]
+    fn disconnect_policy_kicks_the_session() {
+        let queue = SessionQueue::new(1);
+        queue.deliver(message(), OverflowPolicy::Disconnect);
+        assert_eq!(
+            queue.deliver(message(), OverflowPolicy::Disconnect),
+            Delivery::Dropped
+        );
+        assert!(queue.shared.kick.is_cancelled());
+        assert_eq!(*queue.shared.reason.lock(), Some(CloseReason::QueueFull));
     }
 }

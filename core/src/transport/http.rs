@@ -192,6 +192,7 @@ fn upgrade(
     let on_upgrade = hyper::upgrade::on(req);
     let core = shared.core.clone();
     let max = shared.limits.max_websocket_message;
+    let read_buffer = shared.limits.websocket_read_buffer;
     let span = tracing::info_span!("ws", protocol = route.protocol.name(), path = %route.path);
     shared.core.tasks().spawn(
         async move {
@@ -203,9 +204,12 @@ fn upgrade(
                 }
             };
             let io: BoxIo = Box::new(TokioIo::new(upgraded));
+            // Frames are written to the socket once 16 KiB are buffered, or on flush.
             let config = WebSocketConfig::default()
                 .max_message_size(Some(max))
-                .max_frame_size(Some(max));
+                .max_frame_size(Some(max))
+                .read_buffer_size(read_buffer)
+                .write_buffer_size(16 * 1024);
             let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
             route.protocol.serve_websocket(core, ws, peer).await;
             drop(permit);

@@ -31,6 +31,10 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     /// The largest WebSocket message accepted, in bytes. Default 16 MiB.
     pub max_websocket_message: usize,
+    /// How much a WebSocket connection reads at once, in bytes; the buffer is allocated
+    /// (and zeroed) per connection, so it is most of an idle WebSocket's memory.
+    /// Default 4 KiB (tungstenite's own default is 128 KiB).
+    pub websocket_read_buffer: usize,
 }
 
 impl Default for Limits {
@@ -39,6 +43,7 @@ impl Default for Limits {
             max_connections: 100_000,
             handshake_timeout: Duration::from_secs(10),
             max_websocket_message: 16 * 1024 * 1024,
+            websocket_read_buffer: 4 * 1024,
         }
     }
 }
