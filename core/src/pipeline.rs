@@ -35,6 +35,10 @@ pub struct CoreConfig {
     /// The most subscriptions one session may hold; `on` / SUBSCRIBE beyond it is
     /// refused (400). Default 10,000.
     pub max_subscriptions: usize,
+    /// How long an at-least-once publisher (MQTT QoS 1/2, native `set`) is held back, at
+    /// most, while a subscriber's queue is beyond its capacity; then the queue counts as
+    /// stalled and drops until it drains. Default 5 s.
+    pub backpressure_timeout: std::time::Duration,
 }
 
 impl Default for CoreConfig {
@@ -45,6 +49,7 @@ impl Default for CoreConfig {
             overflow: OverflowPolicy::DropNew,
             max_payload: 1024 * 1024,
             max_subscriptions: 10_000,
+            backpressure_timeout: std::time::Duration::from_secs(5),
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::payload::{Format, Payload, Record, now_ms};
 use crate::pipeline::Core;
 use crate::request::{Consistency, Response, SetOptions};
 use crate::router::Subscription;
-use crate::session::{Delivery, Session};
+use crate::session::{Delivery, Session, SessionQueue};
 use crate::store::{OnCommit, Write};
 
 /// What a publication reached (reference: `onPublished` results).
@@ -78,7 +78,9 @@ impl Core {
                 modified_by: None,
             };
             if published {
-                self.publish(Arc::new(event_for(&record)));
+                let mut congested = Vec::new();
+                self.publish_into(Arc::new(event_for(&record)), Some(&mut congested));
+                self.wait_for_room(&congested).await;
             }
             record
         } else {
@@ -88,13 +90,19 @@ impl Core {
                 merge: options.merge,
                 modified_by: None,
             };
+            // The hook runs on the store's writer thread, which must not wait: it notes
+            // the congested queues, and this task waits for them after the commit.
+            let congested = Arc::new(parking_lot::Mutex::new(Vec::new()));
             let hook: Option<OnCommit<Record>> = published.then(|| {
-                let core = self.clone();
+                let (core, congested) = (self.clone(), congested.clone());
                 Box::new(move |record: &Record| {
-                    core.publish(Arc::new(event_for(record)));
+                    core.publish_into(Arc::new(event_for(record)), Some(&mut congested.lock()));
                 }) as OnCommit<Record>
             });
-            self.inner.store.set(write, hook).await?
+            let record = self.inner.store.set(write, hook).await?;
+            let congested = std::mem::take(&mut *congested.lock());
+            self.wait_for_room(&congested).await;
+            record
         };
         Ok(Response::Set { record, published })
     }
@@ -156,13 +164,37 @@ impl Core {
     /// with all of that session's matching subscriptions. Never waits: a full queue is
     /// handled by the overflow policy.
     pub fn publish(&self, event: Arc<Event>) -> PublishResult {
+        self.publish_into(event, None)
+    }
+
+    /// Holds an at-least-once publisher back until every queue its event congested has
+    /// room again, at most [`crate::CoreConfig::backpressure_timeout`] in all (DESIGN.md
+    /// §2: backpressure for a publisher). The event is already queued: waiting only
+    /// delays the writer's answer (MQTT PUBACK/PUBREC, the native response).
+    async fn wait_for_room(&self, congested: &[SessionQueue]) {
+        if congested.is_empty() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + self.inner.config.backpressure_timeout;
+        for queue in congested {
+            queue.wait_for_room(deadline).await;
+        }
+    }
+
+    /// [`Core::publish`], noting in `congested` the queues that took the event beyond
+    /// their capacity ([`Delivery::Congested`]).
+    pub(crate) fn publish_into(
+        &self,
+        event: Arc<Event>,
+        congested: Option<&mut Vec<SessionQueue>>,
+    ) -> PublishResult {
         let counters = &self.inner.counters;
         counters.published.fetch_add(1, Ordering::Relaxed);
         // Taken rather than borrowed: a publish nested in this one (none today) would get a
         // fresh list instead of a panic.
         let mut matches = MATCHES.take();
         self.inner.router.lookup(&event.path, &mut matches);
-        let result = self.fan_out(&event, &mut matches);
+        let result = self.fan_out(&event, &mut matches, congested);
         matches.clear();
         if matches.capacity() <= KEEP_MATCHES {
             MATCHES.set(matches);
@@ -181,7 +213,12 @@ impl Core {
 
     /// Queues `event` once for each session among `matches`, with that session's wanted
     /// subscriptions.
-    fn fan_out(&self, event: &Arc<Event>, matches: &mut [Arc<Subscription>]) -> PublishResult {
+    fn fan_out(
+        &self,
+        event: &Arc<Event>,
+        matches: &mut [Arc<Subscription>],
+        mut congested: Option<&mut Vec<SessionQueue>>,
+    ) -> PublishResult {
         let mut result = PublishResult::default();
         // A session with several matching subscriptions gets one message: bring them
         // together. Usually each session has one match, which is checked without sorting.
@@ -218,6 +255,12 @@ impl Core {
             // Every subscription of a session holds the session's queue.
             match group[0].queue.deliver(message, policy) {
                 Delivery::Queued => result.successful += 1,
+                Delivery::Congested => {
+                    result.successful += 1;
+                    if let Some(congested) = congested.as_deref_mut() {
+                        congested.push(group[0].queue.clone());
+                    }
+                }
                 Delivery::Dropped => result.failed += 1,
                 Delivery::Closed => result.skipped += 1,
             }

@@ -76,6 +76,10 @@ pub struct SessionInfo {
 pub enum Delivery {
     /// It is in the queue.
     Queued,
+    /// It is in the queue, beyond the queue's capacity: the message needs at-least-once
+    /// delivery, so it was kept, and its publisher should wait for room
+    /// ([`SessionQueue::wait_for_room`]) before acknowledging it.
+    Congested,
     /// The queue was full; the message was dropped (and counted), or the session is being
     /// disconnected, as the overflow policy says.
     Dropped,
@@ -103,7 +107,14 @@ struct QueueShared {
     /// Signalled on every push; a push while nobody waits leaves a permit, so a message
     /// pushed between the receiver's check and its wait is not missed.
     ready: Notify,
+    /// Signalled when the queue drops below its capacity (publishers waiting for room).
+    space: Notify,
+    /// Soft limit: beyond it only at-least-once messages are kept (up to twice this).
     capacity: usize,
+    /// Set when a publisher waited for room in vain: until the queue drains below its
+    /// capacity, it takes nothing beyond it, so one stuck subscriber costs each publisher
+    /// at most one wait.
+    stalled: AtomicBool,
     /// Set when the session is gone: pushes are refused.
     closed: AtomicBool,
     kick: CancellationToken,
@@ -128,7 +139,9 @@ impl SessionQueue {
             shared: Arc::new(QueueShared {
                 items: Mutex::new(VecDeque::new()),
                 ready: Notify::new(),
+                space: Notify::new(),
                 capacity: capacity.max(1),
+                stalled: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
                 kick: CancellationToken::new(),
                 reason: Mutex::new(None),
@@ -137,7 +150,15 @@ impl SessionQueue {
         }
     }
 
-    /// Offers a message without waiting; a full queue is handled by `policy`.
+    /// Offers a message without waiting.
+    ///
+    /// Below the capacity every message is queued. Beyond it (the overflow policy of
+    /// DESIGN.md §2, counted in [`SessionQueue::dropped`]): a message the session gets at
+    /// QoS ≥ 1 is still queued, up to twice the capacity, and [`Delivery::Congested`]
+    /// tells its publisher to wait for room — at-least-once messages are held back at
+    /// the publisher, not dropped; a QoS 0 message, or one beyond twice the capacity, or
+    /// one for a stalled queue, is handled by `policy` (dropped, or the session is
+    /// disconnected).
     pub(crate) fn deliver(&self, message: Outbound, policy: OverflowPolicy) -> Delivery {
         let shared = &*self.shared;
         {
@@ -145,11 +166,22 @@ impl SessionQueue {
             if shared.closed.load(Ordering::Relaxed) {
                 return Delivery::Closed;
             }
-            if items.len() < shared.capacity {
+            let len = items.len();
+            let delivery = if len < shared.capacity {
+                Delivery::Queued
+            } else if len < 2 * shared.capacity
+                && at_least_once(&message)
+                && !shared.stalled.load(Ordering::Relaxed)
+            {
+                Delivery::Congested
+            } else {
+                Delivery::Dropped
+            };
+            if delivery != Delivery::Dropped {
                 items.push_back(message);
                 drop(items);
                 shared.ready.notify_one();
-                return Delivery::Queued;
+                return delivery;
             }
         }
         let dropped = shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -169,19 +201,52 @@ impl SessionQueue {
 
     /// The next queued message, if any (never waits).
     fn pop(&self) -> Option<Outbound> {
-        let mut items = self.shared.items.lock();
+        let shared = &*self.shared;
+        let mut items = shared.items.lock();
         let message = items.pop_front();
+        if message.is_some() && items.len() + 1 == shared.capacity {
+            // Just dropped below the capacity: room for waiting publishers.
+            shared.stalled.store(false, Ordering::Relaxed);
+            shared.space.notify_waiters();
+        }
         if items.is_empty() && items.capacity() > KEEP_QUEUE_CAPACITY {
             *items = VecDeque::new();
         }
         message
     }
 
-    /// Refuses further messages and frees those queued (the session is gone).
+    /// Waits until the queue is below its capacity (or the session is gone), at most until
+    /// `deadline`. `false` when the deadline passed: the queue is then marked stalled and
+    /// takes no more messages beyond its capacity until it drains.
+    pub(crate) async fn wait_for_room(&self, deadline: tokio::time::Instant) -> bool {
+        let shared = &*self.shared;
+        loop {
+            let notified = shared.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if shared.closed.load(Ordering::Relaxed) || shared.items.lock().len() < shared.capacity
+            {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                shared.stalled.store(true, Ordering::Relaxed);
+                tracing::warn!(
+                    capacity = shared.capacity,
+                    "a subscriber's queue stayed full: its at-least-once messages beyond the capacity are dropped until it drains"
+                );
+                return false;
+            }
+        }
+    }
+
+    /// Refuses further messages and frees those queued (the session is gone); publishers
+    /// waiting for room stop waiting.
     pub(crate) fn shut(&self) {
         let mut items = self.shared.items.lock();
         self.shared.closed.store(true, Ordering::Relaxed);
         *items = VecDeque::new();
+        drop(items);
+        self.shared.space.notify_waiters();
     }
 
     /// Asks the session to end with `reason` (the first reason given wins).
@@ -193,6 +258,18 @@ impl SessionQueue {
     /// How many messages were dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Whether the session receives `message` at QoS ≥ 1: the event's QoS capped by the
+/// highest QoS its matching subscriptions were granted (native subscriptions: 1).
+fn at_least_once(message: &Outbound) -> bool {
+    match message {
+        Outbound::Event {
+            event,
+            subscriptions,
+        } => event.qos >= 1 && subscriptions.iter().any(|s| s.options.qos >= 1),
+        _ => true,
     }
 }
 
@@ -371,18 +448,18 @@ mod tests {
     fn queue_is_bounded_counts_drops_and_refuses_after_shut() {
         let queue = SessionQueue::new(2);
         let policy = OverflowPolicy::DropNew;
-        assert_eq!(queue.deliver(message(), policy), Delivery::Queued);
-        assert_eq!(queue.deliver(message(), policy), Delivery::Queued);
-        assert_eq!(queue.deliver(message(), policy), Delivery::Dropped);
+        assert_eq!(queue.deliver(event(&queue, 0), policy), Delivery::Queued);
+        assert_eq!(queue.deliver(event(&queue, 0), policy), Delivery::Queued);
+        assert_eq!(queue.deliver(event(&queue, 0), policy), Delivery::Dropped);
         assert_eq!(queue.dropped(), 1);
         assert!(queue.pop().is_some());
         assert_eq!(
-            queue.deliver(message(), policy),
+            queue.deliver(event(&queue, 0), policy),
             Delivery::Queued,
             "room again"
         );
         queue.shut();
-        assert_eq!(queue.deliver(message(), policy), Delivery::Closed);
+        assert_eq!(queue.deliver(event(&queue, 0), policy), Delivery::Closed);
         assert!(queue.pop().is_none(), "shut frees what was queued");
     }
 
@@ -396,12 +473,101 @@ mod tests {
         assert!(queue.shared.items.lock().capacity() <= KEEP_QUEUE_CAPACITY);
     }
 
+    /// An event the session gets at `qos` (its subscription granted `qos` too).
+    fn event(queue: &SessionQueue, qos: u8) -> Outbound {
+        let path = crate::Path::parse("/q").unwrap();
+        let payload = crate::Payload::json(&serde_json::json!({}));
+        let event = crate::Event::new(
+            crate::EventKind::Set,
+            path.clone(),
+            payload,
+            0,
+            0,
+            None,
+            None,
+            crate::Consistency::default(),
+            None,
+            qos,
+        );
+        let subscription = Arc::new(crate::Subscription {
+            id: crate::SubscriptionId(1),
+            session: SessionId::new(),
+            pattern: crate::Pattern::native("/q").unwrap(),
+            options: crate::OnOptions {
+                qos,
+                ..Default::default()
+            },
+            queue: queue.clone(),
+        });
+        Outbound::Event {
+            event: Arc::new(event),
+            subscriptions: subscription.into(),
+        }
+    }
+
+    #[test]
+    fn at_least_once_messages_beyond_capacity_are_kept_up_to_twice_it() {
+        let queue = SessionQueue::new(2);
+        let policy = OverflowPolicy::DropNew;
+        assert_eq!(queue.deliver(event(&queue, 1), policy), Delivery::Queued);
+        assert_eq!(queue.deliver(event(&queue, 1), policy), Delivery::Queued);
+        assert_eq!(
+            queue.deliver(event(&queue, 0), policy),
+            Delivery::Dropped,
+            "QoS 0 beyond capacity"
+        );
+        assert_eq!(queue.deliver(event(&queue, 1), policy), Delivery::Congested);
+        assert_eq!(queue.deliver(event(&queue, 2), policy), Delivery::Congested);
+        assert_eq!(
+            queue.deliver(event(&queue, 1), policy),
+            Delivery::Dropped,
+            "beyond twice the capacity"
+        );
+        assert_eq!(queue.dropped(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_publisher_waits_for_room_and_a_stalled_queue_drops() {
+        let queue = SessionQueue::new(1);
+        let policy = OverflowPolicy::DropNew;
+        queue.deliver(event(&queue, 1), policy);
+        assert_eq!(queue.deliver(event(&queue, 1), policy), Delivery::Congested);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        let (waiter, popper) = (queue.clone(), queue.clone());
+        let wait = tokio::spawn(async move { waiter.wait_for_room(deadline).await });
+        tokio::task::yield_now().await;
+        popper.pop();
+        popper.pop();
+        assert!(wait.await.unwrap(), "room after the session read");
+
+        queue.deliver(event(&queue, 1), policy);
+        assert_eq!(queue.deliver(event(&queue, 1), policy), Delivery::Congested);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        assert!(
+            !queue.wait_for_room(deadline).await,
+            "nobody reads: the wait ends at the deadline"
+        );
+        assert_eq!(
+            queue.deliver(event(&queue, 1), policy),
+            Delivery::Dropped,
+            "stalled"
+        );
+        queue.pop();
+        queue.pop();
+        queue.deliver(event(&queue, 1), policy);
+        assert_eq!(
+            queue.deliver(event(&queue, 1), policy),
+            Delivery::Congested,
+            "drained: no longer stalled"
+        );
+    }
+
     #[test]
     fn disconnect_policy_kicks_the_session() {
         let queue = SessionQueue::new(1);
-        queue.deliver(message(), OverflowPolicy::Disconnect);
+        queue.deliver(event(&queue, 0), OverflowPolicy::Disconnect);
         assert_eq!(
-            queue.deliver(message(), OverflowPolicy::Disconnect),
+            queue.deliver(event(&queue, 0), OverflowPolicy::Disconnect),
             Delivery::Dropped
         );
         assert!(queue.shared.kick.is_cancelled());
