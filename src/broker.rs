@@ -100,6 +100,7 @@ impl Broker {
         core_config.name = config.name.clone();
         core_config.session_queue = limits.session_queue;
         core_config.max_payload = limits.max_payload;
+        core_config.backpressure_timeout = Duration::from_millis(limits.backpressure_timeout_ms);
         core_config.overflow = match limits.overflow {
             Overflow::DropNew => OverflowPolicy::DropNew,
             Overflow::Disconnect => OverflowPolicy::Disconnect,

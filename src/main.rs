@@ -52,9 +52,12 @@ struct Cli {
     /// Capacity of each session's outbound queue, in messages [default: 10000].
     #[arg(long, env = "PATHMQ_SESSION_QUEUE")]
     session_queue: Option<usize>,
-    /// What a full session queue does: drop-new or disconnect [default: drop-new].
+    /// What a full session queue does (QoS 0; any message once twice full): drop-new or disconnect [default: drop-new].
     #[arg(long, env = "PATHMQ_OVERFLOW", value_parser = ["drop-new", "disconnect"])]
     overflow: Option<String>,
+    /// Longest wait of an at-least-once publisher for room in a subscriber's queue, in ms [default: 5000].
+    #[arg(long, env = "PATHMQ_BACKPRESSURE_TIMEOUT_MS")]
+    backpressure_timeout_ms: Option<u64>,
     /// Largest payload accepted, in bytes [default: 1048576].
     #[arg(long, env = "PATHMQ_MAX_PAYLOAD")]
     max_payload: Option<usize>,
@@ -93,6 +96,10 @@ impl Cli {
         );
         set(&mut c.limits.session_queue, self.session_queue);
         set(&mut c.limits.max_payload, self.max_payload);
+        set(
+            &mut c.limits.backpressure_timeout_ms,
+            self.backpressure_timeout_ms,
+        );
         set(
             &mut c.limits.heartbeat_interval_ms,
             self.heartbeat_interval_ms,
