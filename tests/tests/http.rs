@@ -27,7 +27,11 @@ async fn ping_version_and_404() {
     let version = get(&broker, "/version").await;
     assert!(version.starts_with("HTTP/1.1 200"), "{version}");
     assert!(version.contains("\"version\":"), "{version}");
-    assert!(get(&broker, "/nothing-here").await.starts_with("HTTP/1.1 404"));
+    assert!(
+        get(&broker, "/nothing-here")
+            .await
+            .starts_with("HTTP/1.1 404")
+    );
     broker.broker.shutdown().await;
 }
 
@@ -44,7 +48,10 @@ async fn metrics_count_sessions_and_deliveries() {
     assert!(metrics.contains("text/plain; version=0.0.4"), "{metrics}");
     assert!(metrics.contains("\npathmq_sessions 1\n"), "{metrics}");
     assert!(metrics.contains("\npathmq_subscriptions 1\n"), "{metrics}");
-    assert!(metrics.contains("\npathmq_delivered_total 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("\npathmq_delivered_total 1\n"),
+        "{metrics}"
+    );
     assert!(metrics.contains("\npathmq_dropped_total 0\n"), "{metrics}");
     broker.broker.shutdown().await;
 }

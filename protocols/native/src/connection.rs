@@ -1,24 +1,47 @@
 //! One native connection: a struct with one `run` loop (STYLE 12) that `select!`s over
-//! inbound frames, the session's outbound queue, the heartbeat timer and shutdown.
+//! inbound frames, the answers of requests in flight, the session's outbound queue, the
+//! heartbeat timer and shutdown.
 //!
-//! Requests are carried out one at a time, in order, and answered before the next frame
-//! is read: a client's responses come back in the order it asked. While a request runs,
-//! events wait in the session's bounded queue (the core's overflow policy applies).
+//! Requests are pipelined: up to `NativeConfig::max_in_flight` of a connection run at
+//! once, started in the order they arrive and answered in that order; [`crate::inflight`]
+//! holds the rule that keeps their effects in the client's order. At the limit no frame
+//! is read: the client's own socket buffer fills and it waits (backpressure).
+//!
+//! Writes are batched: whatever wakes the loop (a frame, an answer, an event, a tick), it
+//! then takes every other answer and event that is ready without waiting, up to
+//! [`WRITE_BATCH`] frames, and writes them all with one flush. Events wait in the
+//! session's bounded queue meanwhile (the core's overflow policy applies).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use pathmq_core::{Core, Outbound, now_ms};
-use tokio::time::{Instant, Interval, MissedTickBehavior};
+use futures_util::FutureExt as _;
+use pathmq_core::{Core, Outbound};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::NativeConfig;
 use crate::envelope::{self, Inbound};
+use crate::error::TransportError;
 use crate::frame;
-use crate::session::NativeSession;
+use crate::heartbeat::{Beat, Heartbeat};
+use crate::inflight::InFlight;
+use crate::session::{Handled, NativeSession};
 use crate::transport::{Incoming, Transport};
+
+/// Frames read in one go when they are already here (in the read buffer or the socket),
+/// before the loop looks at anything else.
+const READ_BATCH: usize = 64;
+
+/// Frames gathered for one write: a burst of events or answers is written and flushed at
+/// once, and a long one is still interleaved with reading.
+const WRITE_BATCH: usize = 512;
+
+/// An outbound frame list that grew beyond this many entries is freed after its write, so
+/// a burst does not leave its memory with an idle connection.
+const KEEP_OUT: usize = 64;
 
 /// Why the loop ended, and so what the client is told.
 #[derive(Debug)]
@@ -34,78 +57,6 @@ enum End {
     Broken,
 }
 
-/// The Primus heartbeat (`reference/happn-3-wire.md` §1): every interval the server
-/// sends `"primus::ping::<ms>"`. Any frame from the client — the pong, or anything else —
-/// shows it is alive. A tick that finds no sign of life since the last ping is a skipped
-/// beat and sends no new ping (as Primus); more than `allowed` skipped beats in a row end
-/// the connection.
-#[derive(Debug)]
-struct Heartbeat {
-    interval: Option<Interval>,
-    alive: bool,
-    skipped: u32,
-    allowed: u32,
-}
-
-/// What a heartbeat tick asks the connection to do.
-#[derive(Debug, PartialEq, Eq)]
-enum Beat {
-    /// Send a ping stamped with this time (ms since the epoch).
-    Ping(u64),
-    /// A beat was skipped; wait for the next tick.
-    Skip,
-    /// Too many beats skipped: end the connection.
-    Dead,
-}
-
-impl Heartbeat {
-    /// A heartbeat every `every` (none when zero), tolerating `allowed` skipped beats.
-    fn new(every: Duration, allowed: u32) -> Self {
-        let interval = (!every.is_zero()).then(|| {
-            let mut interval = tokio::time::interval_at(Instant::now() + every, every);
-            interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            interval
-        });
-        Self {
-            interval,
-            alive: true,
-            skipped: 0,
-            allowed,
-        }
-    }
-
-    /// Waits for the next tick; never completes when heartbeats are off. Cancel-safe.
-    async fn tick(&mut self) -> Beat {
-        match &mut self.interval {
-            Some(interval) => {
-                interval.tick().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-        self.beat()
-    }
-
-    fn beat(&mut self) -> Beat {
-        if !self.alive {
-            self.skipped += 1;
-            return if self.skipped > self.allowed {
-                Beat::Dead
-            } else {
-                Beat::Skip
-            };
-        }
-        self.alive = false;
-        self.skipped = 0;
-        Beat::Ping(now_ms())
-    }
-
-    /// The client sent something.
-    fn alive(&mut self) {
-        self.alive = true;
-        self.skipped = 0;
-    }
-}
-
 /// One client connection over either transport.
 pub(crate) struct Connection {
     native: NativeSession,
@@ -116,6 +67,10 @@ pub(crate) struct Connection {
     /// When a connection that has not logged in by then is closed (`None`: no limit).
     login_deadline: Option<Instant>,
     write_timeout: Duration,
+    /// Requests read and not answered yet.
+    in_flight: InFlight,
+    /// Frames for the next write, in order.
+    out: Vec<Bytes>,
 }
 
 impl Connection {
@@ -144,6 +99,8 @@ impl Connection {
             login_deadline: (!config.login_timeout.is_zero())
                 .then(|| Instant::now() + config.login_timeout),
             write_timeout: config.write_timeout,
+            in_flight: InFlight::new(config.max_in_flight),
+            out: Vec::new(),
         };
         connection.run().instrument(span).await;
     }
@@ -151,15 +108,24 @@ impl Connection {
     async fn run(mut self) {
         tracing::debug!("native connection open");
         let end = loop {
-            let step = tokio::select! {
+            let woke = tokio::select! {
                 () = self.shutdown.cancelled() => {
                     Err(End::Server(pathmq_core::CloseReason::Shutdown.to_string()))
                 }
+                frames = self.in_flight.next() => {
+                    self.out.extend(frames);
+                    Ok(())
+                }
                 outbound = self.native.session.recv() => self.outbound(outbound),
-                incoming = self.transport.read() => self.inbound(incoming).await,
+                incoming = self.transport.read(), if self.in_flight.accepts() => {
+                    self.inbound(incoming)
+                }
                 beat = self.heartbeat.tick() => match beat {
-                    Beat::Ping(now) => Ok(vec![frame::ping(now)]),
-                    Beat::Skip => Ok(Vec::new()),
+                    Beat::Ping(now) => {
+                        self.out.push(frame::ping(now));
+                        Ok(())
+                    }
+                    Beat::Skip => Ok(()),
                     Beat::Dead => Err(End::Unresponsive),
                 },
                 () = login_deadline(self.login_deadline) => {
@@ -169,38 +135,92 @@ impl Connection {
             if self.native.logged_in {
                 self.login_deadline = None;
             }
-            match step {
-                Ok(frames) if frames.is_empty() => {}
-                Ok(frames) => {
-                    if !self.write(frames).await {
-                        break End::Broken;
-                    }
-                }
-                Err(end) => break end,
+            if let Err(end) = woke.and_then(|()| self.gather()) {
+                break end;
+            }
+            if !self.flush().await {
+                break End::Broken;
             }
         };
         match &end {
             End::Server(reason) => {
                 tracing::info!(%reason, "server ends the connection");
-                let notice = frame::server_side_disconnect(reason);
-                if self.write(vec![notice]).await {
-                    self.close().await;
+                if self.finish().await {
+                    self.out.push(frame::server_side_disconnect(reason));
+                    if self.flush().await {
+                        self.close().await;
+                    }
                 }
             }
             End::Unresponsive => {
                 tracing::info!("client missed its heartbeats; closing");
                 self.close().await;
             }
-            End::PeerClosed => self.close().await,
+            End::PeerClosed => {
+                self.finish().await;
+                self.close().await;
+            }
             End::Broken => {}
         }
         tracing::debug!(?end, "native connection closed");
     }
 
-    /// Writes frames within the write timeout; `false` when the connection is broken (the
-    /// write failed, or the client did not read in time).
-    async fn write(&mut self, frames: Vec<Bytes>) -> bool {
-        match tokio::time::timeout(self.write_timeout, self.transport.write(frames)).await {
+    /// Takes every answer and event that is ready now, up to [`WRITE_BATCH`] frames, so
+    /// that one write carries them all. Polling the requests in flight also gives those
+    /// read since the last poll their first poll, which is when they reach the store.
+    fn gather(&mut self) -> Result<(), End> {
+        while self.out.len() < WRITE_BATCH {
+            let mut more = false;
+            if let Some(frames) = self.in_flight.next_ready() {
+                self.out.extend(frames);
+                more = true;
+            }
+            // `recv` is cancel-safe: a message not ready now stays queued.
+            if let Some(outbound) = self.native.session.recv().now_or_never() {
+                self.outbound(outbound)?;
+                more = true;
+            }
+            if !more {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers the requests already read, within the write timeout: they take effect
+    /// whether or not the client is still there to read the answers. `false` when the
+    /// connection can no longer be written to.
+    async fn finish(&mut self) -> bool {
+        let deadline = Instant::now() + self.write_timeout;
+        let mut writable = self.flush().await;
+        while !self.in_flight.is_empty() {
+            let Ok(frames) = tokio::time::timeout_at(deadline, self.in_flight.next()).await else {
+                tracing::debug!("requests still in flight at the write timeout; dropped");
+                return false;
+            };
+            if writable {
+                self.out.extend(frames);
+                while let Some(frames) = self.in_flight.next_ready() {
+                    self.out.extend(frames);
+                }
+                writable = self.flush().await;
+            }
+        }
+        writable
+    }
+
+    /// Writes the gathered frames with one flush, within the write timeout; `false` when
+    /// the connection is broken (the write failed, or the client did not read in time).
+    async fn flush(&mut self) -> bool {
+        if self.out.is_empty() {
+            return true;
+        }
+        let frames = self.out.drain(..);
+        let written = tokio::time::timeout(self.write_timeout, self.transport.write(frames)).await;
+        if self.out.capacity() > KEEP_OUT {
+            self.out = Vec::new();
+        }
+        match written {
             Ok(Ok(())) => true,
             Ok(Err(error)) => {
                 tracing::debug!(%error, "write failed");
@@ -221,27 +241,45 @@ impl Connection {
         let _ = tokio::time::timeout(self.write_timeout, self.transport.close()).await;
     }
 
-    /// Frames for a message from the session's outbound queue.
-    fn outbound(&mut self, outbound: Option<Outbound>) -> Result<Vec<Bytes>, End> {
+    /// Takes a message from the session's outbound queue.
+    fn outbound(&mut self, outbound: Option<Outbound>) -> Result<(), End> {
         match outbound {
             Some(Outbound::Event {
                 event,
                 subscriptions,
-            }) => Ok(frame::event_frames(&event, &subscriptions)),
+            }) => {
+                self.out.extend(frame::event_frames(&event, &subscriptions));
+                Ok(())
+            }
             Some(Outbound::Close(reason)) => Err(End::Server(reason.to_string())),
             Some(other) => {
                 tracing::debug!(?other, "ignoring an outbound message native does not carry");
-                Ok(Vec::new())
+                Ok(())
             }
             None => Err(End::Server("server shutting down".into())),
         }
     }
 
-    /// Frames answering one inbound item.
-    async fn inbound(
-        &mut self,
-        incoming: Option<Result<Incoming, crate::error::TransportError>>,
-    ) -> Result<Vec<Bytes>, End> {
+    /// Takes one inbound item, then the frames already here behind it, while the
+    /// requests in flight have room (up to [`READ_BATCH`]).
+    fn inbound(&mut self, incoming: Option<Result<Incoming, TransportError>>) -> Result<(), End> {
+        self.take(incoming)?;
+        for _ in 1..READ_BATCH {
+            if !self.in_flight.accepts() {
+                break;
+            }
+            // `read` is cancel-safe: a frame not here yet is not lost.
+            match self.transport.read().now_or_never() {
+                Some(incoming) => self.take(incoming)?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes one inbound item: a heartbeat is answered now, a request joins the
+    /// requests in flight.
+    fn take(&mut self, incoming: Option<Result<Incoming, TransportError>>) -> Result<(), End> {
         let frame = match incoming {
             None => return Err(End::PeerClosed),
             Some(Err(error)) => {
@@ -250,21 +288,30 @@ impl Connection {
             }
             Some(Ok(Incoming::Nothing)) => {
                 self.heartbeat.alive();
-                return Ok(Vec::new());
+                return Ok(());
             }
             Some(Ok(Incoming::TooLarge(size))) => {
                 self.heartbeat.alive();
-                return Ok(vec![self.native.too_large(size, self.max_frame)]);
+                let answer = self.native.too_large(size, self.max_frame);
+                self.in_flight.answered(vec![answer]);
+                return Ok(());
             }
             Some(Ok(Incoming::Frame(frame))) => frame,
         };
         self.heartbeat.alive();
-        Ok(match envelope::parse(&frame) {
-            Ok(Inbound::Pong) => Vec::new(),
-            Ok(Inbound::Ping(stamp)) => vec![frame::pong(&stamp)],
-            Ok(Inbound::Request(envelope)) => self.native.handle(envelope).await,
-            Err(rejected) => vec![self.native.reject(rejected)],
-        })
+        match envelope::parse(&frame) {
+            Ok(Inbound::Pong) => {}
+            Ok(Inbound::Ping(stamp)) => self.out.push(frame::pong(&stamp)),
+            Ok(Inbound::Request(envelope)) => match self.native.handle(envelope) {
+                Handled::Answered(frames) => self.in_flight.answered(frames),
+                Handled::Run(effect, call) => self.in_flight.submit(effect, call),
+            },
+            Err(rejected) => {
+                let answer = self.native.reject(rejected);
+                self.in_flight.answered(vec![answer]);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -273,35 +320,5 @@ async fn login_deadline(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn heartbeat_skips_then_dies_like_primus() {
-        let mut hb = Heartbeat::new(Duration::ZERO, 1);
-        assert!(matches!(hb.beat(), Beat::Ping(_)));
-        assert_eq!(hb.beat(), Beat::Skip);
-        assert_eq!(hb.beat(), Beat::Dead);
-
-        let mut hb = Heartbeat::new(Duration::ZERO, 1);
-        assert!(matches!(hb.beat(), Beat::Ping(_)));
-        assert_eq!(hb.beat(), Beat::Skip);
-        hb.alive();
-        assert!(matches!(hb.beat(), Beat::Ping(_)));
-        assert_eq!(hb.beat(), Beat::Skip);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn heartbeat_ticks_at_the_interval() {
-        let mut hb = Heartbeat::new(Duration::from_secs(30), 0);
-        let start = Instant::now();
-        assert!(matches!(hb.tick().await, Beat::Ping(_)));
-        assert_eq!(start.elapsed(), Duration::from_secs(30));
-        assert_eq!(hb.tick().await, Beat::Dead);
-        assert_eq!(start.elapsed(), Duration::from_secs(60));
     }
 }

@@ -7,13 +7,15 @@
 //! the wrong data.
 
 use bytes::Bytes;
-use pathmq_core::{Consistency, Error, Glob, Path, Payload, Request, Response, SetOptions, now_ms};
+use pathmq_core::{
+    Consistency, Error, Glob, Path, Payload, Request, Response, Session, SetOptions, now_ms,
+};
 use serde_json::{Map, Value, json};
 
 use crate::envelope::{Envelope, flag, is_set};
 use crate::error::FrameError;
 use crate::frame::{Reply, record_item, record_meta};
-use crate::session::{NativeSession, unexpected};
+use crate::session::unexpected;
 
 /// Query options of `get`, `count` and `remove` that need the query engine.
 const QUERY_OPTIONS: [&str; 7] = [
@@ -81,214 +83,212 @@ fn path_item(path: &Path) -> Value {
     json!({ "_meta": { "path": path.as_str() } })
 }
 
-impl NativeSession {
-    /// `set`: stores `data` at `path` (no `*`) and publishes it.
-    ///
-    /// Options: `merge`, `noStore`, `noPublish`, `nullValue`, `meta` (copied into the
-    /// event's `_meta`), `consistency` (0–3), `noDataResponse`. Non-object data is stored
-    /// as the JSON value itself and read back as `{value: …}` (DESIGN.md §4); a `_meta` key
-    /// in object data is dropped. Answer: the stored value (merged, for `merge`) with
-    /// `_meta {path, created, modified, published}`.
-    ///
-    /// Consistency 1 and 3 publish, but their publication results are not carried yet:
-    /// the answer is followed by a `publication-ack` frame with `status: 'error'` saying
-    /// so.
-    ///
-    /// # Errors
-    /// 400 for a missing or wildcard path, a mistyped option, or `increment`; the core's
-    /// errors (413 payload too large, 500 store failure).
-    pub(crate) async fn set(
-        &self,
-        envelope: &Envelope,
-        reply: Reply<'_>,
-    ) -> Result<Vec<Bytes>, Error> {
-        let path = Path::parse(envelope.require_path()?)?;
-        let o = &envelope.options;
-        if is_set(o, "increment") {
-            return Err(FrameError::Unsupported {
-                what: "the `increment` option".into(),
-                why: "not implemented yet",
-            }
-            .into());
+/// `set`: stores `data` at `path` (no `*`) and publishes it.
+///
+/// Options: `merge`, `noStore`, `noPublish`, `nullValue`, `meta` (copied into the
+/// event's `_meta`), `consistency` (0–3), `noDataResponse`. Non-object data is stored
+/// as the JSON value itself and read back as `{value: …}` (DESIGN.md §4); a `_meta` key
+/// in object data is dropped. Answer: the stored value (merged, for `merge`) with
+/// `_meta {path, created, modified, published}`.
+///
+/// Consistency 1 and 3 publish, but their publication results are not carried yet:
+/// the answer is followed by a `publication-ack` frame with `status: 'error'` saying
+/// so.
+///
+/// # Errors
+/// 400 for a missing or wildcard path, a mistyped option, or `increment`; the core's
+/// errors (413 payload too large, 500 store failure).
+pub(crate) async fn set(
+    session: &Session,
+    envelope: &Envelope,
+    reply: Reply<'_>,
+) -> Result<Vec<Bytes>, Error> {
+    let path = Path::parse(envelope.require_path()?)?;
+    let o = &envelope.options;
+    if is_set(o, "increment") {
+        return Err(FrameError::Unsupported {
+            what: "the `increment` option".into(),
+            why: "not implemented yet",
         }
-        let consistency =
-            match o.get("consistency") {
-                None | Some(Value::Null) => Consistency::default(),
-                Some(level) => level.as_u64().and_then(Consistency::from_level).ok_or(
-                    FrameError::BadField {
-                        field: "options.consistency",
-                        expected: "an integer from 0 to 3",
-                    },
-                )?,
-            };
-        let meta = custom_meta(o)?;
-        let no_data_response = flag(o, "noDataResponse", "options.noDataResponse")?;
-        let mut data = if flag(o, "nullValue", "options.nullValue")? {
-            Value::Null
-        } else {
-            envelope.data.clone()
-        };
-        if let Value::Object(object) = &mut data {
-            object.remove("_meta");
-        }
-        let options = SetOptions {
-            merge: flag(o, "merge", "options.merge")?,
-            no_publish: flag(o, "noPublish", "options.noPublish")?,
-            no_store: flag(o, "noStore", "options.noStore")?,
-            consistency,
-            meta,
-            qos: 1,
-            event_id: envelope.event_id_u64(),
-        };
-
-        let response = self
-            .session
-            .request(Request::Set {
-                path,
-                payload: Payload::json(&data),
-                options,
-            })
-            .await?;
-        let Response::Set { record, published } = response else {
-            return Err(unexpected(envelope.action, &response));
-        };
-        let mut frames = Vec::with_capacity(2);
-        if no_data_response {
-            let mut item = Map::new();
-            item.insert("path".into(), record.path.as_str().into());
-            frames.push(reply.meta_only(item, published));
-        } else {
-            frames.push(reply.ok(
-                Value::Object(record.payload.to_native_value()),
-                record_meta(&record),
-                published,
-            ));
-        }
-        if published
-            && matches!(
-                consistency,
-                Consistency::Deferred | Consistency::Acknowledged
-            )
-        {
-            frames.push(reply.publication_ack_error(
-                "publication results (consistency DEFERRED and ACKNOWLEDGED) are not \
-                 implemented yet; the event was published",
-            ));
-        }
-        Ok(frames)
+        .into());
     }
-
-    /// `get`: an exact path answers the record (`data` + `_meta {path, created,
-    /// modified}`) or `data: null`; a path with `*` (a glob over the rest of the path,
-    /// DESIGN.md §3) answers the array form, each item with its `_meta`, then the
-    /// trailing meta object. `options.path_only` answers `[{_meta:{path}}, …]`;
-    /// `options.options.count` answers `{value: N}` (the reference crashes on it).
-    ///
-    /// # Errors
-    /// 400 for a missing or empty path or a query option; 500 store failure.
-    pub(crate) async fn get(
-        &self,
-        envelope: &Envelope,
-        reply: Reply<'_>,
-    ) -> Result<Vec<Bytes>, Error> {
-        let target = Glob::parse(envelope.require_path()?)?;
-        let query = Query::read(&envelope.options)?;
-        if query.count {
-            return self.count_of(envelope, target, reply).await;
+    let consistency = match o.get("consistency") {
+        None | Some(Value::Null) => Consistency::default(),
+        Some(level) => {
+            level
+                .as_u64()
+                .and_then(Consistency::from_level)
+                .ok_or(FrameError::BadField {
+                    field: "options.consistency",
+                    expected: "an integer from 0 to 3",
+                })?
         }
-        let response = self.session.request(Request::Get { target }).await?;
-        let frame = match (response, query.path_only) {
-            (Response::Record(record), true) => {
-                reply.array(record.iter().map(|r| path_item(&r.path)).collect())
-            }
-            (Response::Record(Some(record)), false) => reply.ok(
-                Value::Object(record.payload.to_native_value()),
-                record_meta(&record),
-                false,
-            ),
-            (Response::Record(None), false) => reply.ok(Value::Null, Map::new(), false),
-            (Response::Records(records), path_only) => reply.array(
-                records
-                    .iter()
-                    .map(|r| {
-                        if path_only {
-                            path_item(&r.path)
-                        } else {
-                            record_item(r)
-                        }
-                    })
-                    .collect(),
-            ),
-            (other, _) => return Err(unexpected(envelope.action, &other)),
-        };
-        Ok(vec![frame])
+    };
+    let meta = custom_meta(o)?;
+    let no_data_response = flag(o, "noDataResponse", "options.noDataResponse")?;
+    let mut data = if flag(o, "nullValue", "options.nullValue")? {
+        Value::Null
+    } else {
+        envelope.data.clone()
+    };
+    if let Value::Object(object) = &mut data {
+        object.remove("_meta");
     }
+    let options = SetOptions {
+        merge: flag(o, "merge", "options.merge")?,
+        no_publish: flag(o, "noPublish", "options.noPublish")?,
+        no_store: flag(o, "noStore", "options.noStore")?,
+        consistency,
+        meta,
+        qos: 1,
+        event_id: envelope.event_id_u64(),
+    };
 
-    /// `count`: `{value: N}`, the number of records matching the path or glob.
-    ///
-    /// # Errors
-    /// 400 for a missing or empty path or a query option; 500 store failure.
-    pub(crate) async fn count(
-        &self,
-        envelope: &Envelope,
-        reply: Reply<'_>,
-    ) -> Result<Vec<Bytes>, Error> {
-        let target = Glob::parse(envelope.require_path()?)?;
-        Query::read(&envelope.options)?;
-        self.count_of(envelope, target, reply).await
-    }
-
-    async fn count_of(
-        &self,
-        envelope: &Envelope,
-        target: Glob,
-        reply: Reply<'_>,
-    ) -> Result<Vec<Bytes>, Error> {
-        match self.session.request(Request::Count { target }).await? {
-            Response::Count(n) => Ok(vec![reply.ok(json!({ "value": n }), Map::new(), false)]),
-            other => Err(unexpected(envelope.action, &other)),
-        }
-    }
-
-    /// `remove`: removes the record at the path, or every record matching a glob, and
-    /// publishes one remove event per record (`options.meta` goes into their `_meta`).
-    /// Answer: `{removed: N}` with `_meta {timestamp, path, published}`.
-    ///
-    /// # Errors
-    /// 400 for a missing or empty path, `options.criteria`, or a mistyped `meta`; 500
-    /// store failure (nothing was removed).
-    pub(crate) async fn remove(
-        &self,
-        envelope: &Envelope,
-        reply: Reply<'_>,
-    ) -> Result<Vec<Bytes>, Error> {
-        let target = Glob::parse(envelope.require_path()?)?;
-        Query::read(&envelope.options)?;
-        let meta = custom_meta(&envelope.options)?;
-        let glob = target.as_str().to_owned();
-        // The core publishes a remove event for an exact path even when nothing was
-        // there (an MQTT empty retained message), and one per removed record for a glob.
-        let exact = !target.has_wildcard();
-        let response = self
-            .session
-            .request(Request::Remove {
-                target,
-                meta,
-                event_id: envelope.event_id_u64(),
-            })
-            .await?;
-        let Response::Removed(n) = response else {
-            return Err(unexpected(envelope.action, &response));
-        };
+    let response = session
+        .request(Request::Set {
+            path,
+            payload: Payload::json(&data),
+            options,
+        })
+        .await?;
+    let Response::Set { record, published } = response else {
+        return Err(unexpected(envelope.action, &response));
+    };
+    let mut frames = Vec::with_capacity(2);
+    if no_data_response {
         let mut item = Map::new();
-        item.insert("timestamp".into(), now_ms().into());
-        item.insert("path".into(), glob.into());
-        Ok(vec![reply.ok(
-            json!({ "removed": n }),
-            item,
-            n > 0 || exact,
-        )])
+        item.insert("path".into(), record.path.as_str().into());
+        frames.push(reply.meta_only(item, published));
+    } else {
+        frames.push(reply.ok(
+            Value::Object(record.payload.to_native_value()),
+            record_meta(&record),
+            published,
+        ));
     }
+    if published
+        && matches!(
+            consistency,
+            Consistency::Deferred | Consistency::Acknowledged
+        )
+    {
+        frames.push(reply.publication_ack_error(
+            "publication results (consistency DEFERRED and ACKNOWLEDGED) are not \
+             implemented yet; the event was published",
+        ));
+    }
+    Ok(frames)
+}
+
+/// `get`: an exact path answers the record (`data` + `_meta {path, created,
+/// modified}`) or `data: null`; a path with `*` (a glob over the rest of the path,
+/// DESIGN.md §3) answers the array form, each item with its `_meta`, then the
+/// trailing meta object. `options.path_only` answers `[{_meta:{path}}, …]`;
+/// `options.options.count` answers `{value: N}` (the reference crashes on it).
+///
+/// # Errors
+/// 400 for a missing or empty path or a query option; 500 store failure.
+pub(crate) async fn get(
+    session: &Session,
+    envelope: &Envelope,
+    reply: Reply<'_>,
+) -> Result<Vec<Bytes>, Error> {
+    let target = Glob::parse(envelope.require_path()?)?;
+    let query = Query::read(&envelope.options)?;
+    if query.count {
+        return count_of(session, envelope, target, reply).await;
+    }
+    let response = session.request(Request::Get { target }).await?;
+    let frame = match (response, query.path_only) {
+        (Response::Record(record), true) => {
+            reply.array(record.iter().map(|r| path_item(&r.path)).collect())
+        }
+        (Response::Record(Some(record)), false) => reply.ok(
+            Value::Object(record.payload.to_native_value()),
+            record_meta(&record),
+            false,
+        ),
+        (Response::Record(None), false) => reply.ok(Value::Null, Map::new(), false),
+        (Response::Records(records), path_only) => reply.array(
+            records
+                .iter()
+                .map(|r| {
+                    if path_only {
+                        path_item(&r.path)
+                    } else {
+                        record_item(r)
+                    }
+                })
+                .collect(),
+        ),
+        (other, _) => return Err(unexpected(envelope.action, &other)),
+    };
+    Ok(vec![frame])
+}
+
+/// `count`: `{value: N}`, the number of records matching the path or glob.
+///
+/// # Errors
+/// 400 for a missing or empty path or a query option; 500 store failure.
+pub(crate) async fn count(
+    session: &Session,
+    envelope: &Envelope,
+    reply: Reply<'_>,
+) -> Result<Vec<Bytes>, Error> {
+    let target = Glob::parse(envelope.require_path()?)?;
+    Query::read(&envelope.options)?;
+    count_of(session, envelope, target, reply).await
+}
+
+async fn count_of(
+    session: &Session,
+    envelope: &Envelope,
+    target: Glob,
+    reply: Reply<'_>,
+) -> Result<Vec<Bytes>, Error> {
+    match session.request(Request::Count { target }).await? {
+        Response::Count(n) => Ok(vec![reply.ok(json!({ "value": n }), Map::new(), false)]),
+        other => Err(unexpected(envelope.action, &other)),
+    }
+}
+
+/// `remove`: removes the record at the path, or every record matching a glob, and
+/// publishes one remove event per record (`options.meta` goes into their `_meta`).
+/// Answer: `{removed: N}` with `_meta {timestamp, path, published}`.
+///
+/// # Errors
+/// 400 for a missing or empty path, `options.criteria`, or a mistyped `meta`; 500
+/// store failure (nothing was removed).
+pub(crate) async fn remove(
+    session: &Session,
+    envelope: &Envelope,
+    reply: Reply<'_>,
+) -> Result<Vec<Bytes>, Error> {
+    let target = Glob::parse(envelope.require_path()?)?;
+    Query::read(&envelope.options)?;
+    let meta = custom_meta(&envelope.options)?;
+    let glob = target.as_str().to_owned();
+    // The core publishes a remove event for an exact path even when nothing was
+    // there (an MQTT empty retained message), and one per removed record for a glob.
+    let exact = !target.has_wildcard();
+    let response = session
+        .request(Request::Remove {
+            target,
+            meta,
+            event_id: envelope.event_id_u64(),
+        })
+        .await?;
+    let Response::Removed(n) = response else {
+        return Err(unexpected(envelope.action, &response));
+    };
+    let mut item = Map::new();
+    item.insert("timestamp".into(), now_ms().into());
+    item.insert("path".into(), glob.into());
+    Ok(vec![reply.ok(
+        json!({ "removed": n }),
+        item,
+        n > 0 || exact,
+    )])
 }
 
 /// `options.meta`: the custom meta copied into events (reference: SET `meta`).

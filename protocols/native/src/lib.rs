@@ -12,7 +12,9 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | `connection` | the connection struct and its `run` loop; the heartbeat |
+//! | `connection` | the connection struct and its `run` loop |
+//! | `heartbeat` | the Primus heartbeat: pings, and when a silent client is gone |
+//! | `inflight` | a connection's requests in flight, and the rule that keeps their effects in order |
 //! | `transport`, `codec` | WebSocket messages or length-prefixed frames in and out |
 //! | `envelope` | inbound frames → heartbeat or request |
 //! | `session`, `data`, `subscribe` | requests → core calls → answer frames |
@@ -48,6 +50,8 @@ mod data;
 mod envelope;
 mod error;
 mod frame;
+mod heartbeat;
+mod inflight;
 mod session;
 mod subscribe;
 mod transport;
@@ -93,6 +97,13 @@ pub struct NativeConfig {
     /// is dropped as broken: a client that stops reading cannot hold its task, its session
     /// and its connection slot. Default 10 s.
     pub write_timeout: Duration,
+    /// How many requests of one connection may be in flight at once (sent by the client,
+    /// not yet answered). Requests are started in the order they arrive and answered in
+    /// that order; consecutive stored `set`s share the store's group commits. At the
+    /// limit, the connection reads no more frames until an answer is sent: that is the
+    /// backpressure on a client that pipelines faster than the broker answers. Default
+    /// 256; 0 is taken as 1 (one request at a time).
+    pub max_in_flight: usize,
 }
 
 impl Default for NativeConfig {
@@ -103,6 +114,7 @@ impl Default for NativeConfig {
             max_frame: 10 * 1024 * 1024,
             login_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
+            max_in_flight: 256,
         }
     }
 }

@@ -1,22 +1,28 @@
 //! The native session state machine: one per connection, the same for every transport.
 //!
-//! [`NativeSession`] turns a parsed request into core calls and answer frames, and core
-//! events into event frames. It does no I/O of its own: the connection
+//! [`NativeSession`] turns a parsed request into answer frames: session actions
+//! (`configure-session`, `describe`, `login`, `ack`; `reference/happn-3-wire.md` §2 and
+//! §4) are answered on the spot, from the session's own state; data actions and
+//! subscriptions become a [`Call`] against the core, which the connection runs among its
+//! requests in flight ([`crate::inflight`]). It does no I/O of its own: the connection
 //! ([`crate::connection`]) reads frames, hands them here and writes what comes back.
 //!
-//! This file holds the dispatch and the session actions (`configure-session`, `describe`,
-//! `login`, `ack`; `reference/happn-3-wire.md` §2 and §4); the data actions are in
-//! [`crate::data`], `on`/`off` in [`crate::subscribe`].
+//! The data actions are in [`crate::data`], `on`/`off` in [`crate::subscribe`]: functions
+//! of the core [`Session`] alone (shared, `&self`), so that many can run at once while the
+//! connection keeps the session's own state.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use pathmq_core::{Action, Error, Response, Session};
+use pathmq_core::{Action, Error, Response, Session, SessionId};
 use serde_json::{Map, Value, json};
 
-use crate::envelope::{Envelope, Rejected};
+use crate::envelope::{Envelope, Rejected, flag};
 use crate::error::FrameError;
 use crate::frame::{PROTOCOL, Reply};
+use crate::inflight::{Call, Effect};
+use crate::{data, subscribe};
 
 /// What the client said about itself (`configure-session`, `login`).
 #[derive(Debug, Default)]
@@ -29,11 +35,21 @@ struct ClientInfo {
     info: Option<Value>,
 }
 
+/// What became of one request.
+pub(crate) enum Handled {
+    /// Answered without the core: a session action, or a request refused as it stands.
+    Answered(Vec<Bytes>),
+    /// To run against the core: when it acts (for the connection's ordering), and the
+    /// call, which does nothing until first polled.
+    Run(Effect, Call),
+}
+
 /// One client's session over the native protocol.
 #[derive(Debug)]
 pub(crate) struct NativeSession {
-    /// The core session; dropping it ends the session.
-    pub(crate) session: Session,
+    /// The core session, shared with the requests in flight; the last one dropped ends
+    /// the session.
+    pub(crate) session: Arc<Session>,
     /// The broker's name (`describe`).
     name: String,
     peer: SocketAddr,
@@ -47,7 +63,7 @@ impl NativeSession {
     pub(crate) fn new(session: Session, peer: SocketAddr) -> Self {
         let name = session.core().config().name.clone();
         Self {
-            session,
+            session: Arc::new(session),
             name,
             peer,
             client: ClientInfo::default(),
@@ -55,20 +71,25 @@ impl NativeSession {
         }
     }
 
-    /// The envelope for answering `envelope`.
-    pub(crate) fn reply<'a>(&self, envelope: &'a Envelope) -> Reply<'a> {
-        Reply {
-            event_id: envelope.event_id.as_ref(),
-            action: Some(envelope.action.as_str()),
-            session: self.session.id(),
-        }
-    }
-
-    /// Carries out one request; returns the frames that answer it (usually one). A
+    /// Takes one request: answers a session action (or a request pathmq refuses) now,
+    /// and turns a data action or subscription into a [`Call`] with its [`Effect`]. A
     /// failure is answered with an error response (wire doc §5), never by closing.
-    pub(crate) async fn handle(&mut self, envelope: Envelope) -> Vec<Bytes> {
-        let reply = self.reply(&envelope);
+    pub(crate) fn handle(&mut self, envelope: Envelope) -> Handled {
+        let reply = reply_to(self.session.id(), &envelope);
         let result = match envelope.action {
+            Action::Set
+            | Action::Get
+            | Action::Count
+            | Action::Remove
+            | Action::On
+            | Action::Off => {
+                let effect = effect_of(&envelope);
+                // Unconstrained: a call that found tokio's cooperative budget spent would
+                // yield before reaching the store and start after later calls (see
+                // `crate::inflight`).
+                let call = tokio::task::unconstrained(run(self.session.clone(), envelope));
+                return Handled::Run(effect, Box::pin(call));
+            }
             Action::ConfigureSession => Ok(self.configure_session(&envelope, reply)),
             Action::Describe => Ok(vec![reply.ok(
                 json!({ "name": self.name, "secure": false }),
@@ -76,12 +97,6 @@ impl NativeSession {
                 false,
             )]),
             Action::Login => Ok(self.login(&envelope, reply)),
-            Action::Set => self.set(&envelope, reply).await,
-            Action::Get => self.get(&envelope, reply).await,
-            Action::Count => self.count(&envelope, reply).await,
-            Action::Remove => self.remove(&envelope, reply).await,
-            Action::On => self.on(&envelope, reply).await,
-            Action::Off => self.off(&envelope, reply).await,
             // Acknowledged delivery is not carried yet: the ack is answered so the
             // subscriber's client does not wait, and echoes the publication id.
             Action::Ack => Ok(vec![reply.ok(envelope.data.clone(), Map::new(), false)]),
@@ -96,10 +111,7 @@ impl NativeSession {
             }
             .into()),
         };
-        result.unwrap_or_else(|error| {
-            tracing::debug!(action = envelope.action.as_str(), %error, "request failed");
-            vec![reply.error(&error)]
-        })
+        Handled::Answered(answer(&envelope, reply, result))
     }
 
     /// The error response to a frame that was not a usable request.
@@ -168,6 +180,60 @@ impl NativeSession {
         }
         vec![reply.ok(Value::Object(session), Map::new(), false)]
     }
+}
+
+/// The envelope for answering `envelope` on session `session`.
+pub(crate) fn reply_to(session: SessionId, envelope: &Envelope) -> Reply<'_> {
+    Reply {
+        event_id: envelope.event_id.as_ref(),
+        action: Some(envelope.action.as_str()),
+        session,
+    }
+}
+
+/// The frames answering a request: its own, or the error response.
+fn answer(envelope: &Envelope, reply: Reply<'_>, result: Result<Vec<Bytes>, Error>) -> Vec<Bytes> {
+    result.unwrap_or_else(|error| {
+        tracing::debug!(action = envelope.action.as_str(), %error, "request failed");
+        vec![reply.error(&error)]
+    })
+}
+
+/// When a data action or subscription acts (see [`crate::inflight`]). An option of the
+/// wrong type is read as absent: such a request is refused before it reaches the core,
+/// so it acts on nothing whatever its class.
+fn effect_of(envelope: &Envelope) -> Effect {
+    let option = |key, field| flag(&envelope.options, key, field).unwrap_or(false);
+    match envelope.action {
+        Action::Set if option("noStore", "options.noStore") => Effect::Now,
+        Action::Set | Action::Remove => Effect::Write,
+        Action::Get | Action::Count => Effect::Read,
+        Action::On
+            if option("initialCallback", "options.initialCallback")
+                || option("initialEmit", "options.initialEmit") =>
+        {
+            Effect::Read
+        }
+        _ => Effect::Now,
+    }
+}
+
+/// Runs a data action or subscription against the core: the body of a [`Call`].
+async fn run(session: Arc<Session>, envelope: Envelope) -> Vec<Bytes> {
+    let reply = reply_to(session.id(), &envelope);
+    let result = match envelope.action {
+        Action::Set => data::set(&session, &envelope, reply).await,
+        Action::Get => data::get(&session, &envelope, reply).await,
+        Action::Count => data::count(&session, &envelope, reply).await,
+        Action::Remove => data::remove(&session, &envelope, reply).await,
+        Action::On => subscribe::on(&session, &envelope, reply).await,
+        Action::Off => subscribe::off(&session, &envelope, reply).await,
+        other => Err(Error::Internal(format!(
+            "`{}` is not a data action",
+            other.as_str()
+        ))),
+    };
+    answer(&envelope, reply, result)
 }
 
 /// The error for a response of the wrong kind from the core (a layer answered with one).

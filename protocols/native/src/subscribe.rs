@@ -7,13 +7,15 @@
 //! listeners by that exact text.
 
 use bytes::Bytes;
-use pathmq_core::{Error, EventFilter, Off, OnOptions, Pattern, Request, Response, SubscriptionId};
+use pathmq_core::{
+    Error, EventFilter, Off, OnOptions, Pattern, Request, Response, Session, SubscriptionId,
+};
 use serde_json::{Map, Value, json};
 
 use crate::envelope::{Envelope, flag};
 use crate::error::FrameError;
 use crate::frame::{Reply, record_item};
-use crate::session::{NativeSession, unexpected};
+use crate::session::unexpected;
 
 /// The filter an `event_type` or channel prefix names (`all`/`*`, `set`, `remove`, any
 /// case).
@@ -59,117 +61,114 @@ fn reference_id(options: &Map<String, Value>) -> Result<Option<u64>, FrameError>
     }
 }
 
-impl NativeSession {
-    /// `on`: subscribes to a channel. `*` in the path is exactly one segment, `**` (last)
-    /// every descendant up to `options.depth` levels when given (DESIGN.md §3).
-    /// Answer: `{id}`, the subscription id the client passes back as `referenceId`.
-    ///
-    /// With `options.initialCallback` or `initialEmit`, the answer's `data` is instead
-    /// the array of stored records the subscription matches (each with its `_meta`), and
-    /// the id is in `_meta.referenceId`.
-    ///
-    /// # Errors
-    /// 400 for a missing, empty or invalid pattern (`**` not last) or a mistyped option;
-    /// 500 when the initial records cannot be read (the subscription is undone).
-    pub(crate) async fn on(
-        &self,
-        envelope: &Envelope,
-        reply: Reply<'_>,
-    ) -> Result<Vec<Bytes>, Error> {
-        let o = &envelope.options;
-        let bad_event_type = FrameError::BadField {
-            field: "options.event_type",
-            expected: "\"all\", \"set\" or \"remove\"",
-        };
-        let event_type = match o.get("event_type") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(name)) => Some(filter_named(name).ok_or(bad_event_type)?),
-            Some(_) => return Err(bad_event_type.into()),
-        };
-        let (filter, path, channel) = split_channel(envelope.require_path()?, event_type);
-        let pattern = Pattern::native(path)?;
-        let depth = match o.get("depth") {
-            None | Some(Value::Null) => None,
-            Some(depth) => Some(depth.as_u64().and_then(|d| usize::try_from(d).ok()).ok_or(
-                FrameError::BadField {
-                    field: "options.depth",
-                    expected: "a non-negative integer",
-                },
-            )?),
-        };
-        let initial = flag(o, "initialCallback", "options.initialCallback")?
-            || flag(o, "initialEmit", "options.initialEmit")?;
+/// `on`: subscribes to a channel. `*` in the path is exactly one segment, `**` (last)
+/// every descendant up to `options.depth` levels when given (DESIGN.md §3).
+/// Answer: `{id}`, the subscription id the client passes back as `referenceId`.
+///
+/// With `options.initialCallback` or `initialEmit`, the answer's `data` is instead
+/// the array of stored records the subscription matches (each with its `_meta`), and
+/// the id is in `_meta.referenceId`.
+///
+/// # Errors
+/// 400 for a missing, empty or invalid pattern (`**` not last) or a mistyped option;
+/// 500 when the initial records cannot be read (the subscription is undone).
+pub(crate) async fn on(
+    session: &Session,
+    envelope: &Envelope,
+    reply: Reply<'_>,
+) -> Result<Vec<Bytes>, Error> {
+    let o = &envelope.options;
+    let bad_event_type = FrameError::BadField {
+        field: "options.event_type",
+        expected: "\"all\", \"set\" or \"remove\"",
+    };
+    let event_type = match o.get("event_type") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => Some(filter_named(name).ok_or(bad_event_type)?),
+        Some(_) => return Err(bad_event_type.into()),
+    };
+    let (filter, path, channel) = split_channel(envelope.require_path()?, event_type);
+    let pattern = Pattern::native(path)?;
+    let depth = match o.get("depth") {
+        None | Some(Value::Null) => None,
+        Some(depth) => Some(depth.as_u64().and_then(|d| usize::try_from(d).ok()).ok_or(
+            FrameError::BadField {
+                field: "options.depth",
+                expected: "a non-negative integer",
+            },
+        )?),
+    };
+    let initial = flag(o, "initialCallback", "options.initialCallback")?
+        || flag(o, "initialEmit", "options.initialEmit")?;
 
-        let options = OnOptions {
-            filter,
-            depth,
-            qos: 1,
-            no_local: false,
-            channel: Some(channel),
-        };
-        let response = self
-            .session
-            .request(Request::On {
-                pattern: pattern.clone(),
-                options,
-            })
-            .await?;
-        let Response::Subscribed(id) = response else {
-            return Err(unexpected(envelope.action, &response));
-        };
-        if !initial {
-            return Ok(vec![reply.ok(json!({ "id": id.0 }), Map::new(), false)]);
-        }
+    let options = OnOptions {
+        filter,
+        depth,
+        qos: 1,
+        no_local: false,
+        channel: Some(channel),
+    };
+    let response = session
+        .request(Request::On {
+            pattern: pattern.clone(),
+            options,
+        })
+        .await?;
+    let Response::Subscribed(id) = response else {
+        return Err(unexpected(envelope.action, &response));
+    };
+    if !initial {
+        return Ok(vec![reply.ok(json!({ "id": id.0 }), Map::new(), false)]);
+    }
 
-        let records = match self.session.retained(&pattern).await {
-            Ok(records) => records,
-            Err(error) => {
-                if let Err(undo) = self.session.request(Request::Off(Off::Id(id))).await {
-                    tracing::warn!(%undo, subscription = %id, "could not undo a subscription");
-                }
-                return Err(error);
+    let records = match session.retained(&pattern).await {
+        Ok(records) => records,
+        Err(error) => {
+            if let Err(undo) = session.request(Request::Off(Off::Id(id))).await {
+                tracing::warn!(%undo, subscription = %id, "could not undo a subscription");
             }
-        };
-        let items = records
-            .iter()
-            .filter(|r| pattern.matches(&r.path, depth))
-            .map(record_item)
-            .collect();
-        let mut meta = Map::new();
-        meta.insert("referenceId".into(), id.0.into());
-        Ok(vec![reply.ok(Value::Array(items), meta, false)])
-    }
+            return Err(error);
+        }
+    };
+    let items = records
+        .iter()
+        .filter(|r| pattern.matches(&r.path, depth))
+        .map(record_item)
+        .collect();
+    let mut meta = Map::new();
+    meta.insert("referenceId".into(), id.0.into());
+    Ok(vec![reply.ok(Value::Array(items), meta, false)])
+}
 
-    /// `off`: with `options.referenceId`, removes that subscription; otherwise every
-    /// subscription on the channel in `path`, or all of them for `*`. Answer:
-    /// `{id: <referenceId or false>, removed: [<subscription ids>]}`.
-    ///
-    /// # Errors
-    /// 400 for a missing path or a `referenceId` that is not an id.
-    pub(crate) async fn off(
-        &self,
-        envelope: &Envelope,
-        reply: Reply<'_>,
-    ) -> Result<Vec<Bytes>, Error> {
-        let channel = envelope.require_path()?;
-        let reference = reference_id(&envelope.options)?;
-        let off = match reference {
-            Some(id) => Off::Id(SubscriptionId(id)),
-            None if channel == "*" => Off::All,
-            None => Off::Pattern(channel.to_owned()),
-        };
-        let response = self.session.request(Request::Off(off)).await?;
-        let Response::Unsubscribed(removed) = response else {
-            return Err(unexpected(envelope.action, &response));
-        };
-        let removed: Vec<u64> = removed.iter().map(|id| id.0).collect();
-        let id = reference.map_or(Value::Bool(false), Value::from);
-        Ok(vec![reply.ok(
-            json!({ "id": id, "removed": removed }),
-            Map::new(),
-            false,
-        )])
-    }
+/// `off`: with `options.referenceId`, removes that subscription; otherwise every
+/// subscription on the channel in `path`, or all of them for `*`. Answer:
+/// `{id: <referenceId or false>, removed: [<subscription ids>]}`.
+///
+/// # Errors
+/// 400 for a missing path or a `referenceId` that is not an id.
+pub(crate) async fn off(
+    session: &Session,
+    envelope: &Envelope,
+    reply: Reply<'_>,
+) -> Result<Vec<Bytes>, Error> {
+    let channel = envelope.require_path()?;
+    let reference = reference_id(&envelope.options)?;
+    let off = match reference {
+        Some(id) => Off::Id(SubscriptionId(id)),
+        None if channel == "*" => Off::All,
+        None => Off::Pattern(channel.to_owned()),
+    };
+    let response = session.request(Request::Off(off)).await?;
+    let Response::Unsubscribed(removed) = response else {
+        return Err(unexpected(envelope.action, &response));
+    };
+    let removed: Vec<u64> = removed.iter().map(|id| id.0).collect();
+    let id = reference.map_or(Value::Bool(false), Value::from);
+    Ok(vec![reply.ok(
+        json!({ "id": id, "removed": removed }),
+        Map::new(),
+        false,
+    )])
 }
 
 #[cfg(test)]

@@ -68,6 +68,10 @@ pub(super) struct Writer {
     stopped: watch::Receiver<bool>,
     thread: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
+    /// Senders take turns (a fair, FIFO lock) while the queue is full, so operations enter
+    /// it in the order `submit` was called: a later operation cannot take room freed while
+    /// an earlier one waits to be polled (pipelined writes of one client keep their order).
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl Writer {
@@ -99,6 +103,7 @@ impl Writer {
             stopped,
             thread: Some(thread),
             counters,
+            turn: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -114,8 +119,11 @@ impl Writer {
     ) -> Result<T, StoreError> {
         let tx = self.tx.lock().clone().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
-        // Backpressure: waits here while the queue is full.
-        tx.send(op(reply)).await.map_err(|_| StoreError::Closed)?;
+        // Backpressure: waits here while the queue is full, in turn.
+        {
+            let _turn = self.turn.lock().await;
+            tx.send(op(reply)).await.map_err(|_| StoreError::Closed)?;
+        }
         // The thread stops once every sender is gone; do not keep it alive while waiting.
         drop(tx);
         answer.await.map_err(|_| {

@@ -15,7 +15,7 @@ use anyhow::{Context as _, Result, bail};
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
 use pathmq_core::transport::{self, Limits, WebSocketRoute};
-use pathmq_core::{Core, Protocol};
+use pathmq_core::{Core, Protocol, Store};
 use pathmq_native::{Native, NativeConfig, WEBSOCKET_PATHS};
 use pathmq_storage::MemoryStore;
 use serde_json::{Value, json};
@@ -49,7 +49,12 @@ pub(crate) async fn start() -> Result<Broker> {
 
 /// Starts a broker with `config`.
 pub(crate) async fn start_with(config: NativeConfig) -> Result<Broker> {
-    let core = Core::builder(MemoryStore::new()).build();
+    start_on(Arc::new(MemoryStore::new()), config).await
+}
+
+/// Starts a broker over `store` with `config`.
+pub(crate) async fn start_on(store: Arc<dyn Store>, config: NativeConfig) -> Result<Broker> {
+    let core = Core::builder_arc(store).build();
     let native: Arc<dyn Protocol> = Arc::new(Native::new(config));
     let routes = WEBSOCKET_PATHS
         .iter()
@@ -196,6 +201,33 @@ impl Client {
         }
         self.send_raw(&request.to_string()).await?;
         Ok(self.next_id)
+    }
+
+    /// Sends requests `(action, path, data)` back to back with one flush, as a pipelining
+    /// client does; returns their `eventId`s.
+    pub(crate) async fn send_burst(
+        &mut self,
+        requests: impl IntoIterator<Item = (&str, Option<String>, Value)>,
+    ) -> Result<Vec<u64>> {
+        let mut ids = Vec::new();
+        for (action, path, data) in requests {
+            self.next_id += 1;
+            let mut request = json!({ "action": action, "eventId": self.next_id, "data": data });
+            if let Some(path) = path {
+                request["path"] = path.into();
+            }
+            let text = request.to_string();
+            match &mut self.conn {
+                Conn::Ws(ws) => ws.feed(Message::text(text)).await?,
+                Conn::Tcp(framed) => framed.feed(Bytes::from(text)).await?,
+            }
+            ids.push(self.next_id);
+        }
+        match &mut self.conn {
+            Conn::Ws(ws) => ws.flush().await?,
+            Conn::Tcp(framed) => futures_util::SinkExt::<Bytes>::flush(framed).await?,
+        }
+        Ok(ids)
     }
 
     /// Waits for the response to `event_id` (object or array form), keeping other frames.
