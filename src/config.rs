@@ -21,8 +21,8 @@
 //! max_connections = 100000     # per listener
 //! handshake_timeout_ms = 10000
 //! session_queue = 10000        # messages per session's outbound queue
-//! overflow = "drop-new"        # or "disconnect": what a full session queue does (QoS 0)
-//! backpressure_timeout_ms = 5000 # at-least-once publishers wait this long at most
+//! overflow = "drop-new"        # or "disconnect": for a queue twice full or stalled
+//! backpressure_timeout_ms = 5000 # publishers wait this long at most for room
 //! max_payload = 1048576        # bytes
 //! heartbeat_interval_ms = 30000 # native protocol pings
 //! shutdown_timeout_ms = 5000
@@ -197,11 +197,11 @@ pub struct Limits {
     pub handshake_timeout_ms: u64,
     /// Capacity of each session's outbound queue, in messages. Default 10,000 (slots use memory only while filled: about 64 bytes each plus the event, whose payload all recipients share).
     pub session_queue: usize,
-    /// What a full session queue does with a QoS 0 message, and with any message once the
-    /// queue is twice full or stalled. Default `drop-new`.
+    /// What a session queue that is twice full, or stalled, does with a new message.
+    /// Default `drop-new`.
     pub overflow: Overflow,
-    /// How long an at-least-once publisher (MQTT QoS 1/2, native `set`) is held back, at
-    /// most, while a subscriber's queue is beyond its capacity, in ms. Default 5,000.
+    /// How long a publisher is held back, at most, while a subscriber's queue is beyond
+    /// its capacity, in ms. Default 5,000.
     pub backpressure_timeout_ms: u64,
     /// Largest payload accepted, in bytes. Default 1,048,576.
     pub max_payload: usize,

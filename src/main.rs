@@ -52,10 +52,10 @@ struct Cli {
     /// Capacity of each session's outbound queue, in messages [default: 10000].
     #[arg(long, env = "PATHMQ_SESSION_QUEUE")]
     session_queue: Option<usize>,
-    /// What a full session queue does (QoS 0; any message once twice full): drop-new or disconnect [default: drop-new].
+    /// What a session queue twice full (or stalled) does: drop-new or disconnect [default: drop-new].
     #[arg(long, env = "PATHMQ_OVERFLOW", value_parser = ["drop-new", "disconnect"])]
     overflow: Option<String>,
-    /// Longest wait of an at-least-once publisher for room in a subscriber's queue, in ms [default: 5000].
+    /// Longest wait of a publisher for room in a subscriber's queue, in ms [default: 5000].
     #[arg(long, env = "PATHMQ_BACKPRESSURE_TIMEOUT_MS")]
     backpressure_timeout_ms: Option<u64>,
     /// Largest payload accepted, in bytes [default: 1048576].

@@ -28,16 +28,17 @@ pub struct CoreConfig {
     pub name: String,
     /// Capacity of each session's outbound queue, in messages. Default 10,000 (slots use memory only while filled: about 64 bytes each plus the event, whose payload all recipients share).
     pub session_queue: usize,
-    /// What happens when a session's outbound queue is full. Default: drop the new message.
+    /// What happens to a message for a session whose queue is twice full, or stalled.
+    /// Default: drop the new message.
     pub overflow: OverflowPolicy,
     /// The largest payload accepted, in bytes. Default 1 MiB (1,048,576).
     pub max_payload: usize,
     /// The most subscriptions one session may hold; `on` / SUBSCRIBE beyond it is
     /// refused (400). Default 10,000.
     pub max_subscriptions: usize,
-    /// How long an at-least-once publisher (MQTT QoS 1/2, native `set`) is held back, at
-    /// most, while a subscriber's queue is beyond its capacity; then the queue counts as
-    /// stalled and drops until it drains. Default 5 s.
+    /// How long a publisher is held back, at most, while a subscriber's queue is beyond
+    /// its capacity; then the queue counts as stalled and drops until it drains.
+    /// Default 5 s.
     pub backpressure_timeout: std::time::Duration,
 }
 

@@ -167,8 +167,7 @@ impl Core {
         self.publish_into(event, None)
     }
 
-    /// Holds an at-least-once publisher back until every queue its event congested has
-    /// room again, at most [`crate::CoreConfig::backpressure_timeout`] in all (DESIGN.md
+    /// Holds a publisher back until every queue its event congested has room again, at most [`crate::CoreConfig::backpressure_timeout`] in all (DESIGN.md
     /// §2: backpressure for a publisher). The event is already queued: waiting only
     /// delays the writer's answer (MQTT PUBACK/PUBREC, the native response).
     async fn wait_for_room(&self, congested: &[SessionQueue]) {

@@ -76,9 +76,8 @@ pub struct SessionInfo {
 pub enum Delivery {
     /// It is in the queue.
     Queued,
-    /// It is in the queue, beyond the queue's capacity: the message needs at-least-once
-    /// delivery, so it was kept, and its publisher should wait for room
-    /// ([`SessionQueue::wait_for_room`]) before acknowledging it.
+    /// It is in the queue, beyond the queue's capacity: its publisher should wait for room
+    /// ([`SessionQueue::wait_for_room`]) before going on (or acknowledging it).
     Congested,
     /// The queue was full; the message was dropped (and counted), or the session is being
     /// disconnected, as the overflow policy says.
@@ -109,7 +108,8 @@ struct QueueShared {
     ready: Notify,
     /// Signalled when the queue drops below its capacity (publishers waiting for room).
     space: Notify,
-    /// Soft limit: beyond it only at-least-once messages are kept (up to twice this).
+    /// Soft limit: beyond it messages are kept (up to twice this) while their publishers
+    /// wait for room.
     capacity: usize,
     /// Set when a publisher waited for room in vain: until the queue drains below its
     /// capacity, it takes nothing beyond it, so one stuck subscriber costs each publisher
@@ -152,13 +152,12 @@ impl SessionQueue {
 
     /// Offers a message without waiting.
     ///
-    /// Below the capacity every message is queued. Beyond it (the overflow policy of
-    /// DESIGN.md §2, counted in [`SessionQueue::dropped`]): a message the session gets at
-    /// QoS ≥ 1 is still queued, up to twice the capacity, and [`Delivery::Congested`]
-    /// tells its publisher to wait for room — at-least-once messages are held back at
-    /// the publisher, not dropped; a QoS 0 message, or one beyond twice the capacity, or
-    /// one for a stalled queue, is handled by `policy` (dropped, or the session is
-    /// disconnected).
+    /// Below the capacity every message is queued. Beyond it (DESIGN.md §2: backpressure
+    /// for a publisher) a message is still queued, up to twice the capacity, and
+    /// [`Delivery::Congested`] tells its publisher to wait for room: messages are held
+    /// back at the publisher, not dropped. A message beyond twice the capacity, or for a
+    /// stalled queue, is handled by `policy` (dropped, or the session is disconnected) and
+    /// counted in [`SessionQueue::dropped`].
     pub(crate) fn deliver(&self, message: Outbound, policy: OverflowPolicy) -> Delivery {
         let shared = &*self.shared;
         {
@@ -169,10 +168,7 @@ impl SessionQueue {
             let len = items.len();
             let delivery = if len < shared.capacity {
                 Delivery::Queued
-            } else if len < 2 * shared.capacity
-                && at_least_once(&message)
-                && !shared.stalled.load(Ordering::Relaxed)
-            {
+            } else if len < 2 * shared.capacity && !shared.stalled.load(Ordering::Relaxed) {
                 Delivery::Congested
             } else {
                 Delivery::Dropped
@@ -232,7 +228,7 @@ impl SessionQueue {
                 shared.stalled.store(true, Ordering::Relaxed);
                 tracing::warn!(
                     capacity = shared.capacity,
-                    "a subscriber's queue stayed full: its at-least-once messages beyond the capacity are dropped until it drains"
+                    "a subscriber's queue stayed full: messages beyond its capacity are dropped until it drains"
                 );
                 return false;
             }
@@ -258,18 +254,6 @@ impl SessionQueue {
     /// How many messages were dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
-    }
-}
-
-/// Whether the session receives `message` at QoS ≥ 1: the event's QoS capped by the
-/// highest QoS its matching subscriptions were granted (native subscriptions: 1).
-fn at_least_once(message: &Outbound) -> bool {
-    match message {
-        Outbound::Event {
-            event,
-            subscriptions,
-        } => event.qos >= 1 && subscriptions.iter().any(|s| s.options.qos >= 1),
-        _ => true,
     }
 }
 
@@ -450,9 +434,13 @@ mod tests {
         let policy = OverflowPolicy::DropNew;
         assert_eq!(queue.deliver(event(&queue, 0), policy), Delivery::Queued);
         assert_eq!(queue.deliver(event(&queue, 0), policy), Delivery::Queued);
+        assert_eq!(queue.deliver(event(&queue, 0), policy), Delivery::Congested);
+        assert_eq!(queue.deliver(event(&queue, 0), policy), Delivery::Congested);
         assert_eq!(queue.deliver(event(&queue, 0), policy), Delivery::Dropped);
         assert_eq!(queue.dropped(), 1);
-        assert!(queue.pop().is_some());
+        for _ in 0..3 {
+            assert!(queue.pop().is_some());
+        }
         assert_eq!(
             queue.deliver(event(&queue, 0), policy),
             Delivery::Queued,
@@ -506,24 +494,16 @@ mod tests {
     }
 
     #[test]
-    fn at_least_once_messages_beyond_capacity_are_kept_up_to_twice_it() {
+    fn messages_beyond_capacity_are_kept_up_to_twice_it_at_any_qos() {
         let queue = SessionQueue::new(2);
         let policy = OverflowPolicy::DropNew;
         assert_eq!(queue.deliver(event(&queue, 1), policy), Delivery::Queued);
-        assert_eq!(queue.deliver(event(&queue, 1), policy), Delivery::Queued);
-        assert_eq!(
-            queue.deliver(event(&queue, 0), policy),
-            Delivery::Dropped,
-            "QoS 0 beyond capacity"
-        );
-        assert_eq!(queue.deliver(event(&queue, 1), policy), Delivery::Congested);
+        assert_eq!(queue.deliver(event(&queue, 0), policy), Delivery::Queued);
+        assert_eq!(queue.deliver(event(&queue, 0), policy), Delivery::Congested);
         assert_eq!(queue.deliver(event(&queue, 2), policy), Delivery::Congested);
-        assert_eq!(
-            queue.deliver(event(&queue, 1), policy),
-            Delivery::Dropped,
-            "beyond twice the capacity"
-        );
-        assert_eq!(queue.dropped(), 2);
+        let beyond = queue.deliver(event(&queue, 1), policy);
+        assert_eq!(beyond, Delivery::Dropped, "beyond twice the capacity");
+        assert_eq!(queue.dropped(), 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -565,6 +545,7 @@ mod tests {
     #[test]
     fn disconnect_policy_kicks_the_session() {
         let queue = SessionQueue::new(1);
+        queue.deliver(event(&queue, 0), OverflowPolicy::Disconnect);
         queue.deliver(event(&queue, 0), OverflowPolicy::Disconnect);
         assert_eq!(
             queue.deliver(event(&queue, 0), OverflowPolicy::Disconnect),
