@@ -96,7 +96,8 @@ pub(crate) async fn serve<T: Transport>(
         Version::V4 => config.max_inflight,
         Version::V5 => connect.receive_maximum.unwrap_or(u16::MAX),
     };
-    let mut connection = Connection {
+    // Built in its box: the task's future then holds a pointer, not the connection.
+    let mut connection = Box::new(Connection {
         transport,
         version,
         session,
@@ -112,7 +113,7 @@ pub(crate) async fn serve<T: Transport>(
         inflight: Inflight::new(window),
         pending: VecDeque::new(),
         awaiting_pubrel: HashSet::new(),
-    };
+    });
     connection.reply(&Reply::ConnAck(&connack));
     span.in_scope(|| {
         tracing::debug!(keep_alive = connect.keep_alive, username = ?connect.username, "connected");
