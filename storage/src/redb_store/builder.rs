@@ -7,6 +7,7 @@ use parking_lot::Mutex;
 
 use super::RedbStore;
 use super::range::RECORDS;
+use super::reader::Reader;
 use super::writer::Writer;
 
 /// Why a [`RedbStore`] could not be opened. Nothing is left running and the file, if it
@@ -145,11 +146,16 @@ impl RedbStoreBuilder {
                 source,
             },
         )?;
+        let reader = Reader::spawn(&db).map_err(|source| OpenError::Thread {
+            file: file.clone(),
+            source,
+        })?;
         tracing::debug!(file = %file.display(), "redb store open");
         Ok(RedbStore {
             file,
             db: Mutex::new(Some(db)),
             writer,
+            reader,
         })
     }
 

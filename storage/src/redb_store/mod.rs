@@ -6,8 +6,10 @@
 //! - **Writes** (`set`, `remove`) go to one writer thread ([`writer`]) that commits
 //!   everything pending in one durable write transaction (group commit) before answering.
 //!   `merge` reads and rewrites the record inside that transaction, so it is atomic.
-//! - **Reads** (`get`, `scan`, `count`) run in `spawn_blocking` in their own read
-//!   transaction: a consistent snapshot that never waits for the writer.
+//! - **Point reads** (`get`) go to reader threads ([`reader`]) that answer every pending
+//!   `get` from one fresh read transaction. **Range reads** (`scan`, `count`) run in
+//!   `spawn_blocking` in their own read transaction. Both are consistent snapshots that
+//!   never wait for the writer.
 //! - **Globs** read only the key range starting with [`Glob::literal_prefix`] ([`range`]).
 //!
 //! redb is synchronous: nothing here runs redb on a runtime worker.
@@ -15,6 +17,7 @@
 mod builder;
 mod codec;
 mod range;
+mod reader;
 mod writer;
 
 use std::path::{Path as FsPath, PathBuf};
@@ -29,6 +32,7 @@ pub use builder::{OpenError, RedbStoreBuilder};
 pub use writer::CommitStats;
 
 use range::{RECORDS, for_each_match};
+use reader::Reader;
 use writer::{Op, Writer};
 
 /// The default store: records in a redb file, written through a group-committing writer
@@ -68,6 +72,7 @@ pub struct RedbStore {
     /// The database for reads; `None` once closed. The writer thread holds its own handle.
     db: Mutex<Option<Arc<Database>>>,
     writer: Writer,
+    reader: Reader,
 }
 
 impl RedbStore {
@@ -161,14 +166,9 @@ impl Store for RedbStore {
             .await
     }
 
+    /// Answered by a reader thread, batched with other pending `get`s.
     async fn get(&self, path: &Path) -> Result<Option<Record>, StoreError> {
-        let path = path.clone();
-        self.read(move |table| match table.get(path.as_str()) {
-            Ok(Some(value)) => codec::decode(path, value.value()).map(Some),
-            Ok(None) => Ok(None),
-            Err(e) => Err(engine("read a record")(e)),
-        })
-        .await
+        self.reader.get(path.clone()).await
     }
 
     /// # Errors
@@ -240,6 +240,7 @@ impl Store for RedbStore {
     /// answered write is durable regardless.
     async fn close(&self) -> Result<(), StoreError> {
         self.writer.stop().await;
+        self.reader.stop().await;
         let db = self.db.lock().take();
         // Close explicitly when no read holds the database, to see redb's error; otherwise
         // the last reader's drop closes it.
