@@ -158,27 +158,27 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::terminate(),
-        ) {
-            Ok(term) => term,
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the broker");
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+/// Listens for SIGINT and SIGTERM. Registered before the broker starts, so a signal that
+/// arrives while it starts up shuts it down gracefully instead of killing it.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    })
+}
+
+/// Listens for Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 #[tokio::main]
@@ -186,8 +186,9 @@ async fn main() -> anyhow::Result<()> {
     let config = Cli::parse().into_config()?;
     init_logging(&config)?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), storage = ?config.storage.engine, path = %config.storage.path.display(), "starting pathmq");
+    let stop = shutdown_signal()?;
     let broker = pathmq::Broker::builder().config(config).start().await?;
-    shutdown_signal().await;
+    stop.await;
     broker.shutdown().await;
     Ok(())
 }
