@@ -182,14 +182,23 @@ pub(crate) fn cpu_seconds() -> f64 {
     proc_stat_cpu("/proc/self/stat").unwrap_or(0.0)
 }
 
+/// CPU time (user + system) process `pid` has used, in seconds; `None` when it cannot be
+/// read (no such process, not Linux).
+pub(crate) fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    proc_stat_cpu(&format!("/proc/{pid}/stat"))
+}
+
+/// Clock ticks per second of `/proc` times (`getconf CLK_TCK`): 100 on Linux.
+const CLOCK_TICKS: f64 = 100.0;
+
 fn proc_stat_cpu(file: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(file).ok()?;
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
+    // Fields after the command name, which is in parentheses and may hold spaces:
+    // utime and stime are fields 14 and 15 of the line, 11 and 12 after it.
+    let mut fields = stat[stat.rfind(')')? + 2..].split_whitespace().skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) / CLOCK_TICKS)
 }
 
 /// Resident memory of process `pid`, in KiB (`VmRSS` of `/proc/<pid>/status`).

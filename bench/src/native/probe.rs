@@ -9,6 +9,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use crate::Common;
+use crate::report::process_cpu_seconds;
 
 /// How long reading `/metrics` may take.
 const METRICS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -46,20 +47,6 @@ fn value_of(text: &str, name: &str) -> Option<u64> {
         .find_map(|value| value.trim().parse().ok())
 }
 
-/// CPU time (user + system) process `pid` has used, in seconds.
-pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may hold spaces:
-    // utime and stime are fields 14 and 15 of the line, 11 and 12 after it.
-    let mut fields = stat[stat.rfind(')')? + 2..].split_whitespace().skip(11);
-    let user: f64 = fields.next()?.parse().ok()?;
-    let system: f64 = fields.next()?.parse().ok()?;
-    Some((user + system) / CLOCK_TICKS)
-}
-
-/// Clock ticks per second of `/proc` times (`getconf CLK_TCK`): 100 on Linux.
-const CLOCK_TICKS: f64 = 100.0;
-
 /// The broker's CPU time over a measured phase: started before it, read after it.
 #[derive(Debug)]
 pub(crate) struct BrokerCpu {
@@ -72,7 +59,7 @@ impl BrokerCpu {
     pub(crate) fn start(common: &Common) -> Self {
         Self {
             pid: common.pid,
-            before: common.pid.and_then(cpu_seconds),
+            before: common.pid.and_then(process_cpu_seconds),
         }
     }
 
@@ -80,7 +67,7 @@ impl BrokerCpu {
     /// `broker_cpu_seconds`.
     pub(crate) fn finish(&self, extra: &mut serde_json::Map<String, serde_json::Value>) {
         if let (Some(pid), Some(before)) = (self.pid, self.before)
-            && let Some(after) = cpu_seconds(pid)
+            && let Some(after) = process_cpu_seconds(pid)
         {
             let used = ((after - before) * 100.0).round() / 100.0;
             extra.insert("broker_cpu_seconds".into(), used.into());
@@ -102,6 +89,6 @@ mod tests {
 
     #[test]
     fn own_cpu_time_is_readable() {
-        assert!(cpu_seconds(std::process::id()).is_some());
+        assert!(process_cpu_seconds(std::process::id()).is_some());
     }
 }
