@@ -181,6 +181,13 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
+/// mimalloc instead of glibc malloc: a broker allocates small, short-lived buffers on
+/// every runtime worker and frees them on another (events, frames, store results), and
+/// glibc's per-arena locks showed up as the top cost in profiles of native `get`
+/// (docs/BENCHMARKS.md, history).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Cli::parse().into_config()?;

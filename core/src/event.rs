@@ -142,12 +142,9 @@ impl Event {
     /// payload's native view for a set ([`Payload::to_native_value`]), `{"removed":N}` for
     /// a remove (reference: remove events).
     pub fn native_data(&self) -> &Bytes {
-        self.native_data.get_or_init(|| {
-            let value = match self.kind {
-                EventKind::Set => Value::Object(self.payload.to_native_value()),
-                EventKind::Remove => serde_json::json!({ "removed": self.removed }),
-            };
-            Bytes::from(serde_json::to_vec(&value).unwrap_or_default())
+        self.native_data.get_or_init(|| match self.kind {
+            EventKind::Set => self.payload.native_json(),
+            EventKind::Remove => Bytes::from(format!("{{\"removed\":{}}}", self.removed)),
         })
     }
 

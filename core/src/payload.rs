@@ -107,6 +107,17 @@ impl Payload {
         map
     }
 
+    /// The JSON text of [`Payload::to_native_value`]. A JSON object payload already is
+    /// its own native view, so its bytes are shared as they are (no parse, no copy); other
+    /// payloads are converted. The format tag is trusted: a `json` payload was checked to
+    /// be JSON when it was made ([`Payload::detect`], [`Payload::json`]).
+    pub fn native_json(&self) -> Bytes {
+        if self.format == Format::Json && self.bytes.trim_ascii_start().first() == Some(&b'{') {
+            return self.bytes.clone();
+        }
+        Bytes::from(serde_json::to_vec(&self.to_native_value()).unwrap_or_default())
+    }
+
     /// The result of a shallow merge (reference: `set` with `merge: true`): when both
     /// payloads are JSON objects, `update`'s keys replace or add to `self`'s; otherwise
     /// `update` replaces `self` whole.

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::envelope::{Envelope, flag, is_set};
 use crate::error::FrameError;
-use crate::frame::{Reply, record_item, record_meta};
+use crate::response::Reply;
 use crate::session::unexpected;
 
 /// Query options of `get`, `count` and `remove` that need the query engine.
@@ -160,11 +160,7 @@ pub(crate) async fn set(
         item.insert("path".into(), record.path.as_str().into());
         frames.push(reply.meta_only(item, published));
     } else {
-        frames.push(reply.ok(
-            Value::Object(record.payload.to_native_value()),
-            record_meta(&record),
-            published,
-        ));
+        frames.push(reply.record(&record, published));
     }
     if published
         && matches!(
@@ -203,24 +199,12 @@ pub(crate) async fn get(
         (Response::Record(record), true) => {
             reply.array(record.iter().map(|r| path_item(&r.path)).collect())
         }
-        (Response::Record(Some(record)), false) => reply.ok(
-            Value::Object(record.payload.to_native_value()),
-            record_meta(&record),
-            false,
-        ),
+        (Response::Record(Some(record)), false) => reply.record(&record, false),
         (Response::Record(None), false) => reply.ok(Value::Null, Map::new(), false),
-        (Response::Records(records), path_only) => reply.array(
-            records
-                .iter()
-                .map(|r| {
-                    if path_only {
-                        path_item(&r.path)
-                    } else {
-                        record_item(r)
-                    }
-                })
-                .collect(),
-        ),
+        (Response::Records(records), true) => {
+            reply.array(records.iter().map(|r| path_item(&r.path)).collect())
+        }
+        (Response::Records(records), false) => reply.records(&records),
         (other, _) => return Err(unexpected(envelope.action, &other)),
     };
     Ok(vec![frame])

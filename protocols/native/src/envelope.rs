@@ -83,6 +83,14 @@ impl Rejected {
 /// [`Rejected`] for bad JSON, a non-object, a missing or unknown `action`, or a `path` or
 /// `options` of the wrong type.
 pub(crate) fn parse(frame: &[u8]) -> Result<Inbound, Rejected> {
+    // Requests are objects: read their fields straight into `Fields`, with no map for the
+    // top level. Anything else (heartbeat strings, mistakes) takes the general path.
+    if frame.trim_ascii_start().first() == Some(&b'{') {
+        return match serde_json::from_slice::<Fields>(frame) {
+            Ok(fields) => request(fields),
+            Err(error) => Err(Rejected::bare(FrameError::BadJson(error))),
+        };
+    }
     let value = match serde_json::from_slice::<Value>(frame) {
         Ok(value) => value,
         Err(error) => match std::str::from_utf8(frame) {
@@ -90,22 +98,40 @@ pub(crate) fn parse(frame: &[u8]) -> Result<Inbound, Rejected> {
             _ => return Err(Rejected::bare(FrameError::BadJson(error))),
         },
     };
-    let mut object = match value {
-        Value::Object(object) => object,
-        Value::String(text) => return heartbeat(&text).ok_or_else(|| not_an_object("string")),
-        Value::Array(_) => return Err(not_an_object("array")),
-        Value::Number(_) => return Err(not_an_object("number")),
-        Value::Bool(_) => return Err(not_an_object("boolean")),
-        Value::Null => return Err(not_an_object("null")),
-    };
-    let event_id = object.remove("eventId").filter(|v| !v.is_null());
+    match value {
+        Value::String(text) => heartbeat(&text).ok_or_else(|| not_an_object("string")),
+        // Objects were read above; one can only get here through a bug.
+        Value::Object(_) => Err(Rejected::bare(FrameError::MissingAction)),
+        Value::Array(_) => Err(not_an_object("array")),
+        Value::Number(_) => Err(not_an_object("number")),
+        Value::Bool(_) => Err(not_an_object("boolean")),
+        Value::Null => Err(not_an_object("null")),
+    }
+}
+
+/// The fields of a request object that pathmq reads; others (`sessionId`, `protocol`)
+/// are skipped. Each is a [`Value`] so that a mistyped one is reported by name.
+#[derive(serde::Deserialize)]
+struct Fields {
+    action: Option<Value>,
+    #[serde(rename = "eventId")]
+    event_id: Option<Value>,
+    path: Option<Value>,
+    data: Option<Value>,
+    options: Option<Value>,
+}
+
+/// Checks the fields of a request object.
+fn request(fields: Fields) -> Result<Inbound, Rejected> {
+    // `Option<Value>` reads `null` as `None`: absent and null are the same here.
+    let event_id = fields.event_id;
     let reject = |action: Option<String>, error| Rejected {
         event_id: event_id.clone(),
         action,
         error,
     };
-    let action_text = match object.get("action") {
-        Some(Value::String(text)) => text.clone(),
+    let action_text = match fields.action {
+        Some(Value::String(text)) => text,
         _ => return Err(reject(None, FrameError::MissingAction)),
     };
     let Some(action) = Action::parse(&action_text) else {
@@ -114,8 +140,8 @@ pub(crate) fn parse(frame: &[u8]) -> Result<Inbound, Rejected> {
             FrameError::UnknownAction(action_text),
         ));
     };
-    let path = match object.remove("path") {
-        None | Some(Value::Null) => None,
+    let path = match fields.path {
+        None => None,
         Some(Value::String(path)) => Some(path),
         Some(_) => {
             return Err(reject(
@@ -127,8 +153,8 @@ pub(crate) fn parse(frame: &[u8]) -> Result<Inbound, Rejected> {
             ));
         }
     };
-    let options = match object.remove("options") {
-        None | Some(Value::Null) => Map::new(),
+    let options = match fields.options {
+        None => Map::new(),
         Some(Value::Object(options)) => options,
         Some(_) => {
             return Err(reject(
@@ -144,7 +170,7 @@ pub(crate) fn parse(frame: &[u8]) -> Result<Inbound, Rejected> {
         action,
         event_id,
         path,
-        data: object.remove("data").unwrap_or(Value::Null),
+        data: fields.data.unwrap_or(Value::Null),
         options,
     }))
 }
@@ -240,6 +266,11 @@ mod tests {
     #[test]
     fn bad_frames_are_rejected_with_what_could_be_read() {
         assert!(matches!(rejected(b"{nope").error, FrameError::BadJson(_)));
+        // A field given twice is ambiguous: refused rather than guessed.
+        assert!(matches!(
+            rejected(br#"{"action":"get","path":"/a","path":"/b"}"#).error,
+            FrameError::BadJson(_)
+        ));
         assert!(matches!(
             rejected(b"[1]").error,
             FrameError::NotAnObject { found: "array" }

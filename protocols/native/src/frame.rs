@@ -1,5 +1,6 @@
-//! Outbound frames: responses, events, system messages and heartbeats
-//! (`reference/happn-3-wire.md` §1, §5 and §6; DESIGN.md §5).
+//! Outbound frames: events, system messages and heartbeats
+//! (`reference/happn-3-wire.md` §1 and §6; DESIGN.md §5). Responses are in
+//! [`crate::response`].
 //!
 //! Encoding does no I/O. Every frame is JSON text in [`Bytes`]. An event's `data` is the
 //! core's [`Event::native_data`], and everything of its frame but the recipient's channel
@@ -10,113 +11,11 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use pathmq_core::{Error, Event, EventKind, Record, SessionId, Subscription};
+use pathmq_core::{Event, EventKind, Subscription};
 use serde_json::{Map, Value, json};
 
 /// The protocol tag of every response and event (`happn_4`).
 pub(crate) const PROTOCOL: &str = "happn_4";
-
-/// The envelope of one response: who asked (`eventId`), for what (`action`), on which
-/// session. Builds the `_meta` of responses (wire doc §5).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Reply<'a> {
-    /// The request's `eventId`, echoed.
-    pub(crate) event_id: Option<&'a Value>,
-    /// The action's wire name (`"set"`); `None` for a frame that had none.
-    pub(crate) action: Option<&'a str>,
-    /// The answering session.
-    pub(crate) session: SessionId,
-}
-
-impl Reply<'_> {
-    /// `_meta` of a response: `item` (record meta such as `path`, `created`) followed by
-    /// `type`, `status`, `published`, `eventId`, `sessionId`, `action`.
-    fn meta(&self, mut item: Map<String, Value>, status: &str, published: bool) -> Value {
-        item.insert("type".into(), "response".into());
-        item.insert("status".into(), status.into());
-        item.insert("published".into(), published.into());
-        if let Some(id) = self.event_id {
-            item.insert("eventId".into(), id.clone());
-        }
-        item.insert("sessionId".into(), self.session.to_string().into());
-        if let Some(action) = self.action {
-            item.insert("action".into(), action.into());
-        }
-        Value::Object(item)
-    }
-
-    /// `{data, _meta: {…item, type:'response', status:'ok', …}, protocol}`.
-    pub(crate) fn ok(&self, data: Value, item: Map<String, Value>, published: bool) -> Bytes {
-        encode(&json!({
-            "data": data,
-            "_meta": self.meta(item, "ok", published),
-            "protocol": PROTOCOL,
-        }))
-    }
-
-    /// The array form (wire doc §5): the items, then one trailing meta object.
-    pub(crate) fn array(&self, mut items: Vec<Value>) -> Bytes {
-        items.push(self.meta(Map::new(), "ok", false));
-        encode(&Value::Array(items))
-    }
-
-    /// The `noDataResponse` form of a `set` (used by `publish()`): only `_meta`.
-    pub(crate) fn meta_only(&self, item: Map<String, Value>, published: bool) -> Bytes {
-        encode(&json!({ "_meta": self.meta(item, "ok", published) }))
-    }
-
-    /// `{data:null, _meta:{…, status:'error', error:{name, code, message}}, protocol}`.
-    pub(crate) fn error(&self, error: &Error) -> Bytes {
-        let mut item = Map::new();
-        item.insert(
-            "error".into(),
-            json!({ "name": error.name(), "code": error.code(), "message": error.to_string() }),
-        );
-        encode(&json!({
-            "data": null,
-            "_meta": self.meta(item, "error", false),
-            "protocol": PROTOCOL,
-        }))
-    }
-
-    /// A `publication-ack` frame reporting that publication results cannot be given
-    /// (wire doc §6), so a client's `onPublished` gets a clear error instead of a timeout.
-    pub(crate) fn publication_ack_error(&self, message: &str) -> Bytes {
-        let id = match self.event_id {
-            Some(Value::String(s)) => format!("{}-{s}", self.session),
-            Some(other) => format!("{}-{other}", self.session),
-            None => format!("{}-", self.session),
-        };
-        encode(&json!({
-            "id": id,
-            "action": "publication-ack",
-            "status": "error",
-            "error": message,
-            "_meta": { "type": "ack", "eventId": self.event_id },
-            "protocol": PROTOCOL,
-        }))
-    }
-}
-
-/// The item meta of a record in a response: `path`, `created`, `modified`, and
-/// `modifiedBy` when known (wire doc §5).
-pub(crate) fn record_meta(record: &Record) -> Map<String, Value> {
-    let mut meta = Map::new();
-    meta.insert("path".into(), record.path.as_str().into());
-    meta.insert("created".into(), record.created.into());
-    meta.insert("modified".into(), record.modified.into());
-    if let Some(by) = &record.modified_by {
-        meta.insert("modifiedBy".into(), by.as_str().into());
-    }
-    meta
-}
-
-/// A record as an array item: its native value with its meta merged in as `_meta`.
-pub(crate) fn record_item(record: &Record) -> Value {
-    let mut item = record.payload.to_native_value();
-    item.insert("_meta".into(), Value::Object(record_meta(record)));
-    Value::Object(item)
-}
 
 /// The frames for one event delivered to one session: one per distinct channel among
 /// `subscriptions` (wire doc §6), each
@@ -344,40 +243,11 @@ fn encode(value: &Value) -> Bytes {
 mod tests {
     use super::*;
     use futures_util::FutureExt;
-    use pathmq_core::{Consistency, Core, OnOptions, Path, Pattern, Payload, Request};
+    use pathmq_core::{Consistency, Core, OnOptions, Path, Pattern, Payload, Request, SessionId};
     use pathmq_storage::MemoryStore;
 
     fn parse(frame: &Bytes) -> Value {
         serde_json::from_slice(frame).unwrap()
-    }
-
-    #[test]
-    fn responses_carry_the_envelope() {
-        let session = SessionId::new();
-        let id = json!(4);
-        let reply = Reply {
-            event_id: Some(&id),
-            action: Some("get"),
-            session,
-        };
-        let ok = parse(&reply.ok(json!({"x": 1}), Map::new(), false));
-        assert_eq!(ok["data"], json!({"x": 1}));
-        assert_eq!(ok["_meta"]["status"], "ok");
-        assert_eq!(ok["_meta"]["eventId"], 4);
-        assert_eq!(ok["_meta"]["action"], "get");
-        assert_eq!(ok["_meta"]["sessionId"], session.to_string());
-        assert_eq!(ok["protocol"], "happn_4");
-
-        let array = parse(&reply.array(vec![json!({"a": 1})]));
-        assert_eq!(array.as_array().unwrap().len(), 2);
-        assert_eq!(array[1]["eventId"], 4);
-
-        let error = parse(&reply.error(&Error::BadRequest("nope".into())));
-        assert_eq!(error["data"], Value::Null);
-        assert_eq!(
-            error["_meta"]["error"],
-            json!({"name": "BadRequest", "code": 400, "message": "nope"})
-        );
     }
 
     #[test]

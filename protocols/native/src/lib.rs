@@ -52,6 +52,7 @@ mod error;
 mod frame;
 mod heartbeat;
 mod inflight;
+mod response;
 mod session;
 mod subscribe;
 mod transport;

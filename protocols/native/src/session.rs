@@ -20,7 +20,8 @@ use serde_json::{Map, Value, json};
 
 use crate::envelope::{Envelope, Rejected, flag};
 use crate::error::FrameError;
-use crate::frame::{PROTOCOL, Reply};
+use crate::frame::PROTOCOL;
+use crate::response::Reply;
 use crate::inflight::{Call, Effect};
 use crate::{data, subscribe};
 

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::envelope::{Envelope, flag};
 use crate::error::FrameError;
-use crate::frame::{Reply, record_item};
+use crate::response::{Reply, record_item};
 use crate::session::unexpected;
 
 /// The filter an `event_type` or channel prefix names (`all`/`*`, `set`, `remove`, any
