@@ -181,12 +181,14 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-/// mimalloc instead of glibc malloc: a broker allocates small, short-lived buffers on
-/// every runtime worker and frees them on another (events, frames, store results), and
-/// glibc's per-arena locks showed up as the top cost in profiles of native `get`
-/// (docs/BENCHMARKS.md, history).
+/// jemalloc instead of glibc malloc: a broker allocates small, short-lived buffers on
+/// every runtime worker and frees many of them on another (frames, events, store
+/// results); glibc's arena locks were the top cost in profiles of native `get` (153k/s
+/// with glibc, ~500k/s with jemalloc), and jemalloc kept idle connections smaller than
+/// mimalloc did (3.6 vs 4.75 KiB each). docs/BENCHMARKS.md, history.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
