@@ -5,7 +5,7 @@
 //! Any error from a complete frame is a malformed packet. The first packet is looked at
 //! before decoding ([`decode_connect`]): its protocol level selects the codec.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{Buf as _, BufMut, BytesMut};
 
 use crate::error::ProtocolError;
 use crate::packet::{Connect, OutgoingPublish, Packet, Reply, TooLarge, Version};
@@ -122,6 +122,19 @@ pub(crate) fn decode(
     check_header(&frame)?;
     if frame.packet_type == 1 {
         return Err(ProtocolError::SecondConnect);
+    }
+    // A PUBACK with only its packet identifier (every 3.1.1 PUBACK; an MQTT 5 one with
+    // reason Success and no properties, §3.4.2.1) is read here: it is the most frequent
+    // packet of a QoS 1 subscriber, and the generic decoders split the buffer for it.
+    if frame.packet_type == 4
+        && frame.header_len == 2
+        && frame.remaining_len == 2
+        && let Some(&[high, low]) = buf.get(2..4)
+    {
+        buf.advance(4);
+        return Ok(Some(Packet::PubAck {
+            pkid: u16::from_be_bytes([high, low]),
+        }));
     }
     let packet = match version {
         Version::V4 => v4::decode(buf, &frame, max)?,
@@ -407,6 +420,24 @@ mod tests {
 
     /// Regression guard for "never panic on input": random packets of every type, with
     /// random bodies, through both decoders (a tiny LCG keeps it deterministic).
+    /// Guards the PUBACK shortcut in [`decode`]: short PUBACKs of both versions are read
+    /// there, longer MQTT 5 ones (reason code, properties) by the generic decoder.
+    #[test]
+    fn pubacks_decode_short_and_long() {
+        for version in [Version::V4, Version::V5] {
+            let mut buf = BytesMut::from(&[0x40, 0x02, 0x01, 0x02, 0x40][..]);
+            let packet = decode(version, &mut buf, 1024).unwrap();
+            assert!(matches!(packet, Some(Packet::PubAck { pkid: 0x0102 })));
+            assert_eq!(&buf[..], &[0x40], "only the PUBACK is consumed");
+            assert!(decode(version, &mut buf, 1024).unwrap().is_none());
+        }
+        // MQTT 5 PUBACK with reason 0x10 (no matching subscribers) and no properties.
+        let mut buf = BytesMut::from(&[0x40, 0x03, 0x00, 0x07, 0x10][..]);
+        let packet = decode(Version::V5, &mut buf, 1024).unwrap();
+        assert!(matches!(packet, Some(Packet::PubAck { pkid: 7 })));
+        assert!(buf.is_empty());
+    }
+
     #[test]
     fn random_input_never_panics() {
         let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
