@@ -334,6 +334,14 @@ def cpu(scenario, broker):
     reports = ok(scenario, broker)
     return fmt(med([r["bench_cpu_seconds"] for r in reports]), 2) if reports else "–"
 
+def broker_cpu(scenario, broker):
+    # Broker CPU time per unit of work (message, delivery, connection, request), in µs:
+    # what the broker costs per core, independent of how busy the load generator kept it.
+    per = [r["extra"]["broker_cpu_seconds"] / r["count"] * 1e6 for r in ok(scenario, broker)
+           if r.get("count") and "broker_cpu_seconds" in r.get("extra", {})]
+    v = med(per)
+    return fmt(v, 0 if v is None or v >= 100 else 2)
+
 def ratio(a, b):
     return f"{a / b:.2f}×" if a is not None and b else "–"
 
@@ -352,8 +360,8 @@ print()
 print(f"pathmq vs Mosquitto on {machine}, {os.cpu_count()} cores, {mem} GiB; {mosquitto}; "
       f"medians of {reps} repetition(s){note}; load average at the end: {load}")
 print()
-print("| scenario | unit | pathmq | mosquitto | pathmq/mosquitto | latency p50 / p99 µs, pathmq | mosquitto | lost/dup/ooo (all reps), pathmq | mosquitto | bench CPU s, pathmq | mosquitto |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("| scenario | unit | pathmq | mosquitto | pathmq/mosquitto | latency p50 / p99 µs, pathmq | mosquitto | lost/dup/ooo (all reps), pathmq | mosquitto | bench CPU s, pathmq | mosquitto | broker CPU µs per unit, pathmq | mosquitto |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for s in order:
     units = [r["unit"] for r in ok(s, "pathmq") + ok(s, "mosquitto")]
     unit = units[0] if units else "?"
@@ -362,13 +370,14 @@ for s in order:
     has_mq = any(r["broker"] == "mosquitto" for r in runs if r["scenario"] == s)
     print(f"| {s} | {unit} | {ta} | {tb if has_mq else 'n/a'} | {ratio(a, b)} | {lat(s, 'pathmq')} | "
           f"{lat(s, 'mosquitto') if has_mq else 'n/a'} | {loss(s, 'pathmq')} | {loss(s, 'mosquitto') if has_mq else 'n/a'} | "
-          f"{cpu(s, 'pathmq')} | {cpu(s, 'mosquitto') if has_mq else 'n/a'} |")
+          f"{cpu(s, 'pathmq')} | {cpu(s, 'mosquitto') if has_mq else 'n/a'} | "
+          f"{broker_cpu(s, 'pathmq')} | {broker_cpu(s, 'mosquitto') if has_mq else 'n/a'} |")
     per = lambda r: r["extra"].get("per_connection_kib")
     if any(per(r) is not None for r in ok(s, "pathmq") + ok(s, "mosquitto")):
         a, ta = cell(s, "pathmq", per)
         b, tb = cell(s, "mosquitto", per)
         n = med([r["count"] for r in ok(s, "pathmq")])
-        print(f"| {s}: broker memory per connection{f' ({n:,.0f} open)' if n else ''} | KiB | {ta} | {tb} | {ratio(a, b)} (lower is better) | | | | | | |")
+        print(f"| {s}: broker memory per connection{f' ({n:,.0f} open)' if n else ''} | KiB | {ta} | {tb} | {ratio(a, b)} (lower is better) | | | | | | | | |")
 failures = [r for r in runs if "error" in r]
 if failures:
     print()
@@ -378,4 +387,6 @@ if failures:
 print()
 print("Rates are medians of the repetitions that succeeded; latency medians of each run's p50/p99;")
 print("loss summed over all repetitions. Ratio > 1: pathmq is faster (for memory: pathmq uses more).")
+print("Broker CPU per unit: the broker's CPU time (user + system, /proc/<pid>/stat) over the whole")
+print("run, divided by the messages, deliveries, connections or requests counted.")
 EOF

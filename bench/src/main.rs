@@ -83,6 +83,8 @@ async fn main() -> anyhow::Result<()> {
         "--payload must be at least 16 bytes"
     );
     let cpu_before = report::cpu_seconds();
+    // The whole run's broker CPU time, for scenarios that do not measure their own phase.
+    let broker_cpu = report::BrokerCpu::start(cli.common.pid);
     let mut report = match &cli.scenario {
         Scenario::FanIn(args) => mqtt::fan_in(&cli.common, args).await?,
         Scenario::FanOut(args) => mqtt::fan_out(&cli.common, args).await?,
@@ -93,6 +95,9 @@ async fn main() -> anyhow::Result<()> {
         Scenario::NativeFanout(args) => native::fanout(&cli.common, args).await?,
     };
     report.bench_cpu_seconds = report::cpu_seconds() - cpu_before;
+    if !report.extra.contains_key("broker_cpu_seconds") {
+        broker_cpu.finish(&mut report.extra);
+    }
     if let (Some(pid), None) = (cli.common.pid, report.broker_rss_kib) {
         report.broker_rss_kib = report::rss_kib(pid);
     }

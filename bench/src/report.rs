@@ -201,6 +201,34 @@ fn proc_stat_cpu(file: &str) -> Option<f64> {
     Some((user + system) / CLOCK_TICKS)
 }
 
+/// The broker's CPU time over a measured phase: started before it, read after it.
+#[derive(Debug)]
+pub(crate) struct BrokerCpu {
+    pid: Option<u32>,
+    before: Option<f64>,
+}
+
+impl BrokerCpu {
+    /// Reads the broker's CPU time now, if `--pid` was given.
+    pub(crate) fn start(pid: Option<u32>) -> Self {
+        Self {
+            pid,
+            before: pid.and_then(process_cpu_seconds),
+        }
+    }
+
+    /// The broker's CPU seconds since [`BrokerCpu::start`], into `extra` as
+    /// `broker_cpu_seconds`.
+    pub(crate) fn finish(&self, extra: &mut serde_json::Map<String, serde_json::Value>) {
+        if let (Some(pid), Some(before)) = (self.pid, self.before)
+            && let Some(after) = process_cpu_seconds(pid)
+        {
+            let used = ((after - before) * 100.0).round() / 100.0;
+            extra.insert("broker_cpu_seconds".into(), used.into());
+        }
+    }
+}
+
 /// Resident memory of process `pid`, in KiB (`VmRSS` of `/proc/<pid>/status`).
 pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

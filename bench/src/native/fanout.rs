@@ -26,7 +26,8 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::client::{self, FIRST_ID, Plan, Ws, latency_histogram};
-use super::probe::{self, BrokerCpu};
+use super::probe;
+use crate::report::BrokerCpu;
 use super::wire::{Body, Inbound, Template, classify, now_ns, pong, stamp};
 use super::{CONNECT_CONCURRENCY, FanoutArgs, connect_all, path_prefix, phase_timeout};
 use crate::Common;
@@ -49,7 +50,7 @@ pub(crate) async fn fanout(common: &Common, args: &FanoutArgs) -> anyhow::Result
     let writer = connect_all(common, 1).await?.remove(0);
     let dropped_before = probe::metric(common, "pathmq_dropped_total").await;
 
-    let cpu = BrokerCpu::start(common);
+    let cpu = BrokerCpu::start(common.pid);
     let deadline = Instant::now() + phase_timeout(common);
     let received = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -8,7 +8,7 @@ use anyhow::ensure;
 use tokio::time::Instant;
 
 use super::client::{self, Plan, Tally};
-use super::probe::BrokerCpu;
+use crate::report::BrokerCpu;
 use super::wire::{Body, Template, now_ns};
 use super::{GetArgs, connect_all, path_prefix, phase_timeout, pipelined_report};
 use crate::Common;
@@ -55,7 +55,7 @@ pub(crate) async fn get(common: &Common, args: &GetArgs) -> anyhow::Result<Repor
     );
 
     let template = Arc::new(Template::new("get", &prefix, &Body::None));
-    let cpu = BrokerCpu::start(common);
+    let cpu = BrokerCpu::start(common.pid);
     let deadline = Instant::now() + phase_timeout(common);
     let start = now_ns();
     let tasks = connections

@@ -1,7 +1,6 @@
 //! What the load generator can read about the broker besides its answers, best effort:
-//! pathmq's `/metrics` counters (on the same HTTP port as the WebSocket), and the
-//! broker's CPU time from `/proc/<pid>/stat` when `--pid` is given. Another broker
-//! simply yields `None`.
+//! pathmq's `/metrics` counters (on the same HTTP port as the WebSocket). Another broker
+//! simply yields `None`. The broker's CPU time is [`crate::report::BrokerCpu`].
 
 use std::time::Duration;
 
@@ -9,7 +8,6 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use crate::Common;
-use crate::report::process_cpu_seconds;
 
 /// How long reading `/metrics` may take.
 const METRICS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -45,34 +43,6 @@ fn value_of(text: &str, name: &str) -> Option<u64> {
     text.lines()
         .filter_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .find_map(|value| value.trim().parse().ok())
-}
-
-/// The broker's CPU time over a measured phase: started before it, read after it.
-#[derive(Debug)]
-pub(crate) struct BrokerCpu {
-    pid: Option<u32>,
-    before: Option<f64>,
-}
-
-impl BrokerCpu {
-    /// Reads the broker's CPU time now, if `--pid` was given.
-    pub(crate) fn start(common: &Common) -> Self {
-        Self {
-            pid: common.pid,
-            before: common.pid.and_then(process_cpu_seconds),
-        }
-    }
-
-    /// The broker's CPU seconds since [`BrokerCpu::start`], into `extra` as
-    /// `broker_cpu_seconds`.
-    pub(crate) fn finish(&self, extra: &mut serde_json::Map<String, serde_json::Value>) {
-        if let (Some(pid), Some(before)) = (self.pid, self.before)
-            && let Some(after) = process_cpu_seconds(pid)
-        {
-            let used = ((after - before) * 100.0).round() / 100.0;
-            extra.insert("broker_cpu_seconds".into(), used.into());
-        }
-    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::client::{self, Plan, Tally};
-use super::probe::BrokerCpu;
+use crate::report::BrokerCpu;
 use super::wire::{Body, Template, now_ns};
 use super::{SetArgs, connect_all, path_prefix, phase_timeout, pipelined_report};
 use crate::Common;
@@ -25,7 +25,7 @@ pub(crate) async fn set(common: &Common, args: &SetArgs) -> anyhow::Result<Repor
     let body = Body::Fixed {
         payload: common.payload,
     };
-    let cpu = BrokerCpu::start(common);
+    let cpu = BrokerCpu::start(common.pid);
     let deadline = Instant::now() + phase_timeout(common);
     let start = now_ns();
     let tasks = connections
