@@ -92,6 +92,9 @@ pub struct Event {
     /// For a remove event: how many records it removed at this path (0 when an exact
     /// remove found nothing, 1 otherwise).
     pub removed: u64,
+    /// When set, only these sessions receive the event (reference: TARGETING EVENTS,
+    /// `targetClients`); the others count as skipped.
+    pub targets: Option<Arc<[SessionId]>>,
     native_data: OnceLock<Bytes>,
     native_frame: OnceLock<Box<[Bytes]>>,
 }
@@ -127,9 +130,16 @@ impl Event {
             meta,
             qos,
             removed: u64::from(kind == EventKind::Remove),
+            targets: None,
             native_data: OnceLock::new(),
             native_frame: OnceLock::new(),
         }
+    }
+
+    /// Sets [`Event::targets`].
+    pub fn with_targets(mut self, targets: Option<Arc<[SessionId]>>) -> Self {
+        self.targets = targets;
+        self
     }
 
     /// Sets [`Event::removed`].

@@ -36,9 +36,11 @@ pub use path::{MAX_PATH_LEN, Path, PathError};
 pub use pattern::{Glob, Pattern, Segment};
 pub use payload::{Format, Payload, Record, now_ms};
 pub use pipeline::{Core, CoreBuilder, CoreConfig};
-pub use protocol::{BoxIo, Io, Protocol, WebSocket};
+pub use protocol::{BoxIo, HttpResource, Io, Protocol, WebSocket};
 pub use publish::PublishResult;
-pub use request::{Action, Consistency, Off, OnOptions, Request, Response, SetOptions};
+pub use request::{
+    Action, Consistency, Off, OnOptions, RESERVED_META_KEYS, Request, Response, SetOptions,
+};
 pub use router::{Router, SHARDS, Subscription, SubscriptionId};
 pub use session::{Delivery, OverflowPolicy, Session, SessionId, SessionInfo, SessionQueue};
 pub use stats::Stats;

@@ -101,6 +101,22 @@ impl Path {
         Ok(Self(s.into()))
     }
 
+    /// The path one level below this one: `/a` + `b` → `/a/b`.
+    ///
+    /// # Errors
+    /// As [`Path::parse`]; and [`PathError::BadCharacter`] when `segment` is empty or
+    /// holds a `/` (it must be exactly one level).
+    pub fn child(&self, segment: &str) -> Result<Self, PathError> {
+        let path = format!("{}/{segment}", self.0);
+        if segment.is_empty() || segment.contains('/') {
+            return Err(PathError::BadCharacter {
+                path,
+                what: "an empty segment or a `/` where one segment was expected",
+            });
+        }
+        Self::parse(&path)
+    }
+
     /// The path as text, always starting with `/`.
     pub fn as_str(&self) -> &str {
         &self.0

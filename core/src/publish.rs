@@ -19,7 +19,7 @@ use crate::path::Path;
 use crate::pattern::Glob;
 use crate::payload::{Format, Payload, Record, now_ms};
 use crate::pipeline::Core;
-use crate::request::{Consistency, Response, SetOptions};
+use crate::request::{Consistency, Response, SetOptions, custom_meta};
 use crate::router::Subscription;
 use crate::session::{Delivery, Session, SessionQueue};
 use crate::store::{OnCommit, Write};
@@ -54,6 +54,16 @@ impl Core {
         }
         let published = !options.no_publish;
         let origin = session.id();
+        let meta = custom_meta(options.meta);
+        let tag = match (&options.tag, options.no_store) {
+            (Some(tag), false) => Some(path.child(tag)?),
+            (Some(_), true) => {
+                return Err(Error::BadRequest(
+                    "`tag` snapshots a stored record: it cannot be combined with `noStore`".into(),
+                ));
+            }
+            (None, _) => None,
+        };
         let event_for = move |record: &Record| {
             Event::new(
                 EventKind::Set,
@@ -64,9 +74,10 @@ impl Core {
                 Some(origin),
                 options.event_id,
                 options.consistency,
-                options.meta,
+                meta,
                 options.qos,
             )
+            .with_targets(options.target_clients)
         };
         let record = if options.no_store {
             let now = now_ms();
@@ -102,6 +113,15 @@ impl Core {
             let record = self.inner.store.set(write, hook).await?;
             let congested = std::mem::take(&mut *congested.lock());
             self.wait_for_room(&congested).await;
+            if let Some(tag) = tag {
+                let snapshot = Write {
+                    path: tag,
+                    payload: record.payload.clone(),
+                    merge: false,
+                    modified_by: None,
+                };
+                self.inner.store.set(snapshot, None).await?;
+            }
             record
         };
         Ok(Response::Set { record, published })
@@ -124,6 +144,7 @@ impl Core {
         };
         let core = self.clone();
         let origin = session.id();
+        let meta = custom_meta(meta);
         let hook: OnCommit<[Path]> = Box::new(move |removed: &[Path]| {
             let now = now_ms();
             let event = |path: Path, count: u64| {
@@ -228,6 +249,10 @@ impl Core {
         let wants = |s: &Subscription| {
             s.options.filter.accepts(event.kind)
                 && !(s.options.no_local && event.origin == Some(s.session))
+                && event
+                    .targets
+                    .as_ref()
+                    .is_none_or(|t| t.contains(&s.session))
         };
         for group in matches.chunk_by(|a, b| a.session == b.session) {
             let subscriptions = match group {

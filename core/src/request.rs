@@ -1,6 +1,8 @@
 //! Requests and responses: what a session asks of the core and what it is answered
 //! (reference: the actions of `reference/happn-3-wire.md` §4).
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use crate::event::EventFilter;
@@ -8,6 +10,7 @@ use crate::path::Path;
 use crate::pattern::{Glob, Pattern};
 use crate::payload::{Payload, Record};
 use crate::router::SubscriptionId;
+use crate::session::SessionId;
 
 /// Every action of the native protocol (DESIGN.md §5). A closed set: protocols map their
 /// frames onto it; the core executes the data actions ([`Request`]).
@@ -110,6 +113,31 @@ impl Consistency {
     }
 }
 
+/// Keys of an event's `_meta` that the broker owns: custom meta (`SetOptions::meta`, MQTT 5
+/// user properties) cannot set them, and any it carries are dropped (reference: EVENTS
+/// WITH CUSTOM META, plus pathmq's own keys).
+pub const RESERVED_META_KEYS: [&str; 12] = [
+    "path",
+    "created",
+    "modified",
+    "action",
+    "type",
+    "published",
+    "status",
+    "eventId",
+    "sessionId",
+    "channel",
+    "consistency",
+    "publicationId",
+];
+
+/// `meta` without the [`RESERVED_META_KEYS`]; `None` when nothing is left.
+pub(crate) fn custom_meta(meta: Option<Map<String, Value>>) -> Option<Map<String, Value>> {
+    let mut meta = meta?;
+    meta.retain(|key, _| !RESERVED_META_KEYS.contains(&key.as_str()));
+    (!meta.is_empty()).then_some(meta)
+}
+
 /// Options of a `set`.
 #[derive(Debug, Clone, Default)]
 pub struct SetOptions {
@@ -128,6 +156,11 @@ pub struct SetOptions {
     pub qos: u8,
     /// The writer's request id, used to form the event's publication id.
     pub event_id: Option<u64>,
+    /// Only these sessions receive the event (reference: TARGETING EVENTS).
+    pub target_clients: Option<Arc<[SessionId]>>,
+    /// After the write, store a snapshot of the record at `<path>/<tag>` (reference:
+    /// TAGGING). The snapshot is stored without an event.
+    pub tag: Option<String>,
 }
 
 /// Options of an `on`.

@@ -38,6 +38,16 @@ impl SessionId {
     }
 }
 
+impl std::str::FromStr for SessionId {
+    type Err = uuid::Error;
+
+    /// Parses the hyphenated form [`SessionId`]'s `Display` writes (other UUID forms are
+    /// accepted too).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::parse_str(s).map(Self)
+    }
+}
+
 impl Default for SessionId {
     fn default() -> Self {
         Self::new()

@@ -27,10 +27,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::client::{self, FIRST_ID, Plan, Ws, latency_histogram};
 use super::probe;
-use crate::report::BrokerCpu;
 use super::wire::{Body, Inbound, Template, classify, now_ns, pong, stamp};
 use super::{CONNECT_CONCURRENCY, FanoutArgs, connect_all, path_prefix, phase_timeout};
 use crate::Common;
+use crate::report::BrokerCpu;
 use crate::report::{Latency, Loss, Report, SequenceTracker};
 
 /// How long subscribers may go without an event, once the writer is done, before the

@@ -8,10 +8,10 @@ use anyhow::ensure;
 use tokio::time::Instant;
 
 use super::client::{self, Plan, Tally};
-use crate::report::BrokerCpu;
 use super::wire::{Body, Template, now_ns};
 use super::{GetArgs, connect_all, path_prefix, phase_timeout, pipelined_report};
 use crate::Common;
+use crate::report::BrokerCpu;
 use crate::report::Report;
 
 /// Runs `native-get`.

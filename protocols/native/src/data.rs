@@ -6,9 +6,12 @@
 //! refused with a clear error rather than ignored, since ignoring them would answer with
 //! the wrong data.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use pathmq_core::{
-    Consistency, Error, Glob, Path, Payload, Request, Response, Session, SetOptions, now_ms,
+    Consistency, Error, Glob, Path, Payload, Request, Response, Session, SessionId, SetOptions,
+    now_ms,
 };
 use serde_json::{Map, Value, json};
 
@@ -103,8 +106,11 @@ pub(crate) async fn set(
     envelope: &Envelope,
     reply: Reply<'_>,
 ) -> Result<Vec<Bytes>, Error> {
-    let path = Path::parse(envelope.require_path()?)?;
+    let mut path = Path::parse(envelope.require_path()?)?;
     let o = &envelope.options;
+    if flag(o, "setSibling", "options.setSibling")? {
+        path = path.child(&sibling_id())?;
+    }
     if is_set(o, "increment") {
         return Err(FrameError::Unsupported {
             what: "the `increment` option".into(),
@@ -142,6 +148,8 @@ pub(crate) async fn set(
         meta,
         qos: 1,
         event_id: envelope.event_id_u64(),
+        target_clients: target_clients(o)?,
+        tag: tag(o)?,
     };
 
     let response = session
@@ -279,6 +287,51 @@ pub(crate) async fn remove(
 ///
 /// # Errors
 /// [`FrameError::BadField`] when it is present and not an object.
+/// `options.targetClients`: the session ids (as `_meta.sessionId` and `session.id` show
+/// them) that alone receive the event (reference: TARGETING EVENTS).
+fn target_clients(options: &Map<String, Value>) -> Result<Option<Arc<[SessionId]>>, FrameError> {
+    let bad = || FrameError::BadField {
+        field: "options.targetClients",
+        expected: "an array of session ids",
+    };
+    match options.get("targetClients") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(ids)) => ids
+            .iter()
+            .map(|id| id.as_str().and_then(|id| id.parse().ok()).ok_or_else(bad))
+            .collect::<Result<Vec<SessionId>, _>>()
+            .map(|ids| Some(ids.into())),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// `options.tag`: the name under which a snapshot of the record is kept, at
+/// `<path>/<tag>` (reference: TAGGING).
+fn tag(options: &Map<String, Value>) -> Result<Option<String>, FrameError> {
+    match options.get("tag") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(tag)) if !tag.is_empty() => Ok(Some(tag.clone())),
+        Some(_) => Err(FrameError::BadField {
+            field: "options.tag",
+            expected: "a non-empty string",
+        }),
+    }
+}
+
+/// A short unique path segment for `setSibling` (reference: SET SIBLING, "suffixed with a
+/// random short id"): 12 base-62 characters from 71 random bits.
+fn sibling_id() -> String {
+    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut n = uuid::Uuid::new_v4().as_u128();
+    (0..12)
+        .map(|_| {
+            let c = ALPHABET[(n % 62) as usize];
+            n /= 62;
+            char::from(c)
+        })
+        .collect()
+}
+
 fn custom_meta(options: &Map<String, Value>) -> Result<Option<Map<String, Value>>, FrameError> {
     match options.get("meta") {
         None | Some(Value::Null) => Ok(None),

@@ -111,7 +111,13 @@ impl Reply<'_> {
     /// The array form for records: each record's native view with its `_meta` added
     /// ([`write_record_item`]), then the trailing meta object.
     pub(crate) fn records(&self, records: &[Record]) -> Bytes {
-        let mut out = Vec::with_capacity(records.iter().map(|r| r.payload.bytes.len() + 96).sum::<usize>() + 192);
+        let mut out = Vec::with_capacity(
+            records
+                .iter()
+                .map(|r| r.payload.bytes.len() + 96)
+                .sum::<usize>()
+                + 192,
+        );
         out.push(b'[');
         for record in records {
             write_record_item(&mut out, record);
@@ -278,9 +284,12 @@ mod tests {
         let mut item = Map::new();
         item.insert("path".into(), "/p".into());
         let meta_only = parse(&reply.meta_only(item, true));
-        assert_eq!(meta_only, json!({"_meta": {
+        assert_eq!(
+            meta_only,
+            json!({"_meta": {
             "path": "/p", "type": "response", "status": "ok", "published": true,
-            "eventId": 4, "sessionId": reply.session.to_string(), "action": "get"}}));
+            "eventId": 4, "sessionId": reply.session.to_string(), "action": "get"}})
+        );
     }
 
     #[test]
@@ -309,7 +318,10 @@ mod tests {
         let records = [
             record(Payload::detect(Bytes::from_static(b"{\"t\":1}")), None),
             record(Payload::detect(Bytes::from_static(b"{ }")), Some("bob")),
-            record(Payload::detect(Bytes::from_static(b"{\"_meta\":{\"x\":1}}")), None),
+            record(
+                Payload::detect(Bytes::from_static(b"{\"_meta\":{\"x\":1}}")),
+                None,
+            ),
             record(Payload::detect(Bytes::from_static(b"\"text\"")), None),
             record(Payload::detect(Bytes::from_static(b"plain")), None),
             record(Payload::detect(Bytes::from_static(&[0xff, 0x00])), None),
@@ -320,7 +332,10 @@ mod tests {
         for (item, record) in items.iter().zip(&records) {
             assert_eq!(item, &record_item(record), "{record:?}");
         }
-        assert_eq!(items[0], json!({"t": 1, "_meta": {"path": "/a/\"b\"", "created": 10, "modified": 20}}));
+        assert_eq!(
+            items[0],
+            json!({"t": 1, "_meta": {"path": "/a/\"b\"", "created": 10, "modified": 20}})
+        );
         assert_eq!(items[1]["_meta"]["modifiedBy"], "bob");
         assert_eq!(items[2]["_meta"]["created"], 10);
         assert_eq!(items[records.len()]["eventId"], 1);

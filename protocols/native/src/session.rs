@@ -21,8 +21,8 @@ use serde_json::{Map, Value, json};
 use crate::envelope::{Envelope, Rejected, flag};
 use crate::error::FrameError;
 use crate::frame::PROTOCOL;
-use crate::response::Reply;
 use crate::inflight::{Call, Effect};
+use crate::response::Reply;
 use crate::{data, subscribe};
 
 /// What the client said about itself (`configure-session`, `login`).
