@@ -95,6 +95,9 @@ pub struct Event {
     /// When set, only these sessions receive the event (reference: TARGETING EVENTS,
     /// `targetClients`); the others count as skipped.
     pub targets: Option<Arc<[SessionId]>>,
+    /// For a `set` with `merge`: the writer's input before merging, which merge
+    /// subscriptions receive instead of the record ([`crate::OnOptions::merge`]).
+    pub merge_input: Option<Payload>,
     native_data: OnceLock<Bytes>,
     native_frame: OnceLock<Box<[Bytes]>>,
 }
@@ -131,6 +134,7 @@ impl Event {
             qos,
             removed: u64::from(kind == EventKind::Remove),
             targets: None,
+            merge_input: None,
             native_data: OnceLock::new(),
             native_frame: OnceLock::new(),
         }
@@ -139,6 +143,12 @@ impl Event {
     /// Sets [`Event::targets`].
     pub fn with_targets(mut self, targets: Option<Arc<[SessionId]>>) -> Self {
         self.targets = targets;
+        self
+    }
+
+    /// Sets [`Event::merge_input`].
+    pub fn with_merge_input(mut self, input: Option<Payload>) -> Self {
+        self.merge_input = input;
         self
     }
 

@@ -55,6 +55,7 @@ impl Core {
         let published = !options.no_publish;
         let origin = session.id();
         let meta = custom_meta(options.meta);
+        let merge_input = options.merge.then(|| payload.clone());
         let tag = match (&options.tag, options.no_store) {
             (Some(tag), false) => Some(path.child(tag)?),
             (Some(_), true) => {
@@ -78,6 +79,7 @@ impl Core {
                 options.qos,
             )
             .with_targets(options.target_clients)
+            .with_merge_input(merge_input)
         };
         let record = if options.no_store {
             let now = now_ms();

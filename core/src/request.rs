@@ -176,6 +176,9 @@ pub struct OnOptions {
     pub no_local: bool,
     /// The channel name a native client knows this subscription by (`/ALL@/a/*`).
     pub channel: Option<String>,
+    /// A merge subscription: a `set` with `merge` delivers the writer's raw input, not the
+    /// merged record (reference: MERGE SUBSCRIPTIONS; [`crate::Event::merge_input`]).
+    pub merge: bool,
 }
 
 /// What an `off` removes.

@@ -32,25 +32,31 @@ pub(crate) fn event_frames(event: &Event, subscriptions: &[Arc<Subscription>]) -
     match subscriptions {
         [] => Vec::new(),
         // The common case: one subscription, one frame.
-        [sub] => vec![event_frame(event, &channel_of(sub), sub.options.depth)],
+        [sub] => vec![event_frame(
+            event,
+            &channel_of(sub),
+            sub.options.depth,
+            sub.options.merge,
+        )],
         _ => {
-            let mut channels: Vec<(Cow<'_, str>, Option<usize>)> =
+            // (channel, smallest depth, merge of the channel's first subscription)
+            let mut channels: Vec<(Cow<'_, str>, Option<usize>, bool)> =
                 Vec::with_capacity(subscriptions.len());
             for sub in subscriptions {
                 let channel = channel_of(sub);
-                match channels.iter_mut().find(|(c, _)| *c == channel) {
-                    Some((_, depth)) => {
+                match channels.iter_mut().find(|(c, _, _)| *c == channel) {
+                    Some((_, depth, _)) => {
                         *depth = match (*depth, sub.options.depth) {
                             (Some(a), Some(b)) => Some(a.min(b)),
                             (a, b) => a.or(b),
                         }
                     }
-                    None => channels.push((channel, sub.options.depth)),
+                    None => channels.push((channel, sub.options.depth, sub.options.merge)),
                 }
             }
             channels
                 .iter()
-                .map(|(channel, depth)| event_frame(event, channel, *depth))
+                .map(|(channel, depth, merge)| event_frame(event, channel, *depth, *merge))
                 .collect()
         }
     }
@@ -76,12 +82,31 @@ const MID: usize = 1;
 const CUSTOM_DEPTH: usize = 2;
 const TAIL: usize = 3;
 
+/// `{"data":`, the start of every event frame.
+const DATA_KEY: &[u8] = b"{\"data\":";
+
 /// `,"depth":`, before a frame's own depth.
 const DEPTH_KEY: &[u8] = b",\"depth\":";
 
-/// One event frame on `channel`, from the event's shared pieces.
-fn event_frame(event: &Event, channel: &str, depth: Option<usize>) -> Bytes {
+/// One event frame on `channel`, from the event's shared pieces. For a merge subscription
+/// (`merge`) to a merging `set`, the frame's `data` is the writer's input
+/// ([`Event::merge_input`]), spliced in place of the record's.
+fn event_frame(event: &Event, channel: &str, depth: Option<usize>, merge: bool) -> Bytes {
     let parts = event.native_frame(shared_parts);
+    // HEAD is `{"data":` + the record's data + the start of `_meta`.
+    let rest = parts[HEAD].get(DATA_KEY.len() + event.native_data().len()..);
+    let merge_head = match (&event.merge_input, merge, rest) {
+        (Some(input), true, Some(rest)) => {
+            let input = input.native_json();
+            let mut head = Vec::with_capacity(DATA_KEY.len() + input.len() + rest.len());
+            head.extend_from_slice(DATA_KEY);
+            head.extend_from_slice(&input);
+            head.extend_from_slice(rest);
+            Some(head)
+        }
+        _ => None,
+    };
+    let head = merge_head.as_deref().unwrap_or(&parts[HEAD]);
     // JSON text of the channel: channels rarely need escaping, and then it is the text
     // in quotes, written straight into the frame.
     let plain = channel
@@ -93,14 +118,14 @@ fn event_frame(event: &Event, channel: &str, depth: Option<usize>) -> Bytes {
     };
     let mut digits = [0u8; 20];
     let depth = depth.map(|d| decimal(d, &mut digits));
-    let len = parts[HEAD].len()
+    let len = head.len()
         + escaped.as_ref().map_or(channel.len() + 2, Vec::len)
         + parts[MID].len()
         + depth.map_or(parts[CUSTOM_DEPTH].len(), |d| DEPTH_KEY.len() + d.len())
         + parts[TAIL].len();
     // Exactly `len`: a full vector becomes `Bytes` without another allocation.
     let mut frame = Vec::with_capacity(len);
-    frame.extend_from_slice(&parts[HEAD]);
+    frame.extend_from_slice(head);
     match &escaped {
         Some(escaped) => frame.extend_from_slice(escaped),
         None => {
@@ -144,7 +169,7 @@ fn shared_parts(event: &Event) -> Box<[Bytes]> {
     let meta = event_meta(event);
     let data = event.native_data();
     let mut head = Vec::with_capacity(data.len() + 256);
-    head.extend_from_slice(b"{\"data\":");
+    head.extend_from_slice(DATA_KEY);
     head.extend_from_slice(data);
     head.extend_from_slice(b",\"_meta\":{");
     let mut head_pairs = 0;

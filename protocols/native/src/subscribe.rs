@@ -17,6 +17,10 @@ use crate::error::FrameError;
 use crate::response::{Reply, record_item};
 use crate::session::unexpected;
 
+/// How many levels below its prefix a `/**` subscription reaches when `options.depth` is
+/// not given (reference: VARIABLE DEPTH SUBSCRIPTIONS, "the default variable depth is 5").
+const DEFAULT_VARIABLE_DEPTH: usize = 5;
+
 /// The filter an `event_type` or channel prefix names (`all`/`*`, `set`, `remove`, any
 /// case).
 fn filter_named(name: &str) -> Option<EventFilter> {
@@ -62,11 +66,14 @@ fn reference_id(options: &Map<String, Value>) -> Result<Option<u64>, FrameError>
 }
 
 /// `on`: subscribes to a channel. `*` in the path is exactly one segment, `**` (last)
-/// every descendant up to `options.depth` levels when given (DESIGN.md §3).
+/// every descendant up to `options.depth` levels (default 5, as the reference; DESIGN.md
+/// §3). With `options.merge`, a `set` with `merge` delivers the writer's raw input
+/// (reference: MERGE SUBSCRIPTIONS).
 /// Answer: `{id}`, the subscription id the client passes back as `referenceId`.
 ///
 /// With `options.initialCallback` or `initialEmit`, the answer's `data` is instead
-/// the array of stored records the subscription matches (each with its `_meta`), and
+/// the array of stored records the subscription matches (each with its `_meta`, ordered
+/// by `modified` as the reference says), and
 /// the id is in `_meta.referenceId`.
 ///
 /// # Errors
@@ -98,6 +105,12 @@ pub(crate) async fn on(
             },
         )?),
     };
+    // A variable-depth pattern without a depth reaches 5 levels, as the reference's
+    // client default (`defaultVariableDepth`).
+    let depth = match depth {
+        None if path.ends_with("/**") => Some(DEFAULT_VARIABLE_DEPTH),
+        depth => depth,
+    };
     let initial = flag(o, "initialCallback", "options.initialCallback")?
         || flag(o, "initialEmit", "options.initialEmit")?;
 
@@ -107,6 +120,7 @@ pub(crate) async fn on(
         qos: 1,
         no_local: false,
         channel: Some(channel),
+        merge: flag(o, "merge", "options.merge")?,
     };
     let response = session
         .request(Request::On {
@@ -130,11 +144,13 @@ pub(crate) async fn on(
             return Err(error);
         }
     };
-    let items = records
-        .iter()
+    // "ordered by modified" (reference: EVENT DATA), then by path.
+    let mut records: Vec<_> = records
+        .into_iter()
         .filter(|r| pattern.matches(&r.path, depth))
-        .map(record_item)
         .collect();
+    records.sort_by(|a, b| (a.modified, &a.path).cmp(&(b.modified, &b.path)));
+    let items = records.iter().map(record_item).collect();
     let mut meta = Map::new();
     meta.insert("referenceId".into(), id.0.into());
     Ok(vec![reply.ok(Value::Array(items), meta, false)])
