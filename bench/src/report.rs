@@ -259,6 +259,7 @@ mod tests {
     #[test]
     fn own_cpu_time_is_readable() {
         assert!(cpu_seconds() >= 0.0);
+        assert!(process_cpu_seconds(std::process::id()).is_some());
         assert!(rss_kib(std::process::id()).is_some());
     }
 }

@@ -22,6 +22,7 @@ mod payload;
 mod pipeline;
 mod protocol;
 mod publish;
+pub mod query;
 mod request;
 mod router;
 mod session;
@@ -38,6 +39,7 @@ pub use payload::{Format, Payload, Record, now_ms};
 pub use pipeline::{Core, CoreBuilder, CoreConfig};
 pub use protocol::{BoxIo, HttpResource, Io, Protocol, WebSocket};
 pub use publish::PublishResult;
+pub use query::{Criteria, Query, QueryError};
 pub use request::{
     Action, Consistency, Off, OnOptions, RESERVED_META_KEYS, Request, Response, SetOptions,
 };

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use crate::path::Path;
 use crate::pattern::Glob;
 use crate::payload::{Payload, Record};
+use crate::query::{Criteria, Query};
 
 /// A store operation failed. The operation did not happen; data written before is intact.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +124,45 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError`].
     async fn count(&self, glob: &Glob) -> Result<u64, StoreError>;
+
+    /// The records matching `glob` that satisfy the query's criteria, sorted (by path
+    /// when the query has no sort), after `skip`, at most `limit`, projected (a projected
+    /// record's payload is the JSON of its projected native view). The
+    /// [`query`](crate::query) module gives the semantics.
+    ///
+    /// The default runs [`Query::run`] over [`Store::scan`] on the calling task; stores
+    /// override it to evaluate where they read (the redb store does so on its reader
+    /// threads, never on a runtime worker), reading only the glob's literal-prefix range.
+    ///
+    /// # Errors
+    /// [`StoreError`] from the read; nothing is changed.
+    async fn query(&self, glob: &Glob, query: &Query) -> Result<Vec<Record>, StoreError> {
+        Ok(query.run(self.scan(glob).await?))
+    }
+
+    /// How many records match `glob` and satisfy `criteria` (all of them for `None`),
+    /// ignoring any sort, skip, limit or projection.
+    ///
+    /// The default is [`Store::count`] without criteria, and a filtered [`Store::scan`]
+    /// on the calling task with them; stores override it like [`Store::query`].
+    ///
+    /// # Errors
+    /// [`StoreError`] from the read; nothing is changed.
+    async fn count_matching(
+        &self,
+        glob: &Glob,
+        criteria: Option<&Criteria>,
+    ) -> Result<u64, StoreError> {
+        match criteria {
+            None => self.count(glob).await,
+            Some(criteria) => Ok(self
+                .scan(glob)
+                .await?
+                .iter()
+                .filter(|record| criteria.matches_record(record))
+                .count() as u64),
+        }
+    }
 
     /// Makes everything written so far durable and stops accepting writes; called once at
     /// shutdown.

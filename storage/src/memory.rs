@@ -10,6 +10,10 @@ use pathmq_core::{Glob, OnCommit, Path, Record, Store, StoreError, Write, now_ms
 
 /// Records in a `BTreeMap` ordered by path. Operations never wait on I/O; the lock is
 /// held only for the map operation itself.
+///
+/// [`Store::query`] and [`Store::count_matching`] are the trait's defaults: the glob's
+/// records are copied out by [`Store::scan`] (sharing their bytes), then filtered after
+/// the lock is released, so writers never wait for a filter.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     records: RwLock<BTreeMap<Path, Record>>,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use pathmq_core::{Glob, Path, Payload, Store, StoreError, Write};
+use pathmq_core::{Criteria, Glob, Path, Payload, Query, Store, StoreError, Write};
 use pathmq_storage::{OpenError, RedbStore};
 use redb::{ReadableDatabase, TableDefinition};
 use serde_json::json;
@@ -185,6 +185,45 @@ fn open_errors_name_the_file() {
     }
 }
 
+/// Queries run on the reader threads, not on the runtime: a closed store refuses them,
+/// and a query still answers while the runtime's only worker is busy waiting for it.
+#[tokio::test(flavor = "current_thread")]
+async fn queries_run_off_the_runtime_and_stop_with_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("store.redb")).unwrap();
+    for n in 0..50 {
+        store
+            .set(write(&format!("/q/{n:02}"), n), None)
+            .await
+            .unwrap();
+    }
+    let query = Query::parse(
+        Some(&json!({"n": {"$gte": 10}})),
+        Some(&json!({"sort": [["n", -1]], "limit": 3})),
+    )
+    .unwrap();
+    let found = store.query(&glob("/q/*"), &query).await.unwrap();
+    let ns: Vec<_> = found
+        .iter()
+        .map(|r| r.payload.as_json().unwrap()["n"].clone())
+        .collect();
+    assert_eq!(ns, [json!(49), json!(48), json!(47)]);
+    let criteria = query.criteria.as_ref();
+    assert_eq!(
+        store.count_matching(&glob("/q/*"), criteria).await.unwrap(),
+        40
+    );
+    store.close().await.unwrap();
+    assert!(matches!(
+        store.query(&glob("/q/*"), &query).await,
+        Err(StoreError::Closed)
+    ));
+    assert!(matches!(
+        store.count_matching(&glob("/q/*"), criteria).await,
+        Err(StoreError::Closed)
+    ));
+}
+
 /// Guards the decoder against bytes it did not write: the store answers `Corrupt` naming
 /// the path, keeps the record as it is, and `remove` still clears it.
 #[tokio::test]
@@ -207,6 +246,19 @@ async fn unreadable_records_are_reported_not_panicked_on() {
         |e: StoreError| matches!(e, StoreError::Corrupt { ref path, .. } if path == "/bad");
     assert!(is_corrupt(store.get(&path("/bad")).await.unwrap_err()));
     assert!(is_corrupt(store.scan(&glob("*")).await.unwrap_err()));
+    assert!(is_corrupt(
+        store
+            .query(&glob("*"), &Query::default())
+            .await
+            .unwrap_err()
+    ));
+    let criteria = Criteria::parse(&json!({"n": 1})).unwrap();
+    assert!(is_corrupt(
+        store
+            .count_matching(&glob("*"), Some(&criteria))
+            .await
+            .unwrap_err()
+    ));
     let mut merge = write("/bad", 2);
     merge.merge = true;
     assert!(is_corrupt(store.set(merge, None).await.unwrap_err()));

@@ -1,6 +1,7 @@
 //! The store suite: one set of behaviours, run against every [`Store`] (STYLE 25). Each
 //! behaviour is a generic async fn; the `suite!` macro instantiates it as a test per
-//! store, so `cargo test memory::` or `cargo test redb::` runs one store.
+//! store, so `cargo test memory::` or `cargo test redb::` runs one store. The query
+//! behaviours are in `suite/query.rs`.
 
 use std::sync::Arc;
 
@@ -8,6 +9,10 @@ use bytes::Bytes;
 use pathmq_core::{Format, Glob, Path, Payload, Store, Write, now_ms};
 use pathmq_storage::{MemoryStore, RedbStore};
 use serde_json::{Value, json};
+
+#[path = "suite/query.rs"]
+mod query;
+use query::*;
 
 /// A store under test and whatever must outlive it.
 struct Fixture<S> {
@@ -70,6 +75,12 @@ macro_rules! cases {
                 concurrent_merges_lose_no_key,
                 commit_hooks_run_in_commit_order,
                 remove_hooks_see_the_removed_paths,
+                query_search_example,
+                query_regex_forms,
+                query_pages_equal_the_unpaged_result,
+                query_without_sort_is_in_path_order,
+                query_sees_meta_and_native_views,
+                count_matching_agrees_with_query,
             );
         )*
     };

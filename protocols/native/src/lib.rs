@@ -10,6 +10,10 @@
 //! * byte streams ([`Protocol::serve_io`], TCP via `transport::run_tcp`): each JSON frame
 //!   preceded by its length as a 4-byte big-endian integer.
 //!
+//! The HTTP listener also serves the browser client, [`BROWSER_CLIENT`], at
+//! [`BROWSER_CLIENT_PATHS`] ([`Protocol::http_resources`]): a dependency-free script with
+//! the happn-3 client's API that speaks this protocol over WebSocket at `/`.
+//!
 //! | module | job |
 //! |---|---|
 //! | `connection` | the connection struct and its `run` loop |
@@ -61,7 +65,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pathmq_core::{BoxIo, Core, Protocol, WebSocket, async_trait};
+use bytes::Bytes;
+use pathmq_core::{BoxIo, Core, HttpResource, Protocol, WebSocket, async_trait};
 
 use crate::connection::Connection;
 use crate::transport::Transport;
@@ -69,6 +74,15 @@ use crate::transport::Transport;
 /// The WebSocket paths the native protocol is served at: `/`, and `/primus`, where the
 /// happn-3 client connects (it adds `?_primuscb=…`, which routing ignores).
 pub const WEBSOCKET_PATHS: [&str; 2] = ["/", "/primus"];
+
+/// The browser client (`protocols/native/browser/pathmq-client.js`): a script without
+/// dependencies that defines `PathmqClient`, with the happn-3 client's API over this
+/// protocol. Its header comment documents it.
+pub const BROWSER_CLIENT: &str = include_str!("../browser/pathmq-client.js");
+
+/// Where the HTTP listener serves [`BROWSER_CLIENT`] (the happn-3 server serves its
+/// client at `/browser_client`).
+pub const BROWSER_CLIENT_PATHS: [&str; 2] = ["/browser_client", "/browser_client.js"];
 
 /// Settings of the native protocol. `Default` gives the documented defaults; set fields
 /// on a default value to change them.
@@ -145,6 +159,20 @@ impl Native {
 impl Protocol for Native {
     fn name(&self) -> &'static str {
         "native"
+    }
+
+    /// The browser client script at [`BROWSER_CLIENT_PATHS`].
+    fn http_resources(&self) -> Vec<HttpResource> {
+        BROWSER_CLIENT_PATHS
+            .iter()
+            .map(|path| {
+                HttpResource::new(
+                    *path,
+                    "application/javascript; charset=utf-8",
+                    Bytes::from_static(BROWSER_CLIENT.as_bytes()),
+                )
+            })
+            .collect()
     }
 
     /// Serves length-prefixed JSON frames on a byte stream until the client leaves or the

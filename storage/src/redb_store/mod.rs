@@ -7,9 +7,12 @@
 //!   everything pending in one durable write transaction (group commit) before answering.
 //!   `merge` reads and rewrites the record inside that transaction, so it is atomic.
 //! - **Point reads** (`get`) go to reader threads ([`reader`]) that answer every pending
-//!   `get` from one fresh read transaction. **Range reads** (`scan`, `count`) run in
-//!   `spawn_blocking` in their own read transaction. Both are consistent snapshots that
-//!   never wait for the writer.
+//!   `get` from one fresh read transaction. **Queries** (`query`, `count_matching` with
+//!   criteria) run on the same reader threads, after the `get`s of their batch: they
+//!   decode and filter the glob's records as they read them, keeping only what the
+//!   answer needs (an unsorted page stops the scan once it is full). **Plain range
+//!   reads** (`scan`, `count`) run in `spawn_blocking` in their own read transaction.
+//!   All are consistent snapshots that never wait for the writer.
 //! - **Globs** read only the key range starting with [`Glob::literal_prefix`] ([`range`]).
 //!
 //! redb is synchronous: nothing here runs redb on a runtime worker.
@@ -25,7 +28,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use pathmq_core::{Glob, OnCommit, Path, Record, Store, StoreError, Write};
+use pathmq_core::{Criteria, Glob, OnCommit, Path, Query, Record, Store, StoreError, Write};
 use redb::{Database, ReadOnlyTable, ReadableDatabase};
 
 pub use builder::{OpenError, RedbStoreBuilder};
@@ -229,6 +232,72 @@ impl Store for RedbStore {
             Ok(n)
         })
         .await
+    }
+
+    /// Runs on one of the store's reader threads: reads the glob's literal-prefix key range,
+    /// decoding each record and offering it to the query's
+    /// [`Selection`](pathmq_core::query::Selection); stops early once an unsorted page is
+    /// full.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for the first unreadable record in the range;
+    /// [`StoreError::Engine`], [`StoreError::Closed`].
+    async fn query(&self, glob: &Glob, query: &Query) -> Result<Vec<Record>, StoreError> {
+        let (glob, query) = (glob.clone(), query.clone());
+        self.reader
+            .scan(move |table| {
+                let mut selection = query.select();
+                let mut bad = None;
+                for_each_match(table, &glob, |key, value| {
+                    match codec::decode_entry(key, value) {
+                        Ok(record) => selection.offer(record),
+                        Err(e) => {
+                            bad = Some(e);
+                            false
+                        }
+                    }
+                })
+                .map_err(engine("query records"))?;
+                bad.map_or_else(|| Ok(selection.finish()), Err)
+            })
+            .await
+    }
+
+    /// Without criteria, [`Store::count`]; with them, filtered on a reader thread like
+    /// [`Store::query`].
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for the first unreadable record in the range;
+    /// [`StoreError::Engine`], [`StoreError::Closed`].
+    async fn count_matching(
+        &self,
+        glob: &Glob,
+        criteria: Option<&Criteria>,
+    ) -> Result<u64, StoreError> {
+        let Some(criteria) = criteria else {
+            return self.count(glob).await;
+        };
+        let (glob, criteria) = (glob.clone(), criteria.clone());
+        self.reader
+            .scan(move |table| {
+                let mut n = 0u64;
+                let mut bad = None;
+                for_each_match(table, &glob, |key, value| {
+                    match codec::decode_entry(key, value) {
+                        Ok(record) => {
+                            n += u64::from(criteria.matches_record(&record));
+                            true
+                        }
+                        Err(e) => {
+                            bad = Some(e);
+                            false
+                        }
+                    }
+                })
+                .map_err(engine("count matching records"))?;
+                bad.map_or(Ok(n), Err)
+            })
+            .await
     }
 
     /// Stops accepting operations, waits until the writer has committed everything
