@@ -277,11 +277,29 @@ impl Core {
             Request::Count { target } => {
                 Ok(Response::Count(self.inner.store.count(&target).await?))
             }
+            Request::Search { target, query } => Ok(Response::Records(
+                self.inner.store.query(&target, &query).await?,
+            )),
+            Request::CountMatching { target, criteria } => Ok(Response::Count(
+                self.inner
+                    .store
+                    .count_matching(&target, Some(&criteria))
+                    .await?,
+            )),
             Request::Remove {
                 target,
                 meta,
                 event_id,
             } => self.remove(session, target, meta, event_id).await,
+            Request::RemoveMatching {
+                target,
+                criteria,
+                meta,
+                event_id,
+            } => {
+                self.remove_matching(session, target, criteria, meta, event_id)
+                    .await
+            }
             Request::On { pattern, options } => {
                 let sub = Arc::new(Subscription {
                     id: self.inner.router.next_id(),
@@ -338,9 +356,12 @@ pub(crate) const RESERVED_PREFIX: &str = "/_SYSTEM";
 fn refuse_reserved(request: &Request) -> Result<(), Error> {
     let target = match request {
         Request::Set { path, .. } => path.as_str(),
-        Request::Get { target } | Request::Count { target } | Request::Remove { target, .. } => {
-            target.literal_prefix()
-        }
+        Request::Get { target }
+        | Request::Count { target }
+        | Request::Remove { target, .. }
+        | Request::Search { target, .. }
+        | Request::CountMatching { target, .. }
+        | Request::RemoveMatching { target, .. } => target.literal_prefix(),
         Request::On { pattern, .. } => pattern.as_str(),
         Request::Off(_) => return Ok(()),
     };

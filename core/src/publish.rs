@@ -19,6 +19,7 @@ use crate::path::Path;
 use crate::pattern::Glob;
 use crate::payload::{Format, Payload, Record, now_ms};
 use crate::pipeline::Core;
+use crate::query::{Criteria, Query};
 use crate::request::{Consistency, Response, SetOptions, custom_meta};
 use crate::router::Subscription;
 use crate::session::{Delivery, Session, SessionQueue};
@@ -181,6 +182,41 @@ impl Core {
         });
         let removed = self.inner.store.remove(&target, Some(hook)).await?;
         Ok(Response::Removed(removed.len() as u64))
+    }
+
+    /// Removes the records under `target` that satisfy `criteria`: a search for their
+    /// paths, then one exact remove each (run together, so the store commits them as one
+    /// group). A record changed between the two is removed as it was found.
+    pub(crate) async fn remove_matching(
+        &self,
+        session: &Session,
+        target: Glob,
+        criteria: Criteria,
+        meta: Option<Map<String, Value>>,
+        event_id: Option<u64>,
+    ) -> Result<Response, Error> {
+        let query = Query {
+            criteria: Some(criteria),
+            ..Query::default()
+        };
+        let found = self.inner.store.query(&target, &query).await?;
+        let removals = found.iter().map(|record| {
+            let exact = Glob::parse(record.path.as_str());
+            let meta = meta.clone();
+            async move {
+                match exact {
+                    Ok(exact) => self.remove(session, exact, meta, event_id).await,
+                    Err(error) => Err(error.into()),
+                }
+            }
+        });
+        let mut removed = 0;
+        for result in futures_util::future::join_all(removals).await {
+            if let Response::Removed(n) = result? {
+                removed += n;
+            }
+        }
+        Ok(Response::Removed(removed))
     }
 
     /// Routes an event to every matching subscription's session queue, once per session

@@ -9,6 +9,7 @@ use crate::event::EventFilter;
 use crate::path::Path;
 use crate::pattern::{Glob, Pattern};
 use crate::payload::{Payload, Record};
+use crate::query::{Criteria, Query};
 use crate::router::SubscriptionId;
 use crate::session::SessionId;
 
@@ -225,6 +226,35 @@ pub enum Request {
         /// The writer's request id.
         event_id: Option<u64>,
     },
+    /// Search (reference: SEARCH): the records matching a glob that satisfy the query's
+    /// criteria, sorted, skipped, limited and projected ([`crate::query`]); answered
+    /// with [`Response::Records`].
+    Search {
+        /// An exact path or a glob.
+        target: Glob,
+        /// Criteria and options.
+        query: Query,
+    },
+    /// Count the records matching a glob that satisfy `criteria`; [`Response::Count`].
+    CountMatching {
+        /// An exact path or a glob.
+        target: Glob,
+        /// What the records must satisfy.
+        criteria: Criteria,
+    },
+    /// Remove the records matching a glob that satisfy `criteria`, one event per removed
+    /// record; [`Response::Removed`]. Not atomic with the search: a record changed in
+    /// between is removed as it was found.
+    RemoveMatching {
+        /// An exact path or a glob.
+        target: Glob,
+        /// What the records must satisfy.
+        criteria: Criteria,
+        /// Custom meta for the remove events.
+        meta: Option<Map<String, Value>>,
+        /// The writer's request id.
+        event_id: Option<u64>,
+    },
     /// Subscribe.
     On {
         /// What to match.
@@ -241,9 +271,9 @@ impl Request {
     pub fn action(&self) -> Action {
         match self {
             Self::Set { .. } => Action::Set,
-            Self::Get { .. } => Action::Get,
-            Self::Count { .. } => Action::Count,
-            Self::Remove { .. } => Action::Remove,
+            Self::Get { .. } | Self::Search { .. } => Action::Get,
+            Self::Count { .. } | Self::CountMatching { .. } => Action::Count,
+            Self::Remove { .. } | Self::RemoveMatching { .. } => Action::Remove,
             Self::On { .. } => Action::On,
             Self::Off(_) => Action::Off,
         }

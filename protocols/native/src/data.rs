@@ -2,16 +2,16 @@
 //! `reference/happn-3.md` SET and GET, DESIGN.md §3–§5).
 //!
 //! Every option is read and checked before the core is asked, so a refused request
-//! changes nothing. Options pathmq does not carry yet (query criteria, `increment`) are
-//! refused with a clear error rather than ignored, since ignoring them would answer with
-//! the wrong data.
+//! changes nothing. Options pathmq does not carry (`aggregate`, `collation`) are refused
+//! with a clear error rather than ignored, since ignoring them would answer with the
+//! wrong data.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use pathmq_core::{
-    Consistency, Error, Glob, Path, Payload, Request, Response, Session, SessionId, SetOptions,
-    now_ms,
+    Consistency, Criteria, Error, Glob, Path, Payload, Query, Request, Response, Session,
+    SessionId, SetOptions, now_ms,
 };
 use serde_json::{Map, Value, json};
 
@@ -20,34 +20,31 @@ use crate::error::FrameError;
 use crate::response::Reply;
 use crate::session::unexpected;
 
-/// Query options of `get`, `count` and `remove` that need the query engine.
-const QUERY_OPTIONS: [&str; 7] = [
-    "criteria",
-    "fields",
-    "sort",
-    "limit",
-    "skip",
-    "aggregate",
-    "collation",
-];
+/// Query options pathmq does not carry (they are MongoDB-specific in the reference).
+const UNSUPPORTED_OPTIONS: [&str; 2] = ["aggregate", "collation"];
 
-/// What a `get` asks for besides its path.
+/// What a `get`, `count` or `remove` asks for besides its path (reference: GET, SEARCH).
 #[derive(Debug, Default)]
-struct Query {
+struct GetOptions {
     /// `path_only` (`getPaths`): items are `{_meta:{path}}`.
     path_only: bool,
     /// `options.count`: answer a count instead of the records.
     count: bool,
+    /// `criteria` and the search options (`fields`, `sort`, `skip`, `limit`), when any
+    /// is given.
+    query: Option<Query>,
 }
 
-impl Query {
-    /// Reads `options` and `options.options` (the client nests `fields`, `sort`, `limit`,
-    /// `skip`, `path_only` there; top-level is accepted too, as the reference does).
+impl GetOptions {
+    /// Reads `options.criteria`, and `fields`, `sort`, `skip`, `limit`, `path_only` and
+    /// `count` from `options.options` (where the happn-3 client nests them) or from
+    /// `options` itself (as the reference also shows; the nested one wins).
     ///
     /// # Errors
-    /// [`FrameError::Unsupported`] for a query option, [`FrameError::BadField`] for a
-    /// mistyped one.
-    fn read(options: &Map<String, Value>) -> Result<Self, FrameError> {
+    /// [`FrameError::Unsupported`] for `aggregate` and `collation`,
+    /// [`FrameError::BadField`] for a mistyped option, and the query's own 400 errors
+    /// (an unknown operator, a bad regex, a negative limit …).
+    fn read(options: &Map<String, Value>) -> Result<Self, Error> {
         let nested = match options.get("options") {
             None | Some(Value::Null) => None,
             Some(Value::Object(nested)) => Some(nested),
@@ -55,20 +52,37 @@ impl Query {
                 return Err(FrameError::BadField {
                     field: "options.options",
                     expected: "an object",
-                });
+                }
+                .into());
             }
         };
-        for key in QUERY_OPTIONS {
+        for key in UNSUPPORTED_OPTIONS {
             if is_set(options, key) || nested.is_some_and(|n| is_set(n, key)) {
                 return Err(FrameError::Unsupported {
                     what: format!("the `{key}` option"),
-                    why: "queries are not implemented yet",
-                });
+                    why: "it is specific to MongoDB",
+                }
+                .into());
             }
         }
         let either = |key, field, nested_field| -> Result<bool, FrameError> {
             Ok(flag(options, key, field)?
                 || nested.map_or(Ok(false), |n| flag(n, key, nested_field))?)
+        };
+        let mut search = Map::new();
+        for key in ["fields", "sort", "skip", "limit"] {
+            let value = nested
+                .and_then(|n| n.get(key))
+                .or_else(|| options.get(key))
+                .filter(|v| !v.is_null());
+            if let Some(value) = value {
+                search.insert(key.to_owned(), value.clone());
+            }
+        }
+        let criteria = options.get("criteria").filter(|c| !c.is_null());
+        let query = match (criteria, search.is_empty()) {
+            (None, true) => None,
+            _ => Some(Query::parse(criteria, Some(&Value::Object(search)))?),
         };
         Ok(Self {
             path_only: either(
@@ -77,6 +91,7 @@ impl Query {
                 "options.options.path_only",
             )?,
             count: either("count", "options.count", "options.options.count")?,
+            query,
         })
     }
 }
@@ -187,23 +202,30 @@ pub(crate) async fn set(
 /// `get`: an exact path answers the record (`data` + `_meta {path, created,
 /// modified}`) or `data: null`; a path with `*` (a glob over the rest of the path,
 /// DESIGN.md §3) answers the array form, each item with its `_meta`, then the
-/// trailing meta object. `options.path_only` answers `[{_meta:{path}}, …]`;
-/// `options.options.count` answers `{value: N}` (the reference crashes on it).
+/// trailing meta object. With `options.criteria` or search options (`fields`, `sort`,
+/// `skip`, `limit`) it is a search (reference: SEARCH) and always answers the array
+/// form. `options.path_only` answers `[{_meta:{path}}, …]`; `options.options.count`
+/// answers `{value: N}` (the reference crashes on it).
 ///
 /// # Errors
-/// 400 for a missing or empty path or a query option; 500 store failure.
+/// 400 for a missing or empty path or a bad query; 500 store failure.
 pub(crate) async fn get(
     session: &Session,
     envelope: &Envelope,
     reply: Reply<'_>,
 ) -> Result<Vec<Bytes>, Error> {
     let target = Glob::parse(envelope.require_path()?)?;
-    let query = Query::read(&envelope.options)?;
-    if query.count {
-        return count_of(session, envelope, target, reply).await;
+    let options = GetOptions::read(&envelope.options)?;
+    if options.count {
+        let criteria = options.query.and_then(|q| q.criteria);
+        return count_of(session, envelope, target, criteria, reply).await;
     }
-    let response = session.request(Request::Get { target }).await?;
-    let frame = match (response, query.path_only) {
+    let request = match options.query {
+        Some(query) => Request::Search { target, query },
+        None => Request::Get { target },
+    };
+    let response = session.request(request).await?;
+    let frame = match (response, options.path_only) {
         (Response::Record(record), true) => {
             reply.array(record.iter().map(|r| path_item(&r.path)).collect())
         }
@@ -218,58 +240,75 @@ pub(crate) async fn get(
     Ok(vec![frame])
 }
 
-/// `count`: `{value: N}`, the number of records matching the path or glob.
+/// `count`: `{value: N}`, the number of records matching the path or glob (and
+/// `options.criteria`, when given).
 ///
 /// # Errors
-/// 400 for a missing or empty path or a query option; 500 store failure.
+/// 400 for a missing or empty path or bad criteria; 500 store failure.
 pub(crate) async fn count(
     session: &Session,
     envelope: &Envelope,
     reply: Reply<'_>,
 ) -> Result<Vec<Bytes>, Error> {
     let target = Glob::parse(envelope.require_path()?)?;
-    Query::read(&envelope.options)?;
-    count_of(session, envelope, target, reply).await
+    let criteria = GetOptions::read(&envelope.options)?
+        .query
+        .and_then(|q| q.criteria);
+    count_of(session, envelope, target, criteria, reply).await
 }
 
 async fn count_of(
     session: &Session,
     envelope: &Envelope,
     target: Glob,
+    criteria: Option<Criteria>,
     reply: Reply<'_>,
 ) -> Result<Vec<Bytes>, Error> {
-    match session.request(Request::Count { target }).await? {
+    let request = match criteria {
+        Some(criteria) => Request::CountMatching { target, criteria },
+        None => Request::Count { target },
+    };
+    match session.request(request).await? {
         Response::Count(n) => Ok(vec![reply.ok(json!({ "value": n }), Map::new(), false)]),
         other => Err(unexpected(envelope.action, &other)),
     }
 }
 
-/// `remove`: removes the record at the path, or every record matching a glob, and
-/// publishes one remove event per record (`options.meta` goes into their `_meta`).
-/// Answer: `{removed: N}` with `_meta {timestamp, path, published}`.
+/// `remove`: removes the record at the path, or every record matching a glob (and
+/// `options.criteria`, when given), and publishes one remove event per record
+/// (`options.meta` goes into their `_meta`). Answer: `{removed: N}` with
+/// `_meta {timestamp, path, published}`.
 ///
 /// # Errors
-/// 400 for a missing or empty path, `options.criteria`, or a mistyped `meta`; 500
-/// store failure (nothing was removed).
+/// 400 for a missing or empty path, bad criteria, or a mistyped `meta`; 500 store
+/// failure (nothing was removed).
 pub(crate) async fn remove(
     session: &Session,
     envelope: &Envelope,
     reply: Reply<'_>,
 ) -> Result<Vec<Bytes>, Error> {
     let target = Glob::parse(envelope.require_path()?)?;
-    Query::read(&envelope.options)?;
+    let options = GetOptions::read(&envelope.options)?;
     let meta = custom_meta(&envelope.options)?;
     let glob = target.as_str().to_owned();
     // The core publishes a remove event for an exact path even when nothing was
     // there (an MQTT empty retained message), and one per removed record for a glob.
     let exact = !target.has_wildcard();
-    let response = session
-        .request(Request::Remove {
+    let event_id = envelope.event_id_u64();
+    let request = match options.query.and_then(|q| q.criteria) {
+        Some(criteria) => Request::RemoveMatching {
+            target,
+            criteria,
+            meta,
+            event_id,
+        },
+        None => Request::Remove {
             target,
             meta,
-            event_id: envelope.event_id_u64(),
-        })
-        .await?;
+            event_id,
+        },
+    };
+    let response = session.request(request).await?;
     let Response::Removed(n) = response else {
         return Err(unexpected(envelope.action, &response));
     };
@@ -347,8 +386,8 @@ fn custom_meta(options: &Map<String, Value>) -> Result<Option<Map<String, Value>
 mod tests {
     use super::*;
 
-    fn read(options: Value) -> Result<Query, FrameError> {
-        Query::read(options.as_object().unwrap())
+    fn read(options: Value) -> Result<GetOptions, Error> {
+        GetOptions::read(options.as_object().unwrap())
     }
 
     #[test]
@@ -360,28 +399,29 @@ mod tests {
                 .path_only
         );
         assert!(read(json!({"options": {"count": true}})).unwrap().count);
-        assert!(
-            !read(json!({"timeout": 60000, "criteria": {}}))
-                .unwrap()
-                .count
-        );
+        let plain = read(json!({"timeout": 60000})).unwrap();
+        assert!(!plain.count && plain.query.is_none());
+        let search = read(json!({"criteria": {"a": 1}, "options": {"limit": 5}, "skip": 2}))
+            .unwrap()
+            .query
+            .unwrap();
+        assert!(search.criteria.is_some());
+        assert_eq!((search.skip, search.limit), (2, Some(5)));
+        // Nested options win over top-level ones.
+        let nested = read(json!({"limit": 1, "options": {"limit": 7}})).unwrap();
+        assert_eq!(nested.query.unwrap().limit, Some(7));
     }
 
     #[test]
-    fn query_options_needing_the_engine_are_refused() {
+    fn bad_queries_and_mongo_only_options_are_refused() {
         for options in [
-            json!({"criteria": {"a": 1}}),
-            json!({"options": {"sort": {"a": 1}}}),
-            json!({"options": {"limit": 5}}),
+            json!({"criteria": {"a": {"$foo": 1}}}),
+            json!({"options": {"limit": -1}}),
+            json!({"options": {"aggregate": [{"$match": {}}]}}),
+            json!({"options": 3}),
         ] {
-            assert!(
-                matches!(read(options.clone()), Err(FrameError::Unsupported { .. })),
-                "{options}"
-            );
+            let error = read(options.clone()).err();
+            assert_eq!(error.map(|e| e.code()), Some(400), "{options}");
         }
-        assert!(matches!(
-            read(json!({"options": 3})),
-            Err(FrameError::BadField { .. })
-        ));
     }
 }

@@ -153,13 +153,7 @@ async fn unsupported_actions_and_options_are_answered_with_errors() -> Result<()
             "get",
             Some("/a/*"),
             Value::Null,
-            json!({"criteria": {"x": 1}}),
-        ),
-        (
-            "get",
-            Some("/a/*"),
-            Value::Null,
-            json!({"options": {"sort": {"x": 1}}}),
+            json!({"options": {"collation": {"locale": "en"}}}),
         ),
         (
             "set",
