@@ -46,6 +46,6 @@ pub use request::{
 pub use router::{Router, SHARDS, Subscription, SubscriptionId};
 pub use session::{Delivery, OverflowPolicy, Session, SessionId, SessionInfo, SessionQueue};
 pub use stats::Stats;
-pub use store::{OnCommit, Store, StoreError, Write};
+pub use store::{Increment, OnCommit, Store, StoreError, Write};
 
 pub use async_trait::async_trait;

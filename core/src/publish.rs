@@ -57,6 +57,13 @@ impl Core {
         let origin = session.id();
         let meta = custom_meta(options.meta);
         let merge_input = options.merge.then(|| payload.clone());
+        if options.increment.is_some() && (options.no_store || options.merge) {
+            return Err(Error::BadRequest(
+                "`increment` adds to a stored gauge: it cannot be combined with `noStore` or `merge`"
+                    .into(),
+            ));
+        }
+        let increment = options.increment.clone();
         let tag = match (&options.tag, options.no_store) {
             (Some(tag), false) => Some(path.child(tag)?),
             (Some(_), true) => {
@@ -67,10 +74,14 @@ impl Core {
             (None, _) => None,
         };
         let event_for = move |record: &Record| {
+            let payload = match &increment {
+                Some(increment) => increment.gauge_payload(&record.payload),
+                None => record.payload.clone(),
+            };
             Event::new(
                 EventKind::Set,
                 record.path.clone(),
-                record.payload.clone(),
+                payload,
                 record.created,
                 record.modified,
                 Some(origin),
@@ -103,6 +114,7 @@ impl Core {
                 payload,
                 merge: options.merge,
                 modified_by: None,
+                increment: options.increment,
             };
             // The hook runs on the store's writer thread, which must not wait: it notes
             // the congested queues, and this task waits for them after the commit.
@@ -122,6 +134,7 @@ impl Core {
                     payload: record.payload.clone(),
                     merge: false,
                     modified_by: None,
+                    increment: None,
                 };
                 self.inner.store.set(snapshot, None).await?;
             }

@@ -12,6 +12,7 @@ use crate::payload::{Payload, Record};
 use crate::query::{Criteria, Query};
 use crate::router::SubscriptionId;
 use crate::session::SessionId;
+use crate::store::Increment;
 
 /// Every action of the native protocol (DESIGN.md §5). A closed set: protocols map their
 /// frames onto it; the core executes the data actions ([`Request`]).
@@ -162,6 +163,10 @@ pub struct SetOptions {
     /// After the write, store a snapshot of the record at `<path>/<tag>` (reference:
     /// TAGGING). The snapshot is stored without an event.
     pub tag: Option<String>,
+    /// Add to a gauge instead of writing the payload (reference: INCREMENT): the record
+    /// keeps every gauge, the event's payload is `{gauge, value}`
+    /// ([`Increment::gauge_payload`]).
+    pub increment: Option<Increment>,
 }
 
 /// Options of an `on`.

@@ -43,14 +43,85 @@ pub struct Write {
     pub merge: bool,
     /// Who writes (recorded as `modified_by`).
     pub modified_by: Option<String>,
+    /// Add to a gauge of the stored object instead of writing `payload` (reference:
+    /// INCREMENT); see [`Increment`].
+    pub increment: Option<Increment>,
+}
+
+/// A gauge increment (reference: INCREMENT): the stored JSON object keeps one
+/// `{"value": <number>}` per gauge name, e.g. `{"counter": {"value": 10}, "custom":
+/// {"value": 1}}`. Applying it adds `by` (negative to decrement) to that gauge, which
+/// starts at 0 when the record, the gauge or a numeric `value` is missing; other keys of
+/// the object are kept. A stored payload that is not a JSON object is replaced. Integers
+/// stay integers while the sum fits an `i64`; otherwise the sum is a float. Atomic like
+/// every write: stores apply writes to one path one at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Increment {
+    /// The gauge's name (a key of the stored object).
+    pub gauge: String,
+    /// How much to add.
+    pub by: serde_json::Number,
+}
+
+impl Increment {
+    /// The gauge's value in `object`, when it has a numeric one.
+    pub fn value_in(&self, object: &serde_json::Value) -> Option<serde_json::Number> {
+        match object.get(&self.gauge)?.get("value")? {
+            serde_json::Value::Number(n) => Some(n.clone()),
+            _ => None,
+        }
+    }
+
+    /// `{"gauge": <name>, "value": <its value in stored>}`: what a write with this
+    /// increment answers and publishes (reference: INCREMENT, "the data on the event will
+    /// look like this").
+    pub fn gauge_payload(&self, stored: &Payload) -> Payload {
+        let value = stored.as_json().and_then(|object| self.value_in(&object));
+        Payload::json(&serde_json::json!({ "gauge": self.gauge, "value": value }))
+    }
+
+    /// `old + by`.
+    fn add(&self, old: Option<serde_json::Number>) -> serde_json::Number {
+        let old = old.unwrap_or_else(|| 0.into());
+        if let (Some(a), Some(b)) = (old.as_i64(), self.by.as_i64())
+            && let Some(sum) = a.checked_add(b)
+        {
+            return sum.into();
+        }
+        let sum = old.as_f64().unwrap_or(0.0) + self.by.as_f64().unwrap_or(0.0);
+        serde_json::Number::from_f64(sum).unwrap_or_else(|| 0.into())
+    }
+
+    /// The payload after adding to the gauge of `old`'s object.
+    fn applied_to(&self, old: Option<&Payload>) -> Payload {
+        let mut object = match old.and_then(Payload::as_json) {
+            Some(serde_json::Value::Object(object)) => object,
+            _ => serde_json::Map::new(),
+        };
+        let current = self.value_in(&serde_json::Value::Object(object.clone()));
+        let value = self.add(current);
+        object.insert(self.gauge.clone(), serde_json::json!({ "value": value }));
+        Payload::json(&serde_json::Value::Object(object))
+    }
 }
 
 impl Write {
     /// The record this write leaves when `old` is stored at its path (DESIGN.md §4), at
     /// time `now` (ms since the epoch): a new record gets `created = modified = now`; an
     /// update keeps `created`, sets `modified` (never before `created`), and shallow-merges
-    /// when [`Write::merge`] is set. Every store applies writes through this one rule.
+    /// when [`Write::merge`] is set, or adds to a gauge for [`Write::increment`]. Every
+    /// store applies writes through this one rule.
     pub fn apply(self, old: Option<&Record>, now: u64) -> Record {
+        if let Some(increment) = &self.increment {
+            let payload = increment.applied_to(old.map(|r| &r.payload));
+            return Write {
+                payload,
+                increment: None,
+                merge: false,
+                ..self
+            }
+            .apply(old, now);
+        }
         match old {
             Some(old) => Record {
                 payload: if self.merge {

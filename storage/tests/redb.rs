@@ -26,6 +26,7 @@ fn write(p: &str, n: u64) -> Write {
         payload: Payload::json(&json!({ "n": n })),
         merge: false,
         modified_by: Some("tester".into()),
+        increment: None,
     }
 }
 

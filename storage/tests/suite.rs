@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use pathmq_core::{Format, Glob, Path, Payload, Store, Write, now_ms};
+use pathmq_core::{Format, Glob, Increment, Path, Payload, Store, Write, now_ms};
 use pathmq_storage::{MemoryStore, RedbStore};
 use serde_json::{Value, json};
 
@@ -73,6 +73,7 @@ macro_rules! cases {
                 text_and_binary_round_trip_byte_exactly,
                 concurrent_setters_are_all_answered,
                 concurrent_merges_lose_no_key,
+                concurrent_increments_lose_nothing,
                 commit_hooks_run_in_commit_order,
                 remove_hooks_see_the_removed_paths,
                 query_search_example,
@@ -102,6 +103,7 @@ fn write(p: &str, value: Value) -> Write {
         payload: Payload::json(&value),
         merge: false,
         modified_by: None,
+        increment: None,
     }
 }
 
@@ -316,6 +318,7 @@ async fn text_and_binary_round_trip_byte_exactly<S: Store>(store: Arc<S>) {
             payload: payload.clone(),
             merge: false,
             modified_by: None,
+            increment: None,
         };
         store.set(w, None).await.unwrap();
         let got = store.get(&path(p)).await.unwrap().unwrap();
@@ -361,6 +364,35 @@ async fn concurrent_merges_lose_no_key<S: Store>(store: Arc<S>) {
     let value = json_at(&*store, "/shared").await;
     let object = value.as_object().expect("object");
     assert_eq!(object.len(), 100, "every merge kept: {value}");
+}
+
+async fn concurrent_increments_lose_nothing<S: Store>(store: Arc<S>) {
+    store
+        .set(write("/gauges", json!({"other": "kept"})), None)
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move {
+            let w = Write {
+                increment: Some(Increment {
+                    gauge: "hits".into(),
+                    by: if i % 4 == 0 { (-1).into() } else { 3.into() },
+                }),
+                ..write("/gauges", json!(null))
+            };
+            store.set(w, None).await
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.expect("task").expect("increment");
+    }
+    // 150 × 3 − 50 × 1
+    assert_eq!(
+        json_at(&*store, "/gauges").await,
+        json!({"other": "kept", "hits": {"value": 400}})
+    );
 }
 
 /// Regression guard: events are published from commit hooks, so the last hook to run

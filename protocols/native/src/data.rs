@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use pathmq_core::{
-    Consistency, Criteria, Error, Glob, Path, Payload, Query, Request, Response, Session,
-    SessionId, SetOptions, now_ms,
+    Consistency, Criteria, Error, Glob, Increment, Path, Payload, Query, Request, Response,
+    Session, SessionId, SetOptions, now_ms,
 };
 use serde_json::{Map, Value, json};
 
@@ -104,18 +104,21 @@ fn path_item(path: &Path) -> Value {
 /// `set`: stores `data` at `path` (no `*`) and publishes it.
 ///
 /// Options: `merge`, `noStore`, `noPublish`, `nullValue`, `meta` (copied into the
-/// event's `_meta`), `consistency` (0–3), `noDataResponse`. Non-object data is stored
-/// as the JSON value itself and read back as `{value: …}` (DESIGN.md §4); a `_meta` key
-/// in object data is dropped. Answer: the stored value (merged, for `merge`) with
-/// `_meta {path, created, modified, published}`.
+/// event's `_meta`, reserved keys dropped), `consistency` (0–3), `noDataResponse`,
+/// `setSibling` (store at `<path>/<12-character id>`), `targetClients` (session ids
+/// that alone get the event), `tag` (a snapshot at `<path>/<tag>`), `increment` (add to
+/// the gauge named by `data`; answer and event data `{gauge, value}`). Non-object data
+/// is stored as the JSON value itself and read back as `{value: …}` (DESIGN.md §4); a
+/// `_meta` key in object data is dropped. Answer: the stored value (merged, for
+/// `merge`) with `_meta {path, created, modified, published}`.
 ///
 /// Consistency 1 and 3 publish, but their publication results are not carried yet:
 /// the answer is followed by a `publication-ack` frame with `status: 'error'` saying
 /// so.
 ///
 /// # Errors
-/// 400 for a missing or wildcard path, a mistyped option, or `increment`; the core's
-/// errors (413 payload too large, 500 store failure).
+/// 400 for a missing or wildcard path, a mistyped option, or an increment whose data is
+/// not a gauge name; the core's errors (413 payload too large, 500 store failure).
 pub(crate) async fn set(
     session: &Session,
     envelope: &Envelope,
@@ -123,16 +126,13 @@ pub(crate) async fn set(
 ) -> Result<Vec<Bytes>, Error> {
     let mut path = Path::parse(envelope.require_path()?)?;
     let o = &envelope.options;
-    if flag(o, "setSibling", "options.setSibling")? {
+    // `setSibling: true`, or `set_type: 'sibling'` as older happn clients send it.
+    let sibling = flag(o, "setSibling", "options.setSibling")?
+        || o.get("set_type").and_then(Value::as_str) == Some("sibling");
+    if sibling {
         path = path.child(&sibling_id())?;
     }
-    if is_set(o, "increment") {
-        return Err(FrameError::Unsupported {
-            what: "the `increment` option".into(),
-            why: "not implemented yet",
-        }
-        .into());
-    }
+    let increment = increment(o, &envelope.data)?;
     let consistency = match o.get("consistency") {
         None | Some(Value::Null) => Consistency::default(),
         Some(level) => {
@@ -165,6 +165,7 @@ pub(crate) async fn set(
         event_id: envelope.event_id_u64(),
         target_clients: target_clients(o)?,
         tag: tag(o)?,
+        increment: increment.clone(),
     };
 
     let response = session
@@ -183,7 +184,20 @@ pub(crate) async fn set(
         item.insert("path".into(), record.path.as_str().into());
         frames.push(reply.meta_only(item, published));
     } else {
-        frames.push(reply.record(&record, published));
+        match &increment {
+            // The reference answers an increment with the gauge: `{gauge, value}`.
+            Some(increment) => frames.push(
+                reply.ok(
+                    increment
+                        .gauge_payload(&record.payload)
+                        .as_json()
+                        .unwrap_or_default(),
+                    response_meta(&record),
+                    published,
+                ),
+            ),
+            None => frames.push(reply.record(&record, published)),
+        }
     }
     if published
         && matches!(
@@ -326,6 +340,40 @@ pub(crate) async fn remove(
 ///
 /// # Errors
 /// [`FrameError::BadField`] when it is present and not an object.
+/// `options.increment` (reference: INCREMENT): the amount, with the gauge's name as the
+/// request's `data` (the happn-3 client sends `set(path, gauge, {increment})`).
+fn increment(options: &Map<String, Value>, data: &Value) -> Result<Option<Increment>, FrameError> {
+    let by = match options.get("increment") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(by)) => by.clone(),
+        Some(_) => {
+            return Err(FrameError::BadField {
+                field: "options.increment",
+                expected: "a number",
+            });
+        }
+    };
+    match data {
+        Value::String(gauge) if !gauge.is_empty() => Ok(Some(Increment {
+            gauge: gauge.clone(),
+            by,
+        })),
+        _ => Err(FrameError::BadField {
+            field: "data",
+            expected: "the gauge's name (a non-empty string) for an increment",
+        }),
+    }
+}
+
+/// `path`, `created`, `modified` of a record, for answers whose data is not the record.
+fn response_meta(record: &pathmq_core::Record) -> Map<String, Value> {
+    let mut meta = Map::new();
+    meta.insert("path".into(), record.path.as_str().into());
+    meta.insert("created".into(), record.created.into());
+    meta.insert("modified".into(), record.modified.into());
+    meta
+}
+
 /// `options.targetClients`: the session ids (as `_meta.sessionId` and `session.id` show
 /// them) that alone receive the event (reference: TARGETING EVENTS).
 fn target_clients(options: &Map<String, Value>) -> Result<Option<Arc<[SessionId]>>, FrameError> {

@@ -60,6 +60,7 @@ use writer::{Op, Writer};
 ///             payload: Payload::json(&serde_json::json!({"c": 21.5})),
 ///             merge: false,
 ///             modified_by: None,
+///             increment: None,
 ///         },
 ///         None,
 ///     )
