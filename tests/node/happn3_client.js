@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /*
  * The published happn-3 client (13.x) against a pathmq broker: connect (configure-session,
- * describe, login), on, set, get, then the remove event and off.
+ * describe, login), on, set, get, the remove event and off; then search (criteria, fields,
+ * sort, skip, limit, $regex), count, getPaths, once, publish, increment, merge, and
+ * offPath, each as the reference (happn-3 README) shows it.
  *
  * Usage: node happn3_client.js <port>
  * Prints one line `PATHMQ_RESULT <json>` and exits 0 when every step passed, 1 otherwise.
@@ -100,6 +102,83 @@ async function main() {
     check(removeEvent.meta.action === '/REMOVE@/pathmq/happn3/item', `remove event ${JSON.stringify(removeEvent.meta)}`);
 
     await within('off', client.off(handle));
+
+    // SEARCH: the reference's example, criteria plus fields/sort/skip/limit.
+    const users = [
+      ['simon', 'Bishop', 'North'],
+      ['jane', 'Emslie', 'South'],
+      ['bob', 'Bishop', 'Nowhere'],
+      ['amy', 'Emslie', 'West'],
+      ['carl', 'Jones', 'East'],
+    ];
+    for (const [name, surname, region] of users) {
+      await within('set user', client.set(`/pathmq/users/${name}`, { name, surname, region }));
+    }
+    const found = await within(
+      'search',
+      client.get('/pathmq/users/*', {
+        criteria: {
+          $or: [{ region: { $in: ['North', 'South', 'East', 'West'] } }, { town: { $in: ['North.Cape Town'] } }],
+          surname: { $in: ['Bishop', 'Emslie'] },
+        },
+        options: { fields: { name: 1 }, sort: { name: 1 }, limit: 2, skip: 1 },
+      })
+    );
+    check(
+      Array.isArray(found) && found.map((u) => u.name).join() === 'jane,simon' && found[0].surname === undefined,
+      `search answered ${JSON.stringify(found)}`
+    );
+    const regex = await within(
+      'search regex',
+      client.get('/pathmq/users/*', { criteria: { name: { $regex: ['^S', 'i'] } } })
+    );
+    check(regex.length === 1 && regex[0].name === 'simon', `regex search answered ${JSON.stringify(regex)}`);
+    const counted = await within('count', client.count('/pathmq/users/*', { criteria: { surname: 'Bishop' } }));
+    check(counted.value === 2, `count answered ${JSON.stringify(counted)}`);
+    const paths = await within('getPaths', client.getPaths('/pathmq/users/*'));
+    check(paths.length === 5 && paths[0]._meta.path === '/pathmq/users/amy', `getPaths answered ${JSON.stringify(paths)}`);
+
+    // once: one event, then the listener is gone.
+    const onceEvents = [];
+    await within('once', client.once('/pathmq/once', (data) => onceEvents.push(data)));
+    await within('once set', client.set('/pathmq/once', { n: 1 }));
+    await within('once set 2', client.set('/pathmq/once', { n: 2 }));
+    const control = await within('control on', client.on('/pathmq/control', onEvent));
+    await within('control set', client.set('/pathmq/control', { done: true }));
+    await within('control event', nextEvent());
+    check(onceEvents.length === 1 && onceEvents[0].n === 1, `once handled ${JSON.stringify(onceEvents)}`);
+
+    // PUBLISH: delivered, not stored, only _meta answered.
+    const published = await within('publish', client.publish('/pathmq/control', { live: 1 }));
+    check(published._meta.published === true, `publish answered ${JSON.stringify(published)}`);
+    const live = await within('publish event', nextEvent());
+    check(live.data.live === 1, `publish event ${JSON.stringify(live.data)}`);
+    const stored = await within('get control', client.get('/pathmq/control'));
+    check(stored.done === true && stored.live === undefined, `publish stored ${JSON.stringify(stored)}`);
+
+    // INCREMENT: the event data is {gauge, value}; several gauges on one path.
+    const gaugeHandle = await within('gauge on', client.on('/pathmq/gauge', onEvent));
+    await within('increment', client.increment('/pathmq/gauge', 1));
+    const gaugeEvent = await within('increment event', nextEvent());
+    check(
+      gaugeEvent.data.gauge === 'counter' && gaugeEvent.data.value === 1,
+      `increment event ${JSON.stringify(gaugeEvent.data)}`
+    );
+    await within('increment custom', client.increment('/pathmq/gauge', 'custom', 3));
+    await within('increment event 2', nextEvent());
+    await within('decrement custom', client.increment('/pathmq/gauge', 'custom', -2));
+    await within('increment event 3', nextEvent());
+    const gauges = await within('get gauge', client.get('/pathmq/gauge'));
+    check(gauges.counter.value === 1 && gauges.custom.value === 1, `gauges ${JSON.stringify(gauges)}`);
+    await within('gauge off', client.off(gaugeHandle));
+
+    // MERGING and offPath.
+    await within('merge', client.set('/pathmq/control', { more: 2 }, { merge: true }));
+    const merged = await within('merge event', nextEvent());
+    check(merged.data.done === true && merged.data.more === 2, `merge event ${JSON.stringify(merged.data)}`);
+    await within('offPath', client.offPath('/pathmq/control'));
+    await within('off control', client.off(control).catch(() => undefined));
+
     await within('disconnect', client.disconnect());
   } catch (error) {
     result.ok = false;

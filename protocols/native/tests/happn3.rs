@@ -1,6 +1,7 @@
 //! The published happn-3 client (npm `happn-3` 13.x) against pathmq (DESIGN.md §5: "close
 //! enough that the published happn-3 client can connect"): `tests/node/happn3_client.js`
-//! connects at `/primus`, then does `on`, `set`, `get`, and checks the events.
+//! connects at `/primus`, then does `on`, `set`, `get`, search, count, getPaths, `once`,
+//! publish, increment, merge and `offPath`, and checks the answers and events.
 //!
 //! Needs Node.js and `npm ci --prefix tests/node` (CI installs it).
 
