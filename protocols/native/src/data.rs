@@ -406,8 +406,9 @@ fn tag(options: &Map<String, Value>) -> Result<Option<String>, FrameError> {
 }
 
 /// A short unique path segment for `setSibling` (reference: SET SIBLING, "suffixed with a
-/// random short id"): 12 base-62 characters from 71 random bits.
-fn sibling_id() -> String {
+/// random short id"): 12 base-62 characters from 71 random bits. The `LocalClient` makes
+/// its siblings with it too.
+pub(crate) fn sibling_id() -> String {
     const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut n = uuid::Uuid::new_v4().as_u128();
     (0..12)

@@ -22,7 +22,8 @@
 //! | `transport`, `codec` | WebSocket messages or length-prefixed frames in and out |
 //! | `envelope` | inbound frames → heartbeat or request |
 //! | `session`, `data`, `subscribe` | requests → core calls → answer frames |
-//! | `frame` | answer, event, system and heartbeat frames |
+//! | `response`, `frame` | answer frames; event, system and heartbeat frames |
+//! | `client` | the Rust clients: [`client::Client`] (WebSocket or TCP) and [`client::LocalClient`] (in process), one [`client::DataApi`] |
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -48,6 +49,7 @@
 //! # }
 //! ```
 
+pub mod client;
 mod codec;
 mod connection;
 mod data;
