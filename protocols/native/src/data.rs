@@ -307,7 +307,9 @@ pub(crate) async fn remove(
     let glob = target.as_str().to_owned();
     // The core publishes a remove event for an exact path even when nothing was
     // there (an MQTT empty retained message), and one per removed record for a glob.
-    let exact = !target.has_wildcard();
+    // Not for a removal by criteria: it publishes only for what it found.
+    let exact =
+        !target.has_wildcard() && options.query.as_ref().is_none_or(|q| q.criteria.is_none());
     let event_id = envelope.event_id_u64();
     let request = match options.query.and_then(|q| q.criteria) {
         Some(criteria) => Request::RemoveMatching {

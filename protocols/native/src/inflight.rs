@@ -22,14 +22,11 @@
 //!   (publication) in batch order before answering. So writes take effect, and publish,
 //!   in the order sent.
 //!
-//!   One gap remains, in the store: while the redb writer's queue is full, a send waits
-//!   for room; tokio's channel grants room in the order senders began to wait, but a
-//!   sender granted room pushes its op only when next polled, and a later call polled
-//!   first can take room freed meanwhile. Closing it needs `Writer::submit` to let its
-//!   callers send one at a time, in order (test
-//!   `pipelined_sets_apply_in_order_while_the_writer_queue_is_full`, ignored until then).
+//!   While the redb writer's queue is full, `Writer::submit` makes its callers take
+//!   turns (a fair lock around the send), so a later call cannot take room freed for an
+//!   earlier one (test `pipelined_sets_apply_in_order_while_the_writer_queue_is_full`).
 //! * **Reads** (`get`, `count`, `on` with initial records) read a snapshot at some moment
-//!   while they run (`spawn_blocking`): alongside a write they could miss it (still
+//!   while they run (reader threads): alongside a write they could miss it (still
 //!   waiting for its commit) or see a later one (committed in the same group). So reads
 //!   and writes never overlap on one connection: a read starts once every earlier write
 //!   is answered (committed, its events queued), a write once every earlier read is

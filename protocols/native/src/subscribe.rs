@@ -108,7 +108,8 @@ pub(crate) async fn on(
     // A variable-depth pattern without a depth reaches 5 levels, as the reference's
     // client default (`defaultVariableDepth`).
     let depth = match depth {
-        None if path.ends_with("/**") => Some(DEFAULT_VARIABLE_DEPTH),
+        // 0 too, as both clients read it.
+        None | Some(0) if path == "**" || path.ends_with("/**") => Some(DEFAULT_VARIABLE_DEPTH),
         depth => depth,
     };
     let initial = flag(o, "initialCallback", "options.initialCallback")?

@@ -72,7 +72,7 @@ async fn set_and_remove_events_carry_the_documented_meta() -> Result<()> {
 }
 
 #[tokio::test]
-async fn a_writer_subscribed_to_its_own_path_gets_the_event_after_the_answer() -> Result<()> {
+async fn a_writer_subscribed_to_its_own_path_gets_its_own_event() -> Result<()> {
     let broker = common::start().await?;
     let mut client = Client::ws(&broker, "/primus").await?;
     client.handshake().await?;
