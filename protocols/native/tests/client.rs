@@ -21,7 +21,7 @@ use pathmq_core::Core;
 use pathmq_native::NativeConfig;
 use pathmq_native::client::{
     Client, ClientConfig, ClientError, DataApi, Event, EventFilter, EventKind, GetOptions, Item,
-    LocalClient, OnOptions, ReconnectPolicy, SessionEvent, SetOptions, Subscription,
+    LocalClient, OnOptions, ReconnectPolicy, RemoveOptions, SessionEvent, SetOptions, Subscription,
 };
 use pathmq_storage::MemoryStore;
 use proxy::Proxy;
@@ -175,6 +175,24 @@ async fn data_calls(client: &impl DataApi) -> Result<()> {
     let bad = GetOptions::new().criteria(json!({"episode": {"$nope": 1}}));
     let refused = client.get_many("/s/*", bad).await.unwrap_err();
     assert_eq!(refused.code(), Some(400), "{refused}");
+
+    // Remove with criteria (reference: DELETE / REMOVE, `options.criteria`).
+    let bad = RemoveOptions::new().criteria(json!({"episode": {"$nope": 1}}));
+    let refused = client.remove_many("/s/*", bad).await.unwrap_err();
+    assert_eq!(refused.code(), Some(400), "{refused}");
+    assert_eq!(
+        client.count("/s/*", GetOptions::new()).await?,
+        3,
+        "none removed"
+    );
+    let horror = RemoveOptions::new().criteria(json!({"genre": "horror"}));
+    assert_eq!(client.remove_many("/s/*", horror).await?, 2);
+    assert_eq!(
+        paths(&client.get_many("/s/*", GetOptions::new()).await?),
+        ["/s/2"]
+    );
+    let none = RemoveOptions::new().criteria(json!({"genre": "horror"}));
+    assert_eq!(client.remove_many("/s/*", none).await?, 0);
 
     // Tags and siblings (reference: TAGGING, SET SIBLING).
     client
@@ -745,6 +763,19 @@ async fn calls_send_the_frames_of_the_wire_protocol() -> Result<()> {
     client.get_paths("/q/*").await?;
     let frame = proxy.sent_action("get").await?;
     assert_eq!(frame["options"], json!({"options": {"path_only": true}}));
+    let only = RemoveOptions::new().criteria(json!({"genre": "horror"}));
+    client.remove_many("/q/*", only).await?;
+    let frame = proxy.sent_action("remove").await?;
+    assert_eq!(
+        (&frame["path"], &frame["options"]),
+        (&json!("/q/*"), &json!({"criteria": {"genre": "horror"}}))
+    );
+    client.remove("/q/x").await?;
+    let frame = proxy.sent_action("remove").await?;
+    assert_eq!(
+        (&frame["path"], frame.get("options")),
+        (&json!("/q/x"), None)
+    );
 
     let listener = client
         .on("/m/**", OnOptions::new().merge(true).count(3).depth(2))

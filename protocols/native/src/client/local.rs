@@ -23,8 +23,8 @@ use super::options::effective_depth;
 use super::remote::exact;
 use super::wire;
 use super::{
-    ClientError, DataApi, Event, GetOptions, Item, ListenerId, OnOptions, SessionEvent, SetOptions,
-    Subscription,
+    ClientError, DataApi, Event, GetOptions, Item, ListenerId, OnOptions, RemoveOptions,
+    SessionEvent, SetOptions, Subscription,
 };
 
 /// Events each listener holds before new ones are dropped for it.
@@ -308,12 +308,30 @@ impl DataApi for LocalClient {
         }
     }
 
-    async fn remove(&self, path: &str) -> Result<u64, ClientError> {
-        let target = Glob::parse(path).map_err(|e| bad_path("remove", e))?;
-        let request = Request::Remove {
-            target,
-            meta: None,
-            event_id: Some(self.event_id()),
+    async fn remove_many(&self, glob: &str, options: RemoveOptions) -> Result<u64, ClientError> {
+        let target = Glob::parse(glob).map_err(|e| bad_path("remove", e))?;
+        // Read as the broker reads the wire's `criteria`: `{}` (no condition) is none.
+        let criteria = match &options.criteria {
+            None => None,
+            Some(criteria) => {
+                Query::parse(Some(criteria), None)
+                    .map_err(|error| ClientError::from_core("remove", error.into()))?
+                    .criteria
+            }
+        };
+        let (meta, event_id) = (options.meta, Some(self.event_id()));
+        let request = match criteria {
+            Some(criteria) => Request::RemoveMatching {
+                target,
+                criteria,
+                meta,
+                event_id,
+            },
+            None => Request::Remove {
+                target,
+                meta,
+                event_id,
+            },
         };
         match self.request("remove", request).await? {
             Response::Removed(n) => Ok(n),

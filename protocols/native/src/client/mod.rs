@@ -66,17 +66,17 @@ pub use event::{Event, EventMeta, SessionEvent};
 pub use item::{Item, Meta};
 pub use listener::{ListenerId, Subscription};
 pub use local::LocalClient;
-pub use options::{GetOptions, OnOptions, QueryOptions, SetOptions};
+pub use options::{GetOptions, OnOptions, QueryOptions, RemoveOptions, SetOptions};
 pub use pathmq_core::{Consistency, EventFilter, EventKind};
 pub use remote::Client;
 
 /// The client API, the same for a remote [`Client`] and an in-process [`LocalClient`]
 /// (`reference/happn-3.md` SET through SESSION AND CONNECTION EVENTS).
 ///
-/// Paths are `/`-separated (`/a/b`; DESIGN.md §3). In `get_many`, `get_paths`, `count`
-/// and `remove`, `*` is a glob over the rest of the path (`/a/*` is every descendant of
-/// `/a`); in `on`, `*` is exactly one segment and a trailing `/**` every descendant (up to
-/// [`OnOptions::depth`]).
+/// Paths are `/`-separated (`/a/b`; DESIGN.md §3). In `get_many`, `get_paths`, `count`,
+/// `remove` and `remove_many`, `*` is a glob over the rest of the path (`/a/*` is every
+/// descendant of `/a`); in `on`, `*` is exactly one segment and a trailing `/**` every
+/// descendant (up to [`OnOptions::depth`]).
 ///
 /// Errors common to every call: [`ClientError::Server`] when the broker refuses (nothing
 /// changed), [`ClientError::Timeout`] and [`ClientError::ConnectionLost`] (retry after
@@ -187,7 +187,24 @@ pub trait DataApi: Send + Sync {
     ///
     /// # Errors
     /// 400 for an empty path; 500 when the store failed (nothing was removed).
-    async fn remove(&self, path: &str) -> Result<u64, ClientError>;
+    async fn remove(&self, path: &str) -> Result<u64, ClientError> {
+        self.remove_many(path, RemoveOptions::new()).await
+    }
+
+    /// [`DataApi::remove`] with options: only the records `glob` matches that meet
+    /// [`RemoveOptions::criteria`] (mongo-style, as in a search), with
+    /// [`RemoveOptions::meta`] in the `_meta` of each remove event (reference: DELETE /
+    /// REMOVE with `options.criteria`, EVENTS WITH CUSTOM META). Answers how many were
+    /// removed.
+    ///
+    /// The search and the removals are not one transaction: a record changed in between
+    /// is removed as it was found.
+    ///
+    /// # Errors
+    /// 400 for an empty path or criteria the query engine refuses (an unknown operator is
+    /// named; nothing was removed); 500 when the store failed (records removed before
+    /// the failure stay removed, and their events were published).
+    async fn remove_many(&self, glob: &str, options: RemoveOptions) -> Result<u64, ClientError>;
 
     /// Listens on `path` (reference: EVENTS). The [`Subscription`] is a stream of the
     /// events from the moment this returns (and, with [`OnOptions::initial_emit`], the

@@ -1,5 +1,6 @@
-//! Options of the client calls: [`SetOptions`], [`GetOptions`] and [`OnOptions`]
-//! (`reference/happn-3.md` SET, GET, SEARCH, EVENTS; `reference/happn-3-wire.md` §4).
+//! Options of the client calls: [`SetOptions`], [`GetOptions`], [`RemoveOptions`] and
+//! [`OnOptions`] (`reference/happn-3.md` SET, GET, SEARCH, DELETE / REMOVE, EVENTS;
+//! `reference/happn-3-wire.md` §4).
 //!
 //! Each is `Default` plus chained setters, so that fields can be added later:
 //! `SetOptions::new().merge(true)`. The fields are public for reading and for setting on
@@ -144,6 +145,39 @@ impl GetOptions {
     }
 }
 
+/// Options of `remove_many` (reference: DELETE / REMOVE, EVENTS WITH CUSTOM META). On the
+/// wire `{criteria?, meta?}`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct RemoveOptions {
+    /// Criteria the records must meet to be removed, e.g. `{"surname": "Emslie"}`, as in
+    /// a search ([`GetOptions::criteria`]); `None` (or `{}`) removes every record the
+    /// path matches.
+    pub criteria: Option<Value>,
+    /// Custom meta, copied into the `_meta` of the remove events (reserved keys are
+    /// dropped by the broker).
+    pub meta: Option<Map<String, Value>>,
+}
+
+impl RemoveOptions {
+    /// No criteria, no meta: every record the path matches.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`RemoveOptions::criteria`].
+    pub fn criteria(mut self, criteria: Value) -> Self {
+        self.criteria = Some(criteria);
+        self
+    }
+
+    /// Sets [`RemoveOptions::meta`].
+    pub fn meta(mut self, meta: Map<String, Value>) -> Self {
+        self.meta = Some(meta);
+        self
+    }
+}
+
 /// Options of `on` (reference: EVENTS, EVENT DATA, MERGE SUBSCRIPTIONS, VARIABLE DEPTH
 /// SUBSCRIPTIONS).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -254,6 +288,11 @@ mod tests {
         assert!(!GetOptions::new().is_search());
         assert!(GetOptions::new().limit(3).is_search());
         assert!(GetOptions::new().criteria(json!({"a": 1})).is_search());
+        let remove = RemoveOptions::new().criteria(json!({"a": 1}));
+        assert_eq!(
+            (remove.criteria, remove.meta),
+            (Some(json!({"a": 1})), None)
+        );
         let on = OnOptions::new()
             .event_type(EventFilter::Set)
             .count(1)

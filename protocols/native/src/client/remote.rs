@@ -18,8 +18,8 @@ use super::config::{ClientConfig, Endpoint};
 use super::driver::{Command, Driver, Encoded, Shared};
 use super::listener::wildcard_match;
 use super::{
-    ClientError, DataApi, GetOptions, Item, ListenerId, OnOptions, SessionEvent, SetOptions,
-    Subscription, wire,
+    ClientError, DataApi, GetOptions, Item, ListenerId, OnOptions, RemoveOptions, SessionEvent,
+    SetOptions, Subscription, wire,
 };
 
 /// Requests queued for the connection task, at most; beyond, callers wait (backpressure).
@@ -192,8 +192,10 @@ impl DataApi for Client {
         wire::count("count", answer, "value")
     }
 
-    async fn remove(&self, path: &str) -> Result<u64, ClientError> {
-        let answer = self.ask("remove", path, &Map::new()).await?;
+    async fn remove_many(&self, glob: &str, options: RemoveOptions) -> Result<u64, ClientError> {
+        let answer = self
+            .ask("remove", glob, &wire::remove_options(&options))
+            .await?;
         wire::count("remove", answer, "removed")
     }
 

@@ -12,7 +12,7 @@ use serde_json::{Map, Number, Value, json};
 use super::ClientError;
 use super::event::{Event, EventMeta};
 use super::item::Item;
-use super::options::{GetOptions, OnOptions, SetOptions};
+use super::options::{GetOptions, OnOptions, RemoveOptions, SetOptions};
 
 /// The protocol the client speaks (`configure-session`, `login`).
 pub(crate) const PROTOCOL: &str = "happn_4";
@@ -126,6 +126,19 @@ pub(crate) fn get_options(o: &GetOptions) -> Map<String, Value> {
     }
     if !query.is_empty() {
         out.insert("options".into(), Value::Object(query));
+    }
+    out
+}
+
+/// The wire options of `remove`: `{criteria?, meta?}` (wire doc §4, reference: DELETE /
+/// REMOVE).
+pub(crate) fn remove_options(o: &RemoveOptions) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Some(criteria) = &o.criteria {
+        out.insert("criteria".into(), criteria.clone());
+    }
+    if let Some(meta) = &o.meta {
+        out.insert("meta".into(), Value::Object(meta.clone()));
     }
     out
 }
@@ -419,6 +432,16 @@ mod tests {
             json!({"criteria": {"a": 1}, "options": {"sort": {"a": -1}, "limit": 5}})
         );
         assert!(get_options(&GetOptions::new()).is_empty());
+        let mut meta = Map::new();
+        meta.insert("why".into(), "cleanup".into());
+        let remove = RemoveOptions::new()
+            .criteria(json!({"a": {"$lt": 2}}))
+            .meta(meta);
+        assert_eq!(
+            Value::Object(remove_options(&remove)),
+            json!({"criteria": {"a": {"$lt": 2}}, "meta": {"why": "cleanup"}})
+        );
+        assert!(remove_options(&RemoveOptions::new()).is_empty());
         let on = OnOptions::new()
             .event_type(EventFilter::Remove)
             .initial_emit(true)
