@@ -21,6 +21,17 @@ use crate::session::unexpected;
 /// not given (reference: VARIABLE DEPTH SUBSCRIPTIONS, "the default variable depth is 5").
 const DEFAULT_VARIABLE_DEPTH: usize = 5;
 
+/// The depth a subscription on `path` reaches: its own, or for a variable-depth pattern
+/// (`**`, `…/**`) given none or 0, [`DEFAULT_VARIABLE_DEPTH`] (the reference's client
+/// default, `defaultVariableDepth`; both clients read 0 as "not given"). The broker and
+/// the Rust clients apply this one rule.
+pub(crate) fn effective_depth(path: &str, depth: Option<usize>) -> Option<usize> {
+    match depth {
+        None | Some(0) if path == "**" || path.ends_with("/**") => Some(DEFAULT_VARIABLE_DEPTH),
+        depth => depth,
+    }
+}
+
 /// The filter an `event_type` or channel prefix names (`all`/`*`, `set`, `remove`, any
 /// case).
 fn filter_named(name: &str) -> Option<EventFilter> {
@@ -105,13 +116,7 @@ pub(crate) async fn on(
             },
         )?),
     };
-    // A variable-depth pattern without a depth reaches 5 levels, as the reference's
-    // client default (`defaultVariableDepth`).
-    let depth = match depth {
-        // 0 too, as both clients read it.
-        None | Some(0) if path == "**" || path.ends_with("/**") => Some(DEFAULT_VARIABLE_DEPTH),
-        depth => depth,
-    };
+    let depth = effective_depth(path, depth);
     let initial = flag(o, "initialCallback", "options.initialCallback")?
         || flag(o, "initialEmit", "options.initialEmit")?;
 

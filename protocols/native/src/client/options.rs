@@ -257,18 +257,8 @@ impl OnOptions {
     }
 }
 
-/// How many levels below its prefix a `/**` listener reaches when
-/// [`OnOptions::depth`] is not given (reference: VARIABLE DEPTH SUBSCRIPTIONS), as the
-/// broker applies it.
-const DEFAULT_VARIABLE_DEPTH: usize = 5;
-
-/// The depth a listener on `path` reaches: its own, or the default for `/**`.
-pub(crate) fn effective_depth(path: &str, depth: Option<usize>) -> Option<usize> {
-    match depth {
-        None if path.ends_with("/**") => Some(DEFAULT_VARIABLE_DEPTH),
-        depth => depth,
-    }
-}
+/// The depth a listener on `path` reaches, by the broker's rule.
+pub(crate) use crate::subscribe::effective_depth;
 
 /// The channel a listener on `path` is known by, on the wire and in event meta:
 /// `/<ALL|SET|REMOVE>@<path>` (`/ALL@*` for everything; wire doc §4).
@@ -303,5 +293,6 @@ mod tests {
         assert_eq!(effective_depth("/a/**", None), Some(5));
         assert_eq!(effective_depth("/a/**", Some(2)), Some(2));
         assert_eq!(effective_depth("/a/*", None), None);
+        assert_eq!(effective_depth("**", Some(0)), Some(5));
     }
 }
