@@ -93,7 +93,8 @@ pub struct Event {
     /// remove found nothing, 1 otherwise).
     pub removed: u64,
     /// When set, only these sessions receive the event (reference: TARGETING EVENTS,
-    /// `targetClients`); the others count as skipped.
+    /// `targetClients`); the others count as skipped. Sorted (looked up by binary
+    /// search).
     pub targets: Option<Arc<[SessionId]>>,
     /// For a `set` with `merge`: the writer's input before merging, which merge
     /// subscriptions receive instead of the record ([`crate::OnOptions::merge`]).
@@ -142,7 +143,16 @@ impl Event {
 
     /// Sets [`Event::targets`].
     pub fn with_targets(mut self, targets: Option<Arc<[SessionId]>>) -> Self {
-        self.targets = targets;
+        // Sorted here when the caller did not sort them.
+        self.targets = targets.map(|t| {
+            if t.is_sorted() {
+                t
+            } else {
+                let mut sorted = t.to_vec();
+                sorted.sort_unstable();
+                sorted.into()
+            }
+        });
         self
     }
 

@@ -42,6 +42,7 @@ pub use publish::PublishResult;
 pub use query::{Criteria, Query, QueryError};
 pub use request::{
     Action, Consistency, Off, OnOptions, RESERVED_META_KEYS, Request, Response, SetOptions,
+    without_reserved_keys,
 };
 pub use router::{Router, SHARDS, Subscription, SubscriptionId};
 pub use session::{Delivery, OverflowPolicy, Session, SessionId, SessionInfo, SessionQueue};

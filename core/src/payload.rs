@@ -60,12 +60,14 @@ impl Payload {
     /// Classifies bytes from a device (an MQTT PUBLISH): JSON when they parse as JSON, text
     /// when they are UTF-8, binary otherwise. The bytes are kept as they are.
     pub fn detect(bytes: Bytes) -> Self {
-        let format = if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() {
-            Format::Json
-        } else if std::str::from_utf8(&bytes).is_ok() {
-            Format::Text
-        } else {
-            Format::Binary
+        // UTF-8 first: serde_json does not check the strings it skips, so bytes such as
+        // `{"a":"\xff"}` would pass as JSON and then break every native frame they are
+        // spliced into.
+        let format = match std::str::from_utf8(&bytes) {
+            // Skimmed, not built: this runs on every MQTT PUBLISH.
+            Ok(text) if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => Format::Json,
+            Ok(_) => Format::Text,
+            Err(_) => Format::Binary,
         };
         Self { format, bytes }
     }
@@ -112,7 +114,12 @@ impl Payload {
     /// payloads are converted. The format tag is trusted: a `json` payload was checked to
     /// be JSON when it was made ([`Payload::detect`], [`Payload::json`]).
     pub fn native_json(&self) -> Bytes {
-        if self.format == Format::Json && self.bytes.trim_ascii_start().first() == Some(&b'{') {
+        // A record stored by an older version may carry the `json` tag on bytes that are
+        // not UTF-8: those take the converting path, which never emits them raw.
+        if self.format == Format::Json
+            && self.bytes.trim_ascii_start().first() == Some(&b'{')
+            && std::str::from_utf8(&self.bytes).is_ok()
+        {
             return self.bytes.clone();
         }
         Bytes::from(serde_json::to_vec(&self.to_native_value()).unwrap_or_default())
@@ -191,6 +198,22 @@ mod tests {
             Payload::detect(Bytes::from_static(&[0xff, 0x00])).format,
             Format::Binary
         );
+    }
+
+    /// Regression guard: JSON-shaped bytes that are not UTF-8 are binary, never spliced
+    /// raw into a native frame (which would make the frame unreadable).
+    #[test]
+    fn json_shaped_bytes_that_are_not_utf8_are_binary() {
+        let bytes = Bytes::from_static(b"{\"a\":\"\xff\"}");
+        let payload = Payload::detect(bytes.clone());
+        assert_eq!(payload.format, Format::Binary);
+        assert!(std::str::from_utf8(&payload.native_json()).is_ok());
+        // A record tagged `json` by an older version takes the converting path.
+        let legacy = Payload {
+            format: Format::Json,
+            bytes,
+        };
+        assert!(std::str::from_utf8(&legacy.native_json()).is_ok());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::pattern::Glob;
 use crate::payload::{Format, Payload, Record, now_ms};
 use crate::pipeline::Core;
 use crate::query::{Criteria, Query};
-use crate::request::{Consistency, Response, SetOptions, custom_meta};
+use crate::request::{Consistency, Response, SetOptions};
 use crate::router::Subscription;
 use crate::session::{Delivery, Session, SessionQueue};
 use crate::store::{OnCommit, Write};
@@ -55,7 +55,7 @@ impl Core {
         }
         let published = !options.no_publish;
         let origin = session.id();
-        let meta = custom_meta(options.meta);
+        let meta = options.meta;
         let merge_input = options.merge.then(|| payload.clone());
         if options.increment.is_some() && (options.no_store || options.merge) {
             return Err(Error::BadRequest(
@@ -160,7 +160,6 @@ impl Core {
         };
         let core = self.clone();
         let origin = session.id();
-        let meta = custom_meta(meta);
         let hook: OnCommit<[Path]> = Box::new(move |removed: &[Path]| {
             let now = now_ms();
             let event = |path: Path, count: u64| {
@@ -198,8 +197,10 @@ impl Core {
     }
 
     /// Removes the records under `target` that satisfy `criteria`: a search for their
-    /// paths, then one exact remove each (run together, so the store commits them as one
-    /// group). A record changed between the two is removed as it was found.
+    /// paths, then one exact remove each, run together so that the store can commit them
+    /// in one group. Not atomic: a record changed between the two is removed as it was
+    /// found, one removed by someone else meanwhile still gets an event (`removed: 0`),
+    /// and when one removal fails the error is returned while others may have happened.
     pub(crate) async fn remove_matching(
         &self,
         session: &Session,
@@ -303,7 +304,7 @@ impl Core {
                 && event
                     .targets
                     .as_ref()
-                    .is_none_or(|t| t.contains(&s.session))
+                    .is_none_or(|t| t.binary_search(&s.session).is_ok())
         };
         for group in matches.chunk_by(|a, b| a.session == b.session) {
             let subscriptions = match group {

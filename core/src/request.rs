@@ -115,8 +115,8 @@ impl Consistency {
     }
 }
 
-/// Keys of an event's `_meta` that the broker owns: custom meta (`SetOptions::meta`, MQTT 5
-/// user properties) cannot set them, and any it carries are dropped (reference: EVENTS
+/// Keys of an event's `_meta` that the broker owns: a native client's custom meta cannot
+/// set them, and any it carries are dropped ([`without_reserved_keys`]; reference: EVENTS
 /// WITH CUSTOM META, plus pathmq's own keys).
 pub const RESERVED_META_KEYS: [&str; 12] = [
     "path",
@@ -133,8 +133,10 @@ pub const RESERVED_META_KEYS: [&str; 12] = [
     "publicationId",
 ];
 
-/// `meta` without the [`RESERVED_META_KEYS`]; `None` when nothing is left.
-pub(crate) fn custom_meta(meta: Option<Map<String, Value>>) -> Option<Map<String, Value>> {
+/// `meta` without the [`RESERVED_META_KEYS`]; `None` when nothing is left. The native
+/// protocol and the local client apply it to custom meta; MQTT does not, since user
+/// properties are forwarded unaltered (MQTT-3.3.2-17).
+pub fn without_reserved_keys(meta: Option<Map<String, Value>>) -> Option<Map<String, Value>> {
     let mut meta = meta?;
     meta.retain(|key, _| !RESERVED_META_KEYS.contains(&key.as_str()));
     (!meta.is_empty()).then_some(meta)

@@ -89,7 +89,8 @@ impl Increment {
             return sum.into();
         }
         let sum = old.as_f64().unwrap_or(0.0) + self.by.as_f64().unwrap_or(0.0);
-        serde_json::Number::from_f64(sum).unwrap_or_else(|| 0.into())
+        // A sum beyond f64 (not a JSON number) leaves the gauge as it was.
+        serde_json::Number::from_f64(sum).unwrap_or(old)
     }
 
     /// The payload after adding to the gauge of `old`'s object.
@@ -98,7 +99,10 @@ impl Increment {
             Some(serde_json::Value::Object(object)) => object,
             _ => serde_json::Map::new(),
         };
-        let current = self.value_in(&serde_json::Value::Object(object.clone()));
+        let current = match object.get(&self.gauge).and_then(|g| g.get("value")) {
+            Some(serde_json::Value::Number(n)) => Some(n.clone()),
+            _ => None,
+        };
         let value = self.add(current);
         object.insert(self.gauge.clone(), serde_json::json!({ "value": value }));
         Payload::json(&serde_json::Value::Object(object))

@@ -186,16 +186,11 @@ pub(crate) async fn set(
     } else {
         match &increment {
             // The reference answers an increment with the gauge: `{gauge, value}`.
-            Some(increment) => frames.push(
-                reply.ok(
-                    increment
-                        .gauge_payload(&record.payload)
-                        .as_json()
-                        .unwrap_or_default(),
-                    response_meta(&record),
-                    published,
-                ),
-            ),
+            Some(increment) => frames.push(reply.record_with(
+                &increment.gauge_payload(&record.payload),
+                &record,
+                published,
+            )),
             None => frames.push(reply.record(&record, published)),
         }
     }
@@ -294,8 +289,9 @@ async fn count_of(
 /// `_meta {timestamp, path, published}`.
 ///
 /// # Errors
-/// 400 for a missing or empty path, bad criteria, or a mistyped `meta`; 500 store
-/// failure (nothing was removed).
+/// 400 for a missing or empty path, bad criteria, `sort`/`skip`/`limit`/`fields`, or a
+/// mistyped `meta`; 500 store failure (nothing was removed, except by a removal by
+/// criteria, which may have removed some records before the failure).
 pub(crate) async fn remove(
     session: &Session,
     envelope: &Envelope,
@@ -303,6 +299,19 @@ pub(crate) async fn remove(
 ) -> Result<Vec<Bytes>, Error> {
     let target = Glob::parse(envelope.require_path()?)?;
     let options = GetOptions::read(&envelope.options)?;
+    if let Some(query) = &options.query
+        && (!query.sort.is_empty()
+            || query.skip > 0
+            || query.limit.is_some()
+            || query.fields.is_some())
+    {
+        // Ignoring them would remove more than asked.
+        return Err(FrameError::Unsupported {
+            what: "`sort`, `skip`, `limit` and `fields` on `remove`".into(),
+            why: "a remove takes every record its path and criteria match",
+        }
+        .into());
+    }
     let meta = custom_meta(&envelope.options)?;
     let glob = target.as_str().to_owned();
     // The core publishes a remove event for an exact path even when nothing was
@@ -338,10 +347,6 @@ pub(crate) async fn remove(
     )])
 }
 
-/// `options.meta`: the custom meta copied into events (reference: SET `meta`).
-///
-/// # Errors
-/// [`FrameError::BadField`] when it is present and not an object.
 /// `options.increment` (reference: INCREMENT): the amount, with the gauge's name as the
 /// request's `data` (the happn-3 client sends `set(path, gauge, {increment})`).
 fn increment(options: &Map<String, Value>, data: &Value) -> Result<Option<Increment>, FrameError> {
@@ -367,15 +372,6 @@ fn increment(options: &Map<String, Value>, data: &Value) -> Result<Option<Increm
     }
 }
 
-/// `path`, `created`, `modified` of a record, for answers whose data is not the record.
-fn response_meta(record: &pathmq_core::Record) -> Map<String, Value> {
-    let mut meta = Map::new();
-    meta.insert("path".into(), record.path.as_str().into());
-    meta.insert("created".into(), record.created.into());
-    meta.insert("modified".into(), record.modified.into());
-    meta
-}
-
 /// `options.targetClients`: the session ids (as `_meta.sessionId` and `session.id` show
 /// them) that alone receive the event (reference: TARGETING EVENTS).
 fn target_clients(options: &Map<String, Value>) -> Result<Option<Arc<[SessionId]>>, FrameError> {
@@ -389,7 +385,12 @@ fn target_clients(options: &Map<String, Value>) -> Result<Option<Arc<[SessionId]
             .iter()
             .map(|id| id.as_str().and_then(|id| id.parse().ok()).ok_or_else(bad))
             .collect::<Result<Vec<SessionId>, _>>()
-            .map(|ids| Some(ids.into())),
+            .map(|mut ids| {
+                // Sorted: the core looks recipients up by binary search.
+                ids.sort_unstable();
+                ids.dedup();
+                Some(ids.into())
+            }),
         Some(_) => Err(bad()),
     }
 }
@@ -422,10 +423,15 @@ pub(crate) fn sibling_id() -> String {
         .collect()
 }
 
+/// `options.meta`: the custom meta copied into events (reference: EVENTS WITH CUSTOM
+/// META), without the [`pathmq_core::RESERVED_META_KEYS`].
+///
+/// # Errors
+/// [`FrameError::BadField`] when it is present and not an object.
 fn custom_meta(options: &Map<String, Value>) -> Result<Option<Map<String, Value>>, FrameError> {
     match options.get("meta") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(meta)) => Ok(Some(meta.clone())),
+        Some(Value::Object(meta)) => Ok(pathmq_core::without_reserved_keys(Some(meta.clone()))),
         Some(_) => Err(FrameError::BadField {
             field: "options.meta",
             expected: "an object",

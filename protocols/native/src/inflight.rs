@@ -66,6 +66,10 @@ pub(crate) enum Effect {
     Read,
     /// Acts during its first poll, or not at all.
     Now,
+    /// Takes several store steps (a search, then removals; a write, then its tag
+    /// snapshot): starts once everything before it is answered, and nothing after it
+    /// starts before it is answered.
+    Exclusive,
 }
 
 /// A connection's requests in flight: running ones and answers waiting for their turn.
@@ -73,9 +77,10 @@ pub(crate) struct InFlight {
     slots: FuturesOrdered<Slot>,
     /// A request that may not start yet; while it waits, no frame is read.
     held: Option<(Effect, Call)>,
-    /// Writes and reads started and not yet answered.
+    /// Writes, reads and exclusive requests started and not yet answered.
     writes: usize,
     reads: usize,
+    exclusive: usize,
     max: usize,
 }
 
@@ -87,6 +92,7 @@ impl InFlight {
             held: None,
             writes: 0,
             reads: 0,
+            exclusive: 0,
             max: max.max(1),
         }
     }
@@ -142,16 +148,19 @@ impl InFlight {
     }
 
     fn may_start(&self, effect: Effect) -> bool {
-        match effect {
-            Effect::Write => self.reads == 0,
-            Effect::Read | Effect::Now => self.writes == 0,
-        }
+        self.exclusive == 0
+            && match effect {
+                Effect::Write => self.reads == 0,
+                Effect::Read | Effect::Now => self.writes == 0,
+                Effect::Exclusive => self.writes == 0 && self.reads == 0,
+            }
     }
 
     fn start(&mut self, effect: Effect, call: Call) {
         match effect {
             Effect::Write => self.writes += 1,
             Effect::Read => self.reads += 1,
+            Effect::Exclusive => self.exclusive += 1,
             Effect::Now => {}
         }
         self.slots.push_back(Slot::Running(effect, call));
@@ -162,6 +171,7 @@ impl InFlight {
         match effect {
             Some(Effect::Write) => self.writes -= 1,
             Some(Effect::Read) => self.reads -= 1,
+            Some(Effect::Exclusive) => self.exclusive -= 1,
             Some(Effect::Now) | None => {}
         }
         if let Some((effect, _)) = &self.held
@@ -286,6 +296,36 @@ mod tests {
         assert_eq!(*started.lock().unwrap(), ["r", "on", "w"]);
         w.send(()).unwrap();
         drop(in_flight);
+    }
+
+    /// Guards: a request of several store steps (remove by criteria, set with a tag)
+    /// waits for earlier writes, and a later write waits for it, so a search never sees
+    /// a write sent after it.
+    #[test]
+    fn exclusive_requests_run_alone() {
+        let started = Started::default();
+        let mut in_flight = InFlight::new(8);
+        let (w1, call_w1) = call(&started, "w1");
+        let (x, call_x) = call(&started, "x");
+        let (_w2, call_w2) = call(&started, "w2");
+        in_flight.submit(Effect::Write, call_w1);
+        in_flight.submit(Effect::Exclusive, call_x);
+        assert!(!in_flight.accepts(), "held behind w1");
+        assert_eq!(answer(&mut in_flight), None);
+        w1.send(()).unwrap();
+        assert_eq!(answer(&mut in_flight).as_deref(), Some(&b"w1"[..]));
+        assert!(in_flight.accepts());
+        in_flight.submit(Effect::Write, call_w2);
+        assert!(
+            !in_flight.accepts(),
+            "a later write waits for the exclusive one"
+        );
+        assert_eq!(answer(&mut in_flight), None);
+        assert_eq!(*started.lock().unwrap(), ["w1", "x"]);
+        x.send(()).unwrap();
+        assert_eq!(answer(&mut in_flight).as_deref(), Some(&b"x"[..]));
+        assert_eq!(answer(&mut in_flight), None, "w2 runs");
+        assert_eq!(*started.lock().unwrap(), ["w1", "x", "w2"]);
     }
 
     #[test]

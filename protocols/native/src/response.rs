@@ -9,7 +9,7 @@
 use std::io::Write as _;
 
 use bytes::Bytes;
-use pathmq_core::{Error, Record, SessionId};
+use pathmq_core::{Error, Payload, Record, SessionId};
 use serde_json::{Map, Value, json};
 
 use crate::frame::PROTOCOL;
@@ -85,7 +85,14 @@ impl Reply<'_> {
     /// A record as the answer: `{data: <its native view>, _meta: {path, created,
     /// modified, modifiedBy?, type:'response', …}, protocol}`.
     pub(crate) fn record(&self, record: &Record, published: bool) -> Bytes {
-        let data = record.payload.native_json();
+        self.record_with(&record.payload, record, published)
+    }
+
+    /// An answer about `record` whose data is something else (an increment's
+    /// `{gauge, value}`): `{data: <payload's native view>, _meta: {path, created,
+    /// modified, modifiedBy?, …}, protocol}`.
+    pub(crate) fn record_with(&self, data: &Payload, record: &Record, published: bool) -> Bytes {
+        let data = data.native_json();
         let mut out = Vec::with_capacity(data.len() + 256);
         out.extend_from_slice(b"{\"data\":");
         out.extend_from_slice(&data);
@@ -212,13 +219,15 @@ fn write_record_item(out: &mut Vec<u8>, record: &Record) {
 /// A record as an array item, as a [`Value`]: its native view with its meta merged in as
 /// `_meta` (for answers that are built as values, such as an `on`'s initial values).
 pub(crate) fn record_item(record: &Record) -> Value {
+    let mut meta = Map::new();
+    meta.insert("path".into(), record.path.as_str().into());
+    meta.insert("created".into(), record.created.into());
+    meta.insert("modified".into(), record.modified.into());
+    if let Some(by) = &record.modified_by {
+        meta.insert("modifiedBy".into(), by.as_str().into());
+    }
     let mut item = record.payload.to_native_value();
-    let mut meta = Vec::with_capacity(96);
-    meta.push(b'{');
-    write_record_meta(&mut meta, record);
-    meta.push(b'}');
-    let meta = serde_json::from_slice(&meta).unwrap_or(Value::Null);
-    item.insert("_meta".into(), meta);
+    item.insert("_meta".into(), Value::Object(meta));
     Value::Object(item)
 }
 

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use pathmq_core::{Action, Error, Response, Session, SessionId};
 use serde_json::{Map, Value, json};
 
-use crate::envelope::{Envelope, Rejected, flag};
+use crate::envelope::{Envelope, Rejected, flag, is_set};
 use crate::error::FrameError;
 use crate::frame::PROTOCOL;
 use crate::inflight::{Call, Effect};
@@ -207,6 +207,8 @@ fn effect_of(envelope: &Envelope) -> Effect {
     let option = |key, field| flag(&envelope.options, key, field).unwrap_or(false);
     match envelope.action {
         Action::Set if option("noStore", "options.noStore") => Effect::Now,
+        Action::Set if is_set(&envelope.options, "tag") => Effect::Exclusive,
+        Action::Remove if is_set(&envelope.options, "criteria") => Effect::Exclusive,
         Action::Set | Action::Remove => Effect::Write,
         Action::Get | Action::Count => Effect::Read,
         Action::On

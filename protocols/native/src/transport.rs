@@ -98,7 +98,8 @@ impl Transport {
                 for frame in frames {
                     match Utf8Bytes::try_from(frame) {
                         Ok(text) => ws.feed(Message::Text(text)).await?,
-                        // Frames are serde_json output and the core's JSON; never reached.
+                        // Frames are serde_json output and UTF-8-checked JSON payloads
+                        // (`Payload::detect`, `Payload::native_json`): not expected.
                         Err(error) => tracing::error!(%error, "dropping a non-UTF-8 frame"),
                     }
                 }

@@ -120,6 +120,16 @@ async fn count_and_remove_take_criteria() -> Result<()> {
         )
         .await?;
     assert_eq!(removed["data"]["removed"], 2);
+    // Paging a remove would be ignored and remove more than asked: refused.
+    let paged = c
+        .call(
+            "remove",
+            Some("/users/*"),
+            Value::Null,
+            json!({"options": {"limit": 1}}),
+        )
+        .await?;
+    assert_eq!(paged["_meta"]["error"]["code"], 400);
     let mut paths = vec![
         listener.event().await?["_meta"]["path"].clone(),
         listener.event().await?["_meta"]["path"].clone(),

@@ -220,7 +220,7 @@ impl DataApi for LocalClient {
             no_publish: options.no_publish,
             no_store: options.no_store,
             consistency: options.consistency.unwrap_or_default(),
-            meta: options.meta,
+            meta: pathmq_core::without_reserved_keys(options.meta),
             qos: 1,
             event_id: Some(self.event_id()),
             target_clients,
@@ -319,7 +319,10 @@ impl DataApi for LocalClient {
                     .criteria
             }
         };
-        let (meta, event_id) = (options.meta, Some(self.event_id()));
+        let (meta, event_id) = (
+            pathmq_core::without_reserved_keys(options.meta),
+            Some(self.event_id()),
+        );
         let request = match criteria {
             Some(criteria) => Request::RemoveMatching {
                 target,
