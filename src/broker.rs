@@ -220,6 +220,15 @@ impl RunningBroker {
         &self.core
     }
 
+    /// A client of this broker in its own process (reference: `local_admin_client()`):
+    /// the native client's API ([`pathmq_native::client::DataApi`]) over the core, with
+    /// no socket and no JSON. Until security lands it is an ordinary session
+    /// ([`LocalClient::admin`](pathmq_native::client::LocalClient::admin)). Must be
+    /// called inside a tokio runtime (its event task is spawned on it).
+    pub fn local_admin_client(&self) -> pathmq_native::client::LocalClient {
+        pathmq_native::client::LocalClient::admin(&self.core)
+    }
+
     /// The bound MQTT address (with the real port when configured with port 0).
     pub fn mqtt_addr(&self) -> Option<SocketAddr> {
         self.mqtt_addr

@@ -184,3 +184,53 @@ async fn retained_messages_are_stored_records() {
     assert!(got["data"].is_null(), "{got}");
     broker.broker.shutdown().await;
 }
+
+/// The embedding program's own client (`RunningBroker::local_admin_client`) and an MQTT
+/// device see each other's writes through the one core.
+#[tokio::test]
+async fn the_local_admin_client_and_an_mqtt_device_meet_in_the_core() {
+    use pathmq::native::client::{DataApi, SetOptions};
+
+    let broker = start().await;
+    let local = broker.broker.local_admin_client();
+    let (client, mut eventloop) = broker.mqtt_v4("device-local");
+    client
+        .subscribe("config/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    poll_v4(&mut eventloop, |e| {
+        matches!(e, rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))).then_some(())
+    })
+    .await;
+
+    local
+        .set("/config/rate", json!({"hz": 10}), SetOptions::new())
+        .await
+        .expect("local set");
+    let publish = poll_v4(&mut eventloop, v4_publish).await;
+    assert_eq!(publish.topic, "config/rate");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&publish.payload).unwrap(),
+        json!({"hz": 10})
+    );
+
+    client
+        .publish(
+            "state/pump",
+            QoS::AtLeastOnce,
+            true,
+            br#"{"on":true}"#.to_vec(),
+        )
+        .await
+        .unwrap();
+    poll_v4(&mut eventloop, |e| {
+        matches!(e, rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))).then_some(())
+    })
+    .await;
+    let item = local
+        .get("/state/pump")
+        .await
+        .expect("local get")
+        .expect("the retained publish is stored");
+    assert_eq!(item.data, json!({"on": true}));
+}
