@@ -8,20 +8,22 @@
 mod common;
 #[path = "common/fake_broker.rs"]
 mod fake_broker;
+#[path = "common/listen.rs"]
+mod listen;
 #[path = "common/proxy.rs"]
 mod proxy;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use fake_broker::fake_broker;
+use listen::{ended, next_event, within};
 use pathmq_core::Core;
 use pathmq_native::NativeConfig;
 use pathmq_native::client::{
-    Client, ClientConfig, ClientError, DataApi, Event, EventFilter, EventKind, GetOptions, Item,
-    LocalClient, OnOptions, ReconnectPolicy, RemoveOptions, SessionEvent, SetOptions, Subscription,
+    Client, ClientConfig, ClientError, DataApi, EventFilter, EventKind, GetOptions, Item,
+    LocalClient, OnOptions, ReconnectPolicy, RemoveOptions, SessionEvent, SetOptions,
 };
 use pathmq_storage::MemoryStore;
 use proxy::Proxy;
@@ -54,25 +56,6 @@ async fn connect(broker: &common::Broker, transport: Transport) -> Result<Client
         Transport::Tcp => broker.tcp,
     };
     Ok(Client::connect(config(transport, addr)).await?)
-}
-
-async fn within<F: Future>(future: F) -> Result<F::Output> {
-    tokio::time::timeout(common::WAIT, future)
-        .await
-        .context("nothing in time")
-}
-
-async fn next_event(subscription: &mut Subscription) -> Result<Event> {
-    within(subscription.recv())
-        .await?
-        .with_context(|| format!("listener {} ended", subscription.channel()))
-}
-
-async fn ended(subscription: &mut Subscription) -> Result<()> {
-    if let Some(event) = within(subscription.recv()).await? {
-        bail!("expected {} to end, got {event:?}", subscription.channel());
-    }
-    Ok(())
 }
 
 async fn session_event(events: &mut broadcast::Receiver<SessionEvent>) -> Result<SessionEvent> {

@@ -17,13 +17,14 @@
 mod common;
 mod data;
 mod events;
-
-use std::future::Future;
+#[path = "../common/listen.rs"]
+mod listen;
 
 use anyhow::{Context as _, Result, bail};
 use futures_util::FutureExt as _;
+use listen::{ended, next_event, within};
 use pathmq_native::client::{
-    Client, ClientConfig, DataApi, Event, EventFilter, EventKind, GetOptions, Item, OnOptions,
+    Client, ClientConfig, DataApi, EventFilter, EventKind, GetOptions, Item, OnOptions,
     RemoveOptions, SetOptions, Subscription,
 };
 use serde_json::{Map, Value, json};
@@ -41,26 +42,6 @@ async fn start() -> Result<(common::Broker, Client)> {
     let broker = common::start().await?;
     let client = connect(&broker).await?;
     Ok((broker, client))
-}
-
-async fn within<F: Future>(future: F) -> Result<F::Output> {
-    tokio::time::timeout(common::WAIT, future)
-        .await
-        .context("nothing in time")
-}
-
-async fn next_event(subscription: &mut Subscription) -> Result<Event> {
-    within(subscription.recv())
-        .await?
-        .with_context(|| format!("listener {} ended", subscription.channel()))
-}
-
-/// The listener's stream has ended (its count was reached, or it was removed).
-async fn ended(subscription: &mut Subscription) -> Result<()> {
-    if let Some(event) = within(subscription.recv()).await? {
-        bail!("expected {} to end, got {event:?}", subscription.channel());
-    }
-    Ok(())
 }
 
 /// Nothing is waiting on `subscription`. Meaningful only once a later event on the same
