@@ -25,6 +25,7 @@ mod publish;
 pub mod query;
 mod request;
 mod router;
+pub mod security;
 mod session;
 mod stats;
 mod store;

@@ -1,0 +1,150 @@
+//! What security stores: users, groups and their permissions, in the reference's shapes
+//! (`reference/happn-3.md` SECURITY USERS AND GROUPS, USER PERMISSIONS; DESIGN.md §7).
+//!
+//! These are plain data, serialised as JSON into the store under
+//! [`USERS_PREFIX`](super::USERS_PREFIX) and [`GROUPS_PREFIX`](super::GROUPS_PREFIX).
+//! What they allow is decided by the compiled form ([`super::grants`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// An action a permission grants or prohibits (DESIGN.md §7: `get set remove on *`).
+/// `count` is authorised as `get`; MQTT PUBLISH needs `set`, SUBSCRIBE needs `on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Right {
+    /// Read records (`get`, `count`, search).
+    #[serde(rename = "get")]
+    Get,
+    /// Write records (`set`, MQTT PUBLISH).
+    #[serde(rename = "set")]
+    Set,
+    /// Remove records.
+    #[serde(rename = "remove")]
+    Remove,
+    /// Subscribe (`on`, MQTT SUBSCRIBE).
+    #[serde(rename = "on")]
+    On,
+    /// Every action.
+    #[serde(rename = "*")]
+    All,
+}
+
+impl Right {
+    /// The wire name (`"get"`, …, `"*"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Set => "set",
+            Self::Remove => "remove",
+            Self::On => "on",
+            Self::All => "*",
+        }
+    }
+
+    /// Whether a permission naming `self` covers `action` (`*` covers every action).
+    pub fn covers(self, action: Right) -> bool {
+        self == Self::All || self == action
+    }
+}
+
+/// The permission of one path glob: `{actions: ["get", "on"], prohibit: ["set"]}`
+/// (reference: upsertGroup). Any matching prohibit wins over any allow.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionEntry {
+    /// Allowed actions.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub actions: BTreeSet<Right>,
+    /// Prohibited actions.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub prohibit: BTreeSet<Right>,
+}
+
+/// Permissions by path glob. A glob is a native path where `*` matches any run of
+/// characters, `/` included (DESIGN.md §3, permissions row), and may hold templates
+/// (`{{user.username}}`, `{{user.custom_data.x}}`, `{{session.client_id}}`).
+pub type Permissions = BTreeMap<String, PermissionEntry>;
+
+/// A user (reference: add a user). The password is only ever kept as a bcrypt hash.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// The login name; unique.
+    pub username: String,
+    /// The bcrypt hash of the password (`$2b$…`); `None` for a user who cannot log in
+    /// with a password (the anonymous user, token-only users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    /// Anything the application keeps with the user; readable by templates as
+    /// `{{user.custom_data.<key>}}`.
+    #[serde(default)]
+    pub custom_data: Map<String, Value>,
+    /// The groups the user belongs to, by name.
+    #[serde(default)]
+    pub groups: BTreeSet<String>,
+    /// Permissions of this user alone (reference: USER PERMISSIONS), merged with the
+    /// groups' ones.
+    #[serde(default)]
+    pub permissions: Permissions,
+}
+
+/// A group (reference: add a group).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// The group's name; unique.
+    pub name: String,
+    /// Anything the application keeps with the group.
+    #[serde(default)]
+    pub custom_data: Map<String, Value>,
+    /// Its permissions.
+    #[serde(default)]
+    pub permissions: Permissions,
+}
+
+/// What templates may read of the session (`{{session.client_id}}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFacts {
+    /// The MQTT client id, when the session has one.
+    pub client_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn groups_read_the_reference_shape() {
+        let group: Group = serde_json::from_value(json!({
+            "name": "TEST",
+            "permissions": {
+                "/test/path/*": {"actions": ["get", "set"]},
+                "/test/allow/all": {"actions": ["*"]},
+                "/test/do/not/subscribe": {"prohibit": ["on"]}
+            },
+            "custom_data": {"test": "data"}
+        }))
+        .unwrap();
+        assert!(
+            group.permissions["/test/path/*"]
+                .actions
+                .contains(&Right::Set)
+        );
+        assert!(
+            group.permissions["/test/allow/all"]
+                .actions
+                .contains(&Right::All)
+        );
+        assert!(
+            group.permissions["/test/do/not/subscribe"]
+                .prohibit
+                .contains(&Right::On)
+        );
+        assert!(Right::All.covers(Right::On) && !Right::Get.covers(Right::Set));
+        let unknown = serde_json::from_value::<PermissionEntry>(json!({"actions": ["fly"]}));
+        assert!(
+            unknown.is_err(),
+            "an unknown action is refused, not ignored"
+        );
+    }
+}
