@@ -138,11 +138,16 @@ impl Broker {
             true => Some(bind("http", config.http.listen)?),
             false => None,
         };
+        let native_tcp_listener = match config.native_tcp.enabled {
+            true => Some(bind("native tcp", config.native_tcp.listen)?),
+            false => None,
+        };
 
         let mut running = RunningBroker {
             core: core.clone(),
             mqtt_addr: None,
             http_addr: None,
+            native_tcp_addr: None,
             accept_loops: Vec::new(),
             shutdown_timeout: Duration::from_millis(limits.shutdown_timeout_ms),
         };
@@ -154,6 +159,19 @@ impl Broker {
             let task = transport::run_tcp(
                 listener,
                 mqtt.clone(),
+                core.clone(),
+                transport_limits.clone(),
+            );
+            running.accept_loops.push(tokio::spawn(task));
+        }
+        if let Some(listener) = native_tcp_listener {
+            running.native_tcp_addr = listener.local_addr().ok();
+            if let Some(addr) = running.native_tcp_addr {
+                tracing::info!(%addr, "native protocol listening on TCP (length-prefixed frames)");
+            }
+            let task = transport::run_tcp(
+                listener,
+                native.clone(),
                 core.clone(),
                 transport_limits.clone(),
             );
@@ -210,6 +228,7 @@ pub struct RunningBroker {
     core: Core,
     mqtt_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
+    native_tcp_addr: Option<SocketAddr>,
     accept_loops: Vec<JoinHandle<()>>,
     shutdown_timeout: Duration,
 }
@@ -237,6 +256,11 @@ impl RunningBroker {
     /// The bound HTTP/WebSocket address.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// The bound native TCP address, when `native_tcp` is enabled.
+    pub fn native_tcp_addr(&self) -> Option<SocketAddr> {
+        self.native_tcp_addr
     }
 
     /// Shuts down gracefully: stops accepting, tells every client (MQTT 5 DISCONNECT 0x8B,

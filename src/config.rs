@@ -81,6 +81,9 @@ pub struct Config {
     pub http: Listener,
     /// The MQTT TCP listener.
     pub mqtt: MqttListener,
+    /// The native protocol over TCP with length-prefixed frames (DESIGN.md §5), for
+    /// backend services. Off by default.
+    pub native_tcp: NativeTcpListener,
     /// Where records are stored.
     pub storage: Storage,
     /// Limits and timeouts.
@@ -95,6 +98,7 @@ impl Default for Config {
             name: "pathmq".into(),
             http: Listener::default(),
             mqtt: MqttListener::default(),
+            native_tcp: NativeTcpListener::default(),
             storage: Storage::default(),
             limits: Limits::default(),
             log: Log::default(),
@@ -118,6 +122,27 @@ impl Default for Listener {
         Self {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 55000)),
+        }
+    }
+}
+
+/// The native protocol's TCP listener: JSON frames with a 4-byte big-endian length
+/// prefix (`docs/PROTOCOL.md`, transports).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct NativeTcpListener {
+    /// Whether the listener runs. Default false.
+    pub enabled: bool,
+    /// The address to bind. Default `127.0.0.1:55001`.
+    pub listen: SocketAddr,
+}
+
+impl Default for NativeTcpListener {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 55001)),
         }
     }
 }

@@ -34,6 +34,10 @@ struct Cli {
     /// Disable the MQTT TCP listener.
     #[arg(long, env = "PATHMQ_MQTT_DISABLED")]
     mqtt_disabled: bool,
+    /// Serve the native protocol over TCP (length-prefixed JSON frames) on this address
+    /// [default: off; 127.0.0.1:55001 when enabled in the config file].
+    #[arg(long, env = "PATHMQ_NATIVE_TCP_LISTEN")]
+    native_tcp_listen: Option<SocketAddr>,
     /// Largest MQTT packet accepted, in bytes [default: 1049600].
     #[arg(long, env = "PATHMQ_MQTT_MAX_PACKET_SIZE")]
     mqtt_max_packet_size: Option<usize>,
@@ -87,6 +91,10 @@ impl Cli {
         c.http.enabled &= !self.http_disabled;
         set(&mut c.mqtt.listen, self.mqtt_listen);
         c.mqtt.enabled &= !self.mqtt_disabled;
+        if let Some(addr) = self.native_tcp_listen {
+            c.native_tcp.listen = addr;
+            c.native_tcp.enabled = true;
+        }
         set(&mut c.mqtt.max_packet_size, self.mqtt_max_packet_size);
         set(&mut c.storage.path, self.storage_path);
         set(&mut c.limits.max_connections, self.max_connections);

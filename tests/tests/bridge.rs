@@ -234,3 +234,32 @@ async fn the_local_admin_client_and_an_mqtt_device_meet_in_the_core() {
         .expect("the retained publish is stored");
     assert_eq!(item.data, json!({"on": true}));
 }
+
+/// `native_tcp` serves the native protocol with length-prefixed frames, for backend
+/// services: the Rust client over TCP meets a WebSocket-less broker config.
+#[tokio::test]
+async fn the_native_tcp_listener_serves_the_rust_client() {
+    use pathmq::native::client::{Client, ClientConfig, DataApi, SetOptions};
+
+    let mut config = pathmq::config::Config::default();
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
+    config.native_tcp.enabled = true;
+    config.native_tcp.listen = "127.0.0.1:0".parse().unwrap();
+    config.storage.engine = pathmq::config::Engine::Memory;
+    let broker = start_with(config).await;
+    let addr = broker
+        .broker
+        .native_tcp_addr()
+        .expect("native tcp listener");
+    let client = Client::connect(ClientConfig::tcp(addr.to_string()))
+        .await
+        .expect("connect over tcp");
+    client
+        .set("/backend/job", json!({"n": 1}), SetOptions::new())
+        .await
+        .expect("set over tcp");
+    let local = broker.broker.local_admin_client();
+    let item = local.get("/backend/job").await.unwrap().unwrap();
+    assert_eq!(item.data, json!({"n": 1}));
+}
