@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use pathmq_core::security::{Directory, DirectoryConfig, Password, Security, SecurityConfig};
 use pathmq_core::transport::{self, WebSocketRoute};
 use pathmq_core::{Core, CoreConfig, Layer, OverflowPolicy, Store};
 use pathmq_mqtt::{Mqtt, MqttConfig};
@@ -22,6 +23,10 @@ pub enum StartError {
     /// The store could not be opened (the error names the file).
     #[error("cannot open the store: {0}")]
     Store(#[source] pathmq_storage::OpenError),
+    /// Security could not be set up (the directory of users could not be read, or the
+    /// admin password is missing or refused).
+    #[error("cannot set up security: {0}")]
+    Security(String),
     /// A listener could not bind its address.
     #[error("cannot listen for {what} on {addr}: {source}")]
     Bind {
@@ -105,7 +110,10 @@ impl Broker {
             Overflow::DropNew => OverflowPolicy::DropNew,
             Overflow::Disconnect => OverflowPolicy::Disconnect,
         };
-        let mut builder = Core::builder_arc(store).config(core_config);
+        let mut builder = Core::builder_arc(store.clone()).config(core_config);
+        if config.security.secure {
+            builder = builder.security(security(store, &config.security).await?);
+        }
         for layer in self.layers {
             builder = builder.layer_arc(layer);
         }
@@ -205,6 +213,38 @@ impl Broker {
     }
 }
 
+/// Opens the directory of users over `store` and makes sure `_ADMIN` exists.
+async fn security(
+    store: Arc<dyn Store>,
+    config: &crate::config::SecurityConfig,
+) -> Result<Arc<Security>, StartError> {
+    let password = config.admin_password.clone().ok_or_else(|| {
+        StartError::Security(
+            "security.secure is true but no admin password is set (PATHMQ_ADMIN_PASSWORD)".into(),
+        )
+    })?;
+    let directory_config = DirectoryConfig {
+        persist_permissions: config.persist_permissions,
+        bcrypt_cost: config.bcrypt_cost,
+    };
+    let directory = Directory::open(store, directory_config)
+        .await
+        .map_err(|e| StartError::Security(e.to_string()))?;
+    let setup = directory
+        .ensure_admin(Password::from(password))
+        .await
+        .map_err(|e| StartError::Security(e.to_string()))?;
+    if setup.user_created {
+        tracing::info!("security on: created the _ADMIN user with the configured password");
+    } else {
+        tracing::info!("security on");
+    }
+    Ok(Arc::new(Security::new(
+        directory,
+        SecurityConfig::default(),
+    )))
+}
+
 /// The listen backlog: connections the kernel completes before the broker accepts them.
 /// tokio's default (128) overflows when thousands of devices reconnect at once; the
 /// kernel caps it at `net.core.somaxconn`.
@@ -241,7 +281,7 @@ impl RunningBroker {
 
     /// A client of this broker in its own process (reference: `local_admin_client()`):
     /// the native client's API ([`pathmq_native::client::DataApi`]) over the core, with
-    /// no socket and no JSON. Until security lands it is an ordinary session
+    /// no socket and no JSON, logged in as `_ADMIN` on a secure broker
     /// ([`LocalClient::admin`](pathmq_native::client::LocalClient::admin)). Must be
     /// called inside a tokio runtime (its event task is spawned on it).
     pub fn local_admin_client(&self) -> pathmq_native::client::LocalClient {

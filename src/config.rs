@@ -86,6 +86,8 @@ pub struct Config {
     pub native_tcp: NativeTcpListener,
     /// Where records are stored.
     pub storage: Storage,
+    /// Users, groups and permissions (DESIGN.md §7). Off by default.
+    pub security: SecurityConfig,
     /// Limits and timeouts.
     pub limits: Limits,
     /// Logging.
@@ -100,6 +102,7 @@ impl Default for Config {
             mqtt: MqttListener::default(),
             native_tcp: NativeTcpListener::default(),
             storage: Storage::default(),
+            security: SecurityConfig::default(),
             limits: Limits::default(),
             log: Log::default(),
         }
@@ -123,6 +126,50 @@ impl Default for Listener {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 55000)),
         }
+    }
+}
+
+/// Security (DESIGN.md §7, docs/SECURITY.md): off by default for local development.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SecurityConfig {
+    /// Switch security on: every MQTT and native client must log in, and every request
+    /// is checked against the user's permissions. Default false.
+    pub secure: bool,
+    /// The `_ADMIN` user's password, set when `_ADMIN` is first created (later starts
+    /// keep the stored one). Required when `secure` is true; prefer the
+    /// `PATHMQ_ADMIN_PASSWORD` environment variable to writing it in a file.
+    pub admin_password: Option<String>,
+    /// bcrypt cost of password hashes (4–31). Default 10.
+    pub bcrypt_cost: u32,
+    /// Store permissions with their users and groups (reference: `persistPermissions`).
+    /// Default true; false keeps permission changes in memory only.
+    pub persist_permissions: bool,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            secure: false,
+            admin_password: None,
+            bcrypt_cost: 10,
+            persist_permissions: true,
+        }
+    }
+}
+
+impl std::fmt::Debug for SecurityConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecurityConfig")
+            .field("secure", &self.secure)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "***"),
+            )
+            .field("bcrypt_cost", &self.bcrypt_cost)
+            .field("persist_permissions", &self.persist_permissions)
+            .finish()
     }
 }
 
@@ -330,6 +377,27 @@ impl Config {
             }
         };
         positive("limits.max_connections", self.limits.max_connections as u64)?;
+        if self.security.secure
+            && self
+                .security
+                .admin_password
+                .as_deref()
+                .unwrap_or("")
+                .is_empty()
+        {
+            return Err(ConfigError::Invalid {
+                key: "security.admin_password",
+                problem: "security.secure is true, so an admin password is required: set \
+                          PATHMQ_ADMIN_PASSWORD (or security.admin_password in the config file)"
+                    .into(),
+            });
+        }
+        if !(4..=31).contains(&self.security.bcrypt_cost) {
+            return Err(ConfigError::Invalid {
+                key: "security.bcrypt_cost",
+                problem: format!("must be from 4 to 31, not {}", self.security.bcrypt_cost),
+            });
+        }
         positive(
             "limits.handshake_timeout_ms",
             self.limits.handshake_timeout_ms,

@@ -38,6 +38,13 @@ struct Cli {
     /// [default: off; 127.0.0.1:55001 when enabled in the config file].
     #[arg(long, env = "PATHMQ_NATIVE_TCP_LISTEN")]
     native_tcp_listen: Option<SocketAddr>,
+    /// Switch security on: clients must log in, requests are checked against permissions
+    /// (docs/SECURITY.md) [default: off].
+    #[arg(long, env = "PATHMQ_SECURE")]
+    secure: bool,
+    /// The `_ADMIN` password used when `_ADMIN` is first created (required with --secure).
+    #[arg(long, env = "PATHMQ_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
     /// Largest MQTT packet accepted, in bytes [default: 1049600].
     #[arg(long, env = "PATHMQ_MQTT_MAX_PACKET_SIZE")]
     mqtt_max_packet_size: Option<usize>,
@@ -91,6 +98,10 @@ impl Cli {
         c.http.enabled &= !self.http_disabled;
         set(&mut c.mqtt.listen, self.mqtt_listen);
         c.mqtt.enabled &= !self.mqtt_disabled;
+        c.security.secure |= self.secure;
+        if self.admin_password.is_some() {
+            c.security.admin_password = self.admin_password;
+        }
         if let Some(addr) = self.native_tcp_listen {
             c.native_tcp.listen = addr;
             c.native_tcp.enabled = true;

@@ -16,6 +16,7 @@ use crate::layer::{InboundVerdict, Layer, OutboundVerdict};
 use crate::path::Path;
 use crate::request::{Off, Request, Response};
 use crate::router::{Router, Subscription};
+use crate::security::Security;
 use crate::session::{OverflowPolicy, Session, SessionEntry, SessionId, SessionInfo, SessionQueue};
 use crate::stats::{Counters, Stats};
 use crate::store::Store;
@@ -62,6 +63,7 @@ pub(crate) struct Inner {
     sessions: DashMap<SessionId, Arc<SessionEntry>>,
     client_ids: DashMap<String, SessionId>,
     layers: Vec<Arc<dyn Layer>>,
+    security: Option<Arc<Security>>,
     pub(crate) counters: Counters,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -79,6 +81,7 @@ pub struct CoreBuilder {
     config: CoreConfig,
     store: Arc<dyn Store>,
     layers: Vec<Arc<dyn Layer>>,
+    security: Option<Arc<Security>>,
 }
 
 impl CoreBuilder {
@@ -91,6 +94,13 @@ impl CoreBuilder {
     /// Appends a layer to the middleware queue (inbound and outbound run in this order).
     pub fn layer(mut self, layer: impl Layer) -> Self {
         self.layers.push(Arc::new(layer));
+        self
+    }
+
+    /// Switches security on (DESIGN.md §7): every request then needs a session that
+    /// logged in ([`Session::set_identity`]) and whose grants allow it.
+    pub fn security(mut self, security: Arc<Security>) -> Self {
+        self.security = Some(security);
         self
     }
 
@@ -110,6 +120,7 @@ impl CoreBuilder {
                 sessions: DashMap::new(),
                 client_ids: DashMap::new(),
                 layers: self.layers,
+                security: self.security,
                 counters: Counters::default(),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
@@ -130,7 +141,13 @@ impl Core {
             config: CoreConfig::default(),
             store,
             layers: Vec::new(),
+            security: None,
         }
+    }
+
+    /// The security service, when the broker is secure.
+    pub fn security(&self) -> Option<&Arc<Security>> {
+        self.inner.security.as_ref()
     }
 
     /// The configuration.
@@ -192,6 +209,7 @@ impl Core {
             },
             queue,
             subscriptions: Mutex::new(HashMap::new()),
+            identity: parking_lot::RwLock::new(None),
         });
         self.inner.sessions.insert(id, entry.clone());
         if let Some(cid) = client_id
@@ -258,8 +276,13 @@ impl Core {
                 InboundVerdict::Reject(error) => return Err(error),
             }
         }
-        // Authorization hooks in here once security lands (DESIGN.md §7).
         refuse_reserved(&request)?;
+        if let Some(security) = &self.inner.security {
+            let identity = session.identity().ok_or_else(|| {
+                Error::Unauthenticated("this broker is secure: log in first".into())
+            })?;
+            security.authorize(&identity, &request)?;
+        }
         match request {
             Request::Set {
                 path,

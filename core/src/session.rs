@@ -21,6 +21,7 @@ use crate::payload::Record;
 use crate::pipeline::Core;
 use crate::request::{Request, Response};
 use crate::router::{Subscription, SubscriptionId};
+use crate::security::{Identity, SessionFacts};
 
 /// A session's id: a random UUID, shown hyphenated (`"1b4e28ba-2fa1-11d2-883f-0016d3cca427"`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -277,6 +278,8 @@ pub(crate) struct SessionEntry {
     pub(crate) info: SessionInfo,
     pub(crate) queue: SessionQueue,
     pub(crate) subscriptions: Mutex<HashMap<SubscriptionId, Arc<Subscription>>>,
+    /// Who the session is, once it logged in on a secure broker.
+    pub(crate) identity: parking_lot::RwLock<Option<Arc<Identity>>>,
 }
 
 /// A live session: what a connection task (or an in-process client) holds. Dropping it
@@ -297,6 +300,24 @@ impl Session {
             core,
             entry,
             pending: Mutex::new(None),
+        }
+    }
+
+    /// Records who the session is (after a successful login on a secure broker); its
+    /// requests are then authorized against `identity`'s grants.
+    pub fn set_identity(&self, identity: Arc<Identity>) {
+        *self.entry.identity.write() = Some(identity);
+    }
+
+    /// Who the session is, once logged in.
+    pub fn identity(&self) -> Option<Arc<Identity>> {
+        self.entry.identity.read().clone()
+    }
+
+    /// What templated permissions may read of this session (`{{session.client_id}}`).
+    pub fn facts(&self) -> SessionFacts {
+        SessionFacts {
+            client_id: self.entry.info.client_id.clone(),
         }
     }
 

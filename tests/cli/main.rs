@@ -32,6 +32,9 @@ fn help_documents_every_option() {
         "--shutdown-timeout-ms",
         "--log-format",
         "--log-level",
+        "--native-tcp-listen",
+        "--secure",
+        "--admin-password",
     ] {
         assert!(help.contains(flag), "--help must document {flag}:\n{help}");
     }
@@ -39,6 +42,20 @@ fn help_documents_every_option() {
         help.contains("PATHMQ_MQTT_LISTEN"),
         "--help names the environment variables"
     );
+}
+
+/// Starting secure without an admin password is an error that says how to set one
+/// (issue 5); the password itself is never echoed.
+#[test]
+fn secure_without_an_admin_password_says_how_to_set_one() {
+    let out = Command::new(BIN)
+        .args(["--secure", "--storage-engine", "memory"])
+        .env_remove("PATHMQ_ADMIN_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("PATHMQ_ADMIN_PASSWORD"), "{stderr}");
 }
 
 #[test]

@@ -4,14 +4,32 @@
 //! | module | job |
 //! |---|---|
 //! | `model` | users, groups, permissions as stored (the reference's shapes) |
+//! | `directory` | users and groups in the store, cached; logins; `_ADMIN`; change feed |
+//! | `password` | bcrypt hashing off the runtime; a `Password` that never prints |
+//! | `template` | `{{user.username}}`, `{{user.custom_data.x}}`, `{{session.client_id}}` in permission globs |
+//! | `grants` | the permission engine: a session's merged permissions, compiled at login, and its decisions |
+//! | `service` | `Security`: login, `Identity`, and the authorization of each request |
 //!
-//! Work in progress (issue 5): the permission engine (templates, globs, prohibit),
-//! the directory of users and groups in the store, and enforcement in the core and the
-//! protocols come next; with `secure = false` (the default) nothing here is consulted.
+//! With `secure = false` (the default) nothing here is consulted. With a [`Security`]
+//! given to the core ([`crate::CoreBuilder::security`]), every request of a session
+//! needs a logged-in [`Identity`] whose grants allow it.
 
+pub mod directory;
+pub mod grants;
 pub mod model;
+pub mod password;
+pub mod service;
+pub mod template;
 
+pub use directory::{
+    ADMIN_GROUP, ADMIN_USER, AdminSetup, AuthError, Directory, DirectoryChange, DirectoryConfig,
+    DirectoryError, UserInput, merge_permissions,
+};
+pub use grants::{Access, Grants, GrantsError, PermissionOwner, VoidedPermission};
 pub use model::{Group, PermissionEntry, Permissions, Right, SessionFacts, User};
+pub use password::{Password, PasswordError, PasswordHasher};
+pub use service::{Identity, LoginError, Security, SecurityConfig};
+pub use template::{Template, TemplateError, VoidReason};
 
 /// Where users are stored: `/_SYSTEM/security/users/<username>` (reserved: never
 /// readable or writable over the wire).

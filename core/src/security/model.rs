@@ -66,8 +66,9 @@ pub struct PermissionEntry {
 /// (`{{user.username}}`, `{{user.custom_data.x}}`, `{{session.client_id}}`).
 pub type Permissions = BTreeMap<String, PermissionEntry>;
 
-/// A user (reference: add a user). The password is only ever kept as a bcrypt hash.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A user (reference: add a user). The password is only ever kept as a bcrypt hash, and
+/// `Debug` does not show even that.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct User {
     /// The login name; unique.
     pub username: String,
@@ -86,6 +87,18 @@ pub struct User {
     /// groups' ones.
     #[serde(default)]
     pub permissions: Permissions,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("username", &self.username)
+            .field("password_hash", &self.password_hash.as_ref().map(|_| "***"))
+            .field("custom_data", &self.custom_data)
+            .field("groups", &self.groups)
+            .field("permissions", &self.permissions)
+            .finish()
+    }
 }
 
 /// A group (reference: add a group).

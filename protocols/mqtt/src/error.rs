@@ -80,6 +80,17 @@ pub enum ProtocolError {
     /// An MQTT 3.1.1 client sent an empty client id with clean session 0 [MQTT-3.1.3-8].
     #[error("empty client id with clean session 0 [MQTT-3.1.3-8]")]
     ClientIdRejected,
+    /// The broker is secure and the CONNECT's user name or password is missing or wrong
+    /// (MQTT 5 §3.2.2.2, reason 0x86; 3.1.1 return code 4).
+    #[error("bad user name or password [MQTT-3.1.4-2, §3.2.2.2]")]
+    BadCredentials,
+    /// The credentials are right but the user may not connect (MQTT 5 §3.2.2.2, reason
+    /// 0x87; 3.1.1 return code 5).
+    #[error("not authorized: {reason} [MQTT 5 §3.2.2.2]")]
+    NotAuthorized {
+        /// Why.
+        reason: String,
+    },
     /// The CONNECT asks for extended authentication, which is not supported
     /// (MQTT 5 §4.12).
     #[error("authentication method {method:?} is not supported [MQTT 5 §4.12]")]
@@ -153,6 +164,8 @@ impl ProtocolError {
             | Self::UnexpectedPacket { .. } => 0x82,
             Self::BadProtocolName { .. } | Self::UnsupportedProtocolLevel { .. } => 0x84,
             Self::ClientIdRejected => 0x85,
+            Self::BadCredentials => 0x86,
+            Self::NotAuthorized { .. } => 0x87,
             Self::BadAuthenticationMethod { .. } => 0x8C,
             Self::KeepAliveTimeout { .. } => 0x8D,
             Self::InvalidTopic { .. } => 0x90,

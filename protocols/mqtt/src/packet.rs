@@ -37,8 +37,10 @@ pub(crate) struct Connect {
     pub(crate) authentication_method: Option<String>,
     /// Whether a will message was given (not supported yet: ignored).
     pub(crate) has_will: bool,
-    /// The user name, when given (accepted and ignored until security lands).
+    /// The user name, when given (checked when the broker is secure).
     pub(crate) username: Option<String>,
+    /// The password, when given; never printed.
+    pub(crate) password: Option<pathmq_core::security::Password>,
 }
 
 /// A decoded PUBLISH.

@@ -132,7 +132,7 @@ impl Connection {
                     Err(End::Server("no login within the login timeout".into()))
                 }
             };
-            if self.native.logged_in {
+            if self.native.logged_in() {
                 self.login_deadline = None;
             }
             if let Err(end) = woke.and_then(|()| self.gather()) {

@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use pathmq_core::security::{Password, Security};
 use pathmq_core::{Action, Error, Response, Session, SessionId};
 use serde_json::{Map, Value, json};
 
@@ -93,11 +94,20 @@ impl NativeSession {
             }
             Action::ConfigureSession => Ok(self.configure_session(&envelope, reply)),
             Action::Describe => Ok(vec![reply.ok(
-                json!({ "name": self.name, "secure": false }),
+                json!({ "name": self.name, "secure": self.session.core().security().is_some() }),
                 Map::new(),
                 false,
             )]),
-            Action::Login => Ok(self.login(&envelope, reply)),
+            Action::Login => match self.session.core().security().cloned() {
+                None => Ok(self.login(&envelope, reply)),
+                // A secure login checks a password (bcrypt, off the runtime): it runs as a
+                // call, alone, so nothing after it starts before the session is known.
+                Some(security) => {
+                    let data = self.session_data(&envelope, true);
+                    let call = secure_login(security, self.session.clone(), envelope, data);
+                    return Handled::Run(Effect::Exclusive, Box::pin(call));
+                }
+            },
             // Acknowledged delivery is not carried yet: the ack is answered so the
             // subscriber's client does not wait, and echoes the publication id.
             Action::Ack => Ok(vec![reply.ok(envelope.data.clone(), Map::new(), false)]),
@@ -154,6 +164,18 @@ impl NativeSession {
     /// encrypted, version?}`, with no user and no token.
     fn login(&mut self, envelope: &Envelope, reply: Reply<'_>) -> Vec<Bytes> {
         self.logged_in = true;
+        let session = self.session_data(envelope, false);
+        vec![reply.ok(Value::Object(session), Map::new(), false)]
+    }
+
+    /// Whether the client has logged in (the connection ends sockets that never do).
+    pub(crate) fn logged_in(&self) -> bool {
+        self.logged_in || self.session.identity().is_some()
+    }
+
+    /// The session data a login answers: `{id, protocol, happn:{name, secure}, info,
+    /// address, encrypted, version?}` (wire doc §2.4).
+    fn session_data(&mut self, envelope: &Envelope, secure: bool) -> Map<String, Value> {
         if let Some(info) = envelope.data.get("info") {
             self.client.info = Some(info.clone());
         }
@@ -165,7 +187,7 @@ impl NativeSession {
         );
         session.insert(
             "happn".into(),
-            json!({ "name": self.name, "secure": false }),
+            json!({ "name": self.name, "secure": secure }),
         );
         session.insert(
             "info".into(),
@@ -179,7 +201,7 @@ impl NativeSession {
         if let Some(version) = &self.client.version {
             session.insert("version".into(), version.as_str().into());
         }
-        vec![reply.ok(Value::Object(session), Map::new(), false)]
+        session
     }
 }
 
@@ -190,6 +212,44 @@ pub(crate) fn reply_to(session: SessionId, envelope: &Envelope) -> Reply<'_> {
         action: Some(envelope.action.as_str()),
         session,
     }
+}
+
+/// `login` on a secure broker (reference: SECURITY CLIENT): checks `data.username` and
+/// `data.password`, records the session's identity, and answers the session data with
+/// `user: {username}`. A refused login is a 401 and leaves the session anonymous (the
+/// connection's login timeout still runs).
+async fn secure_login(
+    security: Arc<Security>,
+    session: Arc<Session>,
+    envelope: Envelope,
+    mut data: Map<String, Value>,
+) -> Vec<Bytes> {
+    let reply = reply_to(session.id(), &envelope);
+    let text = |key| {
+        envelope
+            .data
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let (username, password) = (text("username"), text("password"));
+    let result = match security
+        .login(username, Password::from(password), &session.facts())
+        .await
+    {
+        Ok(identity) => {
+            data.insert("user".into(), json!({ "username": identity.username }));
+            tracing::info!(username = %identity.username, "session logged in");
+            session.set_identity(identity);
+            Ok(vec![reply.ok(Value::Object(data), Map::new(), false)])
+        }
+        Err(error) => {
+            // The username is logged, never the password.
+            tracing::info!(%username, %error, "login refused");
+            Err(Error::from(error))
+        }
+    };
+    answer(&envelope, reply, result)
 }
 
 /// The frames answering a request: its own, or the error response.

@@ -75,7 +75,18 @@ pub(crate) async fn serve<T: Transport>(
     } else {
         std::mem::take(&mut connect.client_id)
     };
+    // Logged in before the session opens: a refused client takes over nobody's client id.
+    let identity = match core.security() {
+        None => None,
+        Some(security) => match login(security, &mut connect, &client_id).await {
+            Ok(identity) => Some(identity),
+            Err(error) => return refuse(transport, Some(version), &error).await,
+        },
+    };
     let session = core.open_session("mqtt", Some(peer), Some(client_id.clone()));
+    if let Some(identity) = identity {
+        session.set_identity(identity);
+    }
     let span = tracing::info_span!(
         "mqtt",
         client_id = %client_id,
@@ -121,6 +132,37 @@ pub(crate) async fn serve<T: Transport>(
     // Boxed: the task's own future then keeps only the (dead) handshake state, not a
     // second copy of the connection; an idle connection's memory is mostly this box.
     Box::pin(connection.run()).instrument(span).await;
+}
+
+/// Checks the CONNECT's user name and password on a secure broker (DESIGN.md §7: MQTT
+/// logs in through the same directory as the native protocol). The password is taken out
+/// of the CONNECT, so it is not kept.
+async fn login(
+    security: &pathmq_core::security::Security,
+    connect: &mut Connect,
+    client_id: &str,
+) -> Result<std::sync::Arc<pathmq_core::security::Identity>, ProtocolError> {
+    let (Some(username), Some(password)) = (connect.username.as_deref(), connect.password.take())
+    else {
+        tracing::info!(client_id, "CONNECT without credentials refused");
+        return Err(ProtocolError::BadCredentials);
+    };
+    let facts = pathmq_core::security::SessionFacts {
+        client_id: Some(client_id.to_owned()),
+    };
+    match security.login(username, password, &facts).await {
+        Ok(identity) => {
+            tracing::info!(client_id, username, "MQTT client logged in");
+            Ok(identity)
+        }
+        Err(pathmq_core::security::LoginError::BadCredentials) => {
+            tracing::info!(client_id, username, "CONNECT with bad credentials refused");
+            Err(ProtocolError::BadCredentials)
+        }
+        Err(other) => Err(ProtocolError::NotAuthorized {
+            reason: other.to_string(),
+        }),
+    }
 }
 
 /// Reads until a whole first packet is buffered and decodes it as a CONNECT.

@@ -152,7 +152,8 @@ pub(crate) fn decode_connect(buf: &mut BytesMut, max: usize) -> Result<Connect, 
                 max_packet_size: props.as_ref().and_then(|p| p.max_packet_size),
                 authentication_method: props.and_then(|p| p.authentication_method),
                 has_will: c.last_will.is_some(),
-                username: c.login.map(|l| l.username),
+                username: c.login.as_ref().map(|l| l.username.clone()),
+                password: c.login.map(|l| l.password.into()),
             })
         }
         other => Err(ProtocolError::Malformed {

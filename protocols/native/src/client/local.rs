@@ -102,11 +102,21 @@ impl LocalClient {
         }
     }
 
-    /// The broker's own client, the reference's `local_admin_client()`. Security is not
-    /// implemented yet (DESIGN.md §7): for now this is the same as [`LocalClient::new`];
-    /// once it is, this client will bypass permission checks and `new` will not.
+    /// The broker's own client, the reference's `local_admin_client()`: on a secure
+    /// broker its session is `_ADMIN`'s, with `_ADMIN`'s permissions (everything but
+    /// `/_SYSTEM`, which only the security API reaches); [`LocalClient::new`] has no
+    /// identity, so on a secure broker its requests are refused with 401.
     pub fn admin(core: &Core) -> Self {
-        Self::new(core)
+        let client = Self::new(core);
+        if let Some(security) = core.security()
+            && let Ok(session) = client.session()
+        {
+            match security.trusted_identity(pathmq_core::security::ADMIN_USER, &session.facts()) {
+                Ok(identity) => session.set_identity(identity),
+                Err(error) => tracing::warn!(%error, "the local admin client has no identity"),
+            }
+        }
+        client
     }
 
     /// The session's id; `None` once disconnected.

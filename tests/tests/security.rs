@@ -1,0 +1,246 @@
+//! Security end to end (DESIGN.md §7, issue 5): logins and permissions over MQTT
+//! (rumqttc) and the native protocol (the Rust client), with the attack cases tried.
+
+mod support;
+
+use std::time::Duration;
+
+use pathmq::config::{Config, Engine};
+use pathmq::core::security::{Group, PermissionEntry, Permissions, Right, UserInput};
+use pathmq::native::client::{Client, ClientConfig, DataApi, OnOptions, SetOptions};
+use rumqttc::{ConnectReturnCode, ConnectionError, MqttOptions, QoS};
+use serde_json::json;
+use support::*;
+
+const ADMIN_PASSWORD: &str = "admin-secret";
+
+async fn secure_broker() -> TestBroker {
+    let mut config = Config::default();
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
+    config.storage.engine = Engine::Memory;
+    config.security.secure = true;
+    config.security.admin_password = Some(ADMIN_PASSWORD.into());
+    config.security.bcrypt_cost = 4;
+    let broker = start_with(config).await;
+    let directory = broker.broker.core().security().expect("secure").directory();
+    let entry = |rights: &[Right]| PermissionEntry {
+        actions: rights.iter().copied().collect(),
+        ..PermissionEntry::default()
+    };
+    // Devices write and watch their own subtree only.
+    directory
+        .upsert_group(Group {
+            name: "devices".into(),
+            // As in the reference's templated example: the subtree and its root (MQTT
+            // `sensors/ann/#` also matches `sensors/ann`).
+            permissions: Permissions::from([
+                (
+                    "/sensors/{{user.username}}".into(),
+                    entry(&[Right::Set, Right::On, Right::Get]),
+                ),
+                (
+                    "/sensors/{{user.username}}/*".into(),
+                    entry(&[Right::Set, Right::On, Right::Get]),
+                ),
+                (
+                    "/rooms/{{user.custom_data.room}}/*".into(),
+                    entry(&[Right::Set]),
+                ),
+            ]),
+            ..Group::default()
+        })
+        .await
+        .unwrap();
+    for (name, room) in [("ann", json!("kitchen")), ("eve", json!("*"))] {
+        let mut input = UserInput {
+            username: name.into(),
+            password: Some(format!("pw-{name}").into()),
+            ..UserInput::default()
+        };
+        input.custom_data.insert("room".into(), room);
+        directory.upsert_user(input).await.unwrap();
+        directory.link_group(name, "devices").await.unwrap();
+    }
+    broker
+}
+
+/// The CONNACK return code of an MQTT 3.1.1 connection attempt.
+async fn mqtt_connect(
+    broker: &TestBroker,
+    client_id: &str,
+    login: Option<(&str, &str)>,
+) -> Result<(rumqttc::AsyncClient, rumqttc::EventLoop), ConnectReturnCode> {
+    let mut options = MqttOptions::new(client_id, "127.0.0.1", broker.mqtt.port());
+    options.set_keep_alive(Duration::from_secs(30));
+    if let Some((user, password)) = login {
+        options.set_credentials(user, password);
+    }
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 16);
+    let first = tokio::time::timeout(WAIT, eventloop.poll())
+        .await
+        .expect("CONNACK in time");
+    match first {
+        Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => Ok((client, eventloop)),
+        Err(ConnectionError::ConnectionRefused(code)) => Err(code),
+        other => panic!("unexpected first event {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn mqtt_logins_are_checked() {
+    let broker = secure_broker().await;
+    for (login, expected) in [
+        (None, ConnectReturnCode::BadUserNamePassword),
+        (
+            Some(("ann", "wrong")),
+            ConnectReturnCode::BadUserNamePassword,
+        ),
+        (
+            Some(("nobody", "pw-ann")),
+            ConnectReturnCode::BadUserNamePassword,
+        ),
+    ] {
+        let refused = mqtt_connect(&broker, "dev-1", login).await.err();
+        assert_eq!(refused, Some(expected), "{login:?}");
+    }
+    assert!(
+        mqtt_connect(&broker, "dev-1", Some(("ann", "pw-ann")))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn mqtt_devices_reach_only_their_subtree() {
+    let broker = secure_broker().await;
+    let (client, mut eventloop) = mqtt_connect(&broker, "ann-1", Some(("ann", "pw-ann")))
+        .await
+        .expect("ann connects");
+    client
+        .subscribe("sensors/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    client
+        .subscribe("sensors/ann/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let mut codes = Vec::new();
+    while codes.len() < 2 {
+        let suback = poll_v4(&mut eventloop, |e| match e {
+            rumqttc::Event::Incoming(rumqttc::Packet::SubAck(s)) => Some(s.return_codes.clone()),
+            _ => None,
+        })
+        .await;
+        codes.extend(suback);
+    }
+    assert_eq!(
+        codes,
+        [
+            rumqttc::SubscribeReasonCode::Failure,
+            rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce)
+        ],
+        "`sensors/#` is refused, `sensors/ann/#` granted"
+    );
+
+    // A publish outside the subtree is dropped (3.1.1 cannot say so); one inside arrives.
+    client
+        .publish(
+            "sensors/bob/t",
+            QoS::AtLeastOnce,
+            true,
+            b"{\"t\":1}".to_vec(),
+        )
+        .await
+        .unwrap();
+    client
+        .publish(
+            "sensors/ann/t",
+            QoS::AtLeastOnce,
+            true,
+            b"{\"t\":2}".to_vec(),
+        )
+        .await
+        .unwrap();
+    let publish = poll_v4(&mut eventloop, v4_publish).await;
+    assert_eq!(publish.topic, "sensors/ann/t");
+    let admin = broker.broker.local_admin_client();
+    assert!(
+        admin.get("/sensors/bob/t").await.unwrap().is_none(),
+        "the refused publish was stored"
+    );
+}
+
+#[tokio::test]
+async fn native_requests_need_a_login_and_a_permission() {
+    let broker = secure_broker().await;
+    let url = format!("ws://{}/", broker.http);
+
+    let refused = Client::connect(ClientConfig::websocket(&url).credentials("ann", "wrong")).await;
+    assert!(refused.is_err(), "a wrong password logs in");
+
+    let ann = Client::connect(ClientConfig::websocket(&url).credentials("ann", "pw-ann"))
+        .await
+        .expect("ann logs in");
+    ann.set("/sensors/ann/t", json!({"t": 1}), SetOptions::new())
+        .await
+        .expect("ann writes her own subtree");
+    let code = |e: pathmq::native::client::ClientError| e.code();
+    let forbidden = ann
+        .set("/sensors/bob/t", json!({}), SetOptions::new())
+        .await;
+    assert_eq!(forbidden.err().and_then(code), Some(403));
+    let sweep = ann.get_many("/sensors/*", Default::default()).await;
+    assert_eq!(
+        sweep.err().and_then(code),
+        Some(403),
+        "a glob read beyond her subtree"
+    );
+    let wide = ann.on("/sensors/**", OnOptions::new()).await;
+    assert_eq!(wide.err().and_then(code), Some(403));
+    assert!(ann.on("/sensors/ann/**", OnOptions::new()).await.is_ok());
+
+    // `room` is `*` in eve's data: the templated permission is voided, not widened.
+    let eve = Client::connect(ClientConfig::websocket(&url).credentials("eve", "pw-eve"))
+        .await
+        .expect("eve logs in");
+    let widened = eve
+        .set("/rooms/kitchen/light", json!({}), SetOptions::new())
+        .await;
+    assert_eq!(widened.err().and_then(code), Some(403));
+
+    // `/_SYSTEM` is never reachable over the wire, not even by `_ADMIN`.
+    let admin =
+        Client::connect(ClientConfig::websocket(&url).credentials("_ADMIN", ADMIN_PASSWORD))
+            .await
+            .expect("_ADMIN logs in");
+    assert!(admin.get("/sensors/ann/t").await.unwrap().is_some());
+    let system = admin.get_many("/_SYSTEM/*", Default::default()).await;
+    assert_eq!(system.err().and_then(code), Some(403));
+}
+
+#[tokio::test]
+async fn a_native_client_that_never_logs_in_is_refused() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let broker = secure_broker().await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", broker.http))
+        .await
+        .expect("websocket");
+    let request = json!({"action": "get", "eventId": 1, "path": "/sensors/ann/t"});
+    ws.send(Message::text(request.to_string())).await.unwrap();
+    let answer = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(Ok(Message::Text(text))) = ws.next().await {
+                let frame: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if frame["_meta"]["eventId"] == 1 {
+                    return frame;
+                }
+            }
+        }
+    })
+    .await
+    .expect("an answer");
+    assert_eq!(answer["_meta"]["error"]["code"], 401, "{answer}");
+}
