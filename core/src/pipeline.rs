@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::event::{CloseReason, Outbound};
 use crate::layer::{InboundVerdict, Layer, OutboundVerdict};
 use crate::path::Path;
+use crate::pattern::Glob;
 use crate::request::{Off, Request, Response};
 use crate::router::{Router, Subscription};
 use crate::security::Security;
@@ -291,24 +292,45 @@ impl Core {
             } => self.set(session, path, payload, options).await,
             Request::Get { target } => {
                 if target.has_wildcard() {
-                    Ok(Response::Records(self.inner.store.scan(&target).await?))
+                    let mut records = self.inner.store.scan(&target).await?;
+                    drop_reserved(&target, &mut records);
+                    Ok(Response::Records(records))
                 } else {
                     let path = Path::parse(target.as_str())?;
                     Ok(Response::Record(self.inner.store.get(&path).await?))
                 }
             }
             Request::Count { target } => {
-                Ok(Response::Count(self.inner.store.count(&target).await?))
+                let count = self.inner.store.count(&target).await?;
+                Ok(Response::Count(
+                    count - self.reserved_matches(&target, None).await?,
+                ))
             }
-            Request::Search { target, query } => Ok(Response::Records(
-                self.inner.store.query(&target, &query).await?,
-            )),
-            Request::CountMatching { target, criteria } => Ok(Response::Count(
-                self.inner
+            Request::Search { target, query } => {
+                let mut records = self.inner.store.query(&target, &query).await?;
+                // A page may come out short by the reserved records it held: there are
+                // none unless security is on, and then only users and groups.
+                drop_reserved(&target, &mut records);
+                Ok(Response::Records(records))
+            }
+            Request::CountMatching { target, criteria } => {
+                let count = self
+                    .inner
                     .store
                     .count_matching(&target, Some(&criteria))
-                    .await?,
-            )),
+                    .await?;
+                let reserved = self.reserved_matches(&target, Some(&criteria)).await?;
+                Ok(Response::Count(count - reserved))
+            }
+            // A glob that could reach `/_SYSTEM` is removed record by record, skipping it.
+            Request::Remove {
+                target,
+                meta,
+                event_id,
+            } if reaches_reserved(&target) => {
+                self.remove_matching(session, target, None, meta, event_id)
+                    .await
+            }
             Request::Remove {
                 target,
                 meta,
@@ -320,7 +342,7 @@ impl Core {
                 meta,
                 event_id,
             } => {
-                self.remove_matching(session, target, criteria, meta, event_id)
+                self.remove_matching(session, target, Some(criteria), meta, event_id)
                     .await
             }
             Request::On { pattern, options } => {
@@ -376,6 +398,46 @@ impl Core {
 /// writes or subscribes to them.
 pub(crate) const RESERVED_PREFIX: &str = "/_SYSTEM";
 
+/// Whether a glob could match a path under [`RESERVED_PREFIX`] (`/*`, `/_S*`): its
+/// results must then leave those out (an exact reserved target is refused before).
+pub(crate) fn reaches_reserved(glob: &Glob) -> bool {
+    glob.has_wildcard() && RESERVED_PREFIX.starts_with(glob.literal_prefix())
+}
+
+/// Whether `path` is under [`RESERVED_PREFIX`].
+pub(crate) fn is_reserved(path: &str) -> bool {
+    path.strip_prefix(RESERVED_PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Leaves the reserved records out of a glob's results.
+pub(crate) fn drop_reserved(glob: &Glob, records: &mut Vec<crate::payload::Record>) {
+    if reaches_reserved(glob) {
+        records.retain(|r| !is_reserved(r.path.as_str()));
+    }
+}
+
+impl Core {
+    /// How many reserved records `glob` (and `criteria`) match: what a count must not
+    /// include.
+    async fn reserved_matches(
+        &self,
+        glob: &Glob,
+        criteria: Option<&crate::query::Criteria>,
+    ) -> Result<u64, Error> {
+        if !reaches_reserved(glob) {
+            return Ok(0);
+        }
+        let reserved = Glob::parse(&format!("{RESERVED_PREFIX}/*"))?;
+        let records = self.inner.store.scan(&reserved).await?;
+        Ok(records
+            .iter()
+            .filter(|r| glob.matches(r.path.as_str()))
+            .filter(|r| criteria.is_none_or(|c| c.matches_record(r)))
+            .count() as u64)
+    }
+}
+
 fn refuse_reserved(request: &Request) -> Result<(), Error> {
     let target = match request {
         Request::Set { path, .. } => path.as_str(),
@@ -388,10 +450,7 @@ fn refuse_reserved(request: &Request) -> Result<(), Error> {
         Request::On { pattern, .. } => pattern.as_str(),
         Request::Off(_) => return Ok(()),
     };
-    let reserved = target
-        .strip_prefix(RESERVED_PREFIX)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
-    if reserved {
+    if is_reserved(target) {
         return Err(Error::Forbidden(format!(
             "`{target}` is under {RESERVED_PREFIX}, which is reserved for the broker"
         )));

@@ -196,7 +196,8 @@ impl Core {
         Ok(Response::Removed(removed.len() as u64))
     }
 
-    /// Removes the records under `target` that satisfy `criteria`: a search for their
+    /// Removes the records under `target` that satisfy `criteria` (all, for `None`), never
+    /// a reserved one (`/_SYSTEM`): a search for their
     /// paths, then one exact remove each, run together so that the store can commit them
     /// in one group. Not atomic: a record changed between the two is removed as it was
     /// found, one removed by someone else meanwhile still gets an event (`removed: 0`),
@@ -205,15 +206,16 @@ impl Core {
         &self,
         session: &Session,
         target: Glob,
-        criteria: Criteria,
+        criteria: Option<Criteria>,
         meta: Option<Map<String, Value>>,
         event_id: Option<u64>,
     ) -> Result<Response, Error> {
         let query = Query {
-            criteria: Some(criteria),
+            criteria,
             ..Query::default()
         };
-        let found = self.inner.store.query(&target, &query).await?;
+        let mut found = self.inner.store.query(&target, &query).await?;
+        crate::pipeline::drop_reserved(&target, &mut found);
         let removals = found.iter().map(|record| {
             let exact = Glob::parse(record.path.as_str());
             let meta = meta.clone();

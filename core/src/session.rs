@@ -357,6 +357,7 @@ impl Session {
         Ok(records
             .into_iter()
             .filter(|r| pattern.matches(&r.path, None))
+            .filter(|r| !crate::pipeline::is_reserved(r.path.as_str()))
             .collect())
     }
 

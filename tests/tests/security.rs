@@ -217,6 +217,31 @@ async fn native_requests_need_a_login_and_a_permission() {
     assert!(admin.get("/sensors/ann/t").await.unwrap().is_some());
     let system = admin.get_many("/_SYSTEM/*", Default::default()).await;
     assert_eq!(system.err().and_then(code), Some(403));
+    // A glob over everything leaves `/_SYSTEM` out of reads, counts and removes.
+    let everything = admin.get_many("/*", Default::default()).await.unwrap();
+    assert!(
+        everything
+            .iter()
+            .all(|i| !i.meta.path.starts_with("/_SYSTEM")),
+        "{everything:?}"
+    );
+    assert_eq!(
+        admin.count("/*", Default::default()).await.unwrap(),
+        everything.len() as u64
+    );
+    let all = admin
+        .on("/**", OnOptions::new().initial_callback(true).depth(10))
+        .await
+        .unwrap();
+    assert!(
+        all.initial()
+            .iter()
+            .all(|i| !i.meta.path.starts_with("/_SYSTEM"))
+    );
+    admin.remove_many("/*", Default::default()).await.unwrap();
+    Client::connect(ClientConfig::websocket(&url).credentials("ann", "pw-ann"))
+        .await
+        .expect("users survive a remove of everything");
 }
 
 #[tokio::test]
