@@ -78,7 +78,9 @@ pub(crate) async fn serve<T: Transport>(
     // Logged in before the session opens: a refused client takes over nobody's client id.
     let identity = match core.security() {
         None => None,
-        Some(security) => match login(security, &mut connect, &client_id).await {
+        // Boxed: the login's future (bcrypt off the runtime) would otherwise stay in the
+        // connection task's future for the whole connection.
+        Some(security) => match Box::pin(login(security, &mut connect, &client_id)).await {
             Ok(identity) => Some(identity),
             Err(error) => return refuse(transport, Some(version), &error).await,
         },
