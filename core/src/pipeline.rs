@@ -111,8 +111,17 @@ impl CoreBuilder {
         self
     }
 
-    /// Builds the core.
+    /// Builds the core. With security, inside a tokio runtime, it also starts following
+    /// the directory's changes, so live sessions' grants stay current.
     pub fn build(self) -> Core {
+        let core = self.build_core();
+        if core.inner.security.is_some() && tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(crate::security::follow_changes(core.clone()));
+        }
+        core
+    }
+
+    fn build_core(self) -> Core {
         Core {
             inner: Arc::new(Inner {
                 config: self.config,
@@ -144,6 +153,15 @@ impl Core {
             layers: Vec::new(),
             security: None,
         }
+    }
+
+    /// Every live session's entry (for security's grant refresh).
+    pub(crate) fn session_entries(&self) -> Vec<Arc<SessionEntry>> {
+        self.inner
+            .sessions
+            .iter()
+            .map(|e| e.value().clone())
+            .collect()
     }
 
     /// The security service, when the broker is secure.

@@ -269,3 +269,51 @@ async fn a_native_client_that_never_logs_in_is_refused() {
     .expect("an answer");
     assert_eq!(answer["_meta"]["error"]["code"], 401, "{answer}");
 }
+
+/// A permission taken away applies to sessions already logged in, and a deleted user's
+/// session is logged out (the directory's change feed recomputes live sessions' grants).
+#[tokio::test]
+async fn permission_changes_reach_live_sessions() {
+    use pathmq::native::client::ClientError;
+
+    let broker = secure_broker().await;
+    let url = format!("ws://{}/", broker.http);
+    let ann = Client::connect(ClientConfig::websocket(&url).credentials("ann", "pw-ann"))
+        .await
+        .expect("ann logs in");
+    ann.set("/sensors/ann/t", json!({"t": 1}), SetOptions::new())
+        .await
+        .expect("allowed at first");
+
+    let directory = broker.broker.core().security().unwrap().directory();
+    directory
+        .upsert_group_permission("devices", "/sensors/{{user.username}}/*", Right::Set, false)
+        .await
+        .unwrap();
+    // The refresh runs on the change feed: wait (bounded) until it has.
+    let refused = tokio::time::timeout(WAIT, async {
+        loop {
+            match ann
+                .set("/sensors/ann/t", json!({"t": 2}), SetOptions::new())
+                .await
+            {
+                Err(ClientError::Server { code: 403, .. }) => return,
+                _ => tokio::task::yield_now().await,
+            }
+        }
+    })
+    .await;
+    assert!(refused.is_ok(), "the revoked permission still applies");
+
+    directory.delete_user("ann").await.unwrap();
+    let logged_out = tokio::time::timeout(WAIT, async {
+        loop {
+            match ann.get("/sensors/ann/t").await {
+                Err(ClientError::Server { code: 401, .. }) => return,
+                _ => tokio::task::yield_now().await,
+            }
+        }
+    })
+    .await;
+    assert!(logged_out.is_ok(), "a deleted user's session still works");
+}

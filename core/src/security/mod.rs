@@ -9,6 +9,7 @@
 //! | `template` | `{{user.username}}`, `{{user.custom_data.x}}`, `{{session.client_id}}` in permission globs |
 //! | `grants` | the permission engine: a session's merged permissions, compiled at login, and its decisions |
 //! | `service` | `Security`: login, `Identity`, and the authorization of each request |
+//! | `refresh` | live sessions' grants recomputed when their user or groups change |
 //!
 //! With `secure = false` (the default) nothing here is consulted. With a [`Security`]
 //! given to the core ([`crate::CoreBuilder::security`]), every request of a session
@@ -18,6 +19,7 @@ pub mod directory;
 pub mod grants;
 pub mod model;
 pub mod password;
+mod refresh;
 pub mod service;
 pub mod template;
 
@@ -37,3 +39,5 @@ pub const USERS_PREFIX: &str = "/_SYSTEM/security/users";
 
 /// Where groups are stored: `/_SYSTEM/security/groups/<name>`.
 pub const GROUPS_PREFIX: &str = "/_SYSTEM/security/groups";
+
+pub(crate) use refresh::follow_changes;
