@@ -282,6 +282,15 @@ pub(crate) struct SessionEntry {
     pub(crate) identity: parking_lot::RwLock<Option<Arc<Identity>>>,
 }
 
+impl SessionEntry {
+    /// What templated permissions may read of this session (`{{session.client_id}}`).
+    pub(crate) fn facts(&self) -> SessionFacts {
+        SessionFacts {
+            client_id: self.info.client_id.clone(),
+        }
+    }
+}
+
 /// A live session: what a connection task (or an in-process client) holds. Dropping it
 /// ends the session.
 pub struct Session {
@@ -316,9 +325,7 @@ impl Session {
 
     /// What templated permissions may read of this session (`{{session.client_id}}`).
     pub fn facts(&self) -> SessionFacts {
-        SessionFacts {
-            client_id: self.entry.info.client_id.clone(),
-        }
+        self.entry.facts()
     }
 
     /// The session's id.
@@ -345,6 +352,23 @@ impl Session {
         // Boxed: the pipeline's future is large, and it would otherwise be inlined into
         // every connection task's future, which idle connections keep allocated.
         Box::pin(self.core.handle(self, request)).await
+    }
+
+    /// The stored values a native subscription with `initialCallback`/`initialEmit`
+    /// receives (reference: EVENT DATA): the records `pattern` matches within `depth`,
+    /// "ordered by modified", then by path.
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    pub async fn initial_values(
+        &self,
+        pattern: &Pattern,
+        depth: Option<usize>,
+    ) -> Result<Vec<Record>, Error> {
+        let mut records = self.retained(pattern).await?;
+        records.retain(|r| pattern.matches(&r.path, depth));
+        records.sort_by(|a, b| (a.modified, &a.path).cmp(&(b.modified, &b.path)));
+        Ok(records)
     }
 
     /// The stored records a new subscription to `pattern` should receive (MQTT retained

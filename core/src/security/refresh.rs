@@ -63,10 +63,9 @@ fn refresh(core: &Core, affected: impl Fn(&str) -> bool) {
         if !affected(&identity.username) {
             continue;
         }
-        let facts = super::SessionFacts {
-            client_id: entry.info.client_id.clone(),
-        };
-        let renewed = security.trusted_identity(&identity.username, &facts).ok();
+        let renewed = security
+            .trusted_identity(&identity.username, &entry.facts())
+            .ok();
         match &renewed {
             Some(_) => {
                 tracing::debug!(username = %identity.username, session = %entry.info.id, "grants recomputed")

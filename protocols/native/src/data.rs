@@ -385,12 +385,7 @@ fn target_clients(options: &Map<String, Value>) -> Result<Option<Arc<[SessionId]
             .iter()
             .map(|id| id.as_str().and_then(|id| id.parse().ok()).ok_or_else(bad))
             .collect::<Result<Vec<SessionId>, _>>()
-            .map(|mut ids| {
-                // Sorted: the core looks recipients up by binary search.
-                ids.sort_unstable();
-                ids.dedup();
-                Some(ids.into())
-            }),
+            .map(|ids| Some(ids.into())),
         Some(_) => Err(bad()),
     }
 }

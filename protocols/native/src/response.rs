@@ -135,6 +135,29 @@ impl Reply<'_> {
         Bytes::from(out)
     }
 
+    /// `{data: [records as in `records`], _meta: {…item, …}, protocol}`: the object form
+    /// with an array of records as its data (an `on`'s initial values).
+    pub(crate) fn records_in_data(&self, records: &[Record], item: Map<String, Value>) -> Bytes {
+        let mut out = Vec::with_capacity(
+            records
+                .iter()
+                .map(|r| r.payload.bytes.len() + 96)
+                .sum::<usize>()
+                + 256,
+        );
+        out.extend_from_slice(b"{\"data\":[");
+        for (i, record) in records.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_record_item(&mut out, record);
+        }
+        out.extend_from_slice(b"],\"_meta\":");
+        self.write_meta(&mut out, None, &item, "ok", false);
+        out.extend_from_slice(END);
+        Bytes::from(out)
+    }
+
     /// The `noDataResponse` form of a `set` (used by `publish()`): only `_meta`.
     pub(crate) fn meta_only(&self, item: Map<String, Value>, published: bool) -> Bytes {
         let mut out = Vec::with_capacity(192);
@@ -216,21 +239,6 @@ fn write_record_item(out: &mut Vec<u8>, record: &Record) {
     out.extend_from_slice(b"}}");
 }
 
-/// A record as an array item, as a [`Value`]: its native view with its meta merged in as
-/// `_meta` (for answers that are built as values, such as an `on`'s initial values).
-pub(crate) fn record_item(record: &Record) -> Value {
-    let mut meta = Map::new();
-    meta.insert("path".into(), record.path.as_str().into());
-    meta.insert("created".into(), record.created.into());
-    meta.insert("modified".into(), record.modified.into());
-    if let Some(by) = &record.modified_by {
-        meta.insert("modifiedBy".into(), by.as_str().into());
-    }
-    let mut item = record.payload.to_native_value();
-    item.insert("_meta".into(), Value::Object(meta));
-    Value::Object(item)
-}
-
 /// Appends the JSON text of `value`. Writing into a vector cannot fail, and a [`Value`]'s
 /// map keys are strings, so serialising cannot either.
 fn push_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
@@ -241,6 +249,21 @@ fn push_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
 mod tests {
     use super::*;
     use pathmq_core::{Path, Payload};
+
+    /// The reference form of a record item, built as a [`Value`]: its native view with its
+    /// meta merged in as `_meta`.
+    fn record_item(record: &Record) -> Value {
+        let mut meta = Map::new();
+        meta.insert("path".into(), record.path.as_str().into());
+        meta.insert("created".into(), record.created.into());
+        meta.insert("modified".into(), record.modified.into());
+        if let Some(by) = &record.modified_by {
+            meta.insert("modifiedBy".into(), by.as_str().into());
+        }
+        let mut item = record.payload.to_native_value();
+        item.insert("_meta".into(), Value::Object(meta));
+        Value::Object(item)
+    }
 
     fn parse(frame: &Bytes) -> Value {
         serde_json::from_slice(frame).unwrap()
@@ -348,5 +371,16 @@ mod tests {
         assert_eq!(items[1]["_meta"]["modifiedBy"], "bob");
         assert_eq!(items[2]["_meta"]["created"], 10);
         assert_eq!(items[records.len()]["eventId"], 1);
+
+        let mut meta = Map::new();
+        meta.insert("referenceId".into(), 7.into());
+        let in_data = parse(&reply.records_in_data(&records, meta));
+        assert_eq!(
+            in_data["data"].as_array().unwrap()[..],
+            items[..records.len()]
+        );
+        assert_eq!(in_data["_meta"]["referenceId"], 7);
+        let empty = parse(&reply.records_in_data(&[], Map::new()));
+        assert_eq!(empty["data"], json!([]));
     }
 }

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::envelope::{Envelope, flag};
 use crate::error::FrameError;
-use crate::response::{Reply, record_item};
+use crate::response::Reply;
 use crate::session::unexpected;
 
 /// How many levels below its prefix a `/**` subscription reaches when `options.depth` is
@@ -141,7 +141,7 @@ pub(crate) async fn on(
         return Ok(vec![reply.ok(json!({ "id": id.0 }), Map::new(), false)]);
     }
 
-    let records = match session.retained(&pattern).await {
+    let records = match session.initial_values(&pattern, depth).await {
         Ok(records) => records,
         Err(error) => {
             if let Err(undo) = session.request(Request::Off(Off::Id(id))).await {
@@ -150,16 +150,9 @@ pub(crate) async fn on(
             return Err(error);
         }
     };
-    // "ordered by modified" (reference: EVENT DATA), then by path.
-    let mut records: Vec<_> = records
-        .into_iter()
-        .filter(|r| pattern.matches(&r.path, depth))
-        .collect();
-    records.sort_by(|a, b| (a.modified, &a.path).cmp(&(b.modified, &b.path)));
-    let items = records.iter().map(record_item).collect();
     let mut meta = Map::new();
     meta.insert("referenceId".into(), id.0.into());
-    Ok(vec![reply.ok(Value::Array(items), meta, false)])
+    Ok(vec![reply.records_in_data(&records, meta)])
 }
 
 /// `off`: with `options.referenceId`, removes that subscription; otherwise every

@@ -379,13 +379,10 @@ impl DataApi for LocalClient {
         if options.initial_callback || options.initial_emit {
             let session = self.session()?;
             // On failure the subscription is dropped, which removes it from the core.
-            let mut records = session
-                .retained(&pattern)
+            let records = session
+                .initial_values(&pattern, depth)
                 .await
                 .map_err(|error| ClientError::from_core("on", error))?;
-            records.retain(|r| pattern.matches(&r.path, depth));
-            // "ordered by modified" (reference: EVENT DATA), then by path, as the broker.
-            records.sort_by(|a, b| (a.modified, &a.path).cmp(&(b.modified, &b.path)));
             let items = records
                 .iter()
                 .map(|r| Item::from_record(r, false))
