@@ -4,6 +4,7 @@
 use super::super::model::{Permissions, Right};
 use super::types::{DirectoryError, MAX_NAME_LEN};
 use crate::Glob;
+use crate::security::Template;
 
 /// Merges `update` into `permissions` (reference: upsertGroup, "merged with the existing
 /// ones, down to action level"; "remove a permission by upserting a group"):
@@ -56,14 +57,18 @@ pub(super) fn remove_permission(
     removed
 }
 
-/// A permission's glob in its stored form (`a/*` → `/a/*`, `*` → `/*`).
+/// A permission's glob in its stored form (`a/*` → `/a/*`, `*` → `/*`), its templates
+/// checked (a typo is refused here, not at every login).
 pub(super) fn normalize_glob(glob: &str) -> Result<String, DirectoryError> {
-    Glob::parse(glob)
-        .map(|g| g.as_str().to_owned())
-        .map_err(|source| DirectoryError::InvalidPermissionPath {
-            path: glob.to_owned(),
-            source,
-        })
+    let normalized = Glob::parse(glob).map_err(|source| DirectoryError::InvalidPermissionPath {
+        path: glob.to_owned(),
+        source,
+    })?;
+    Template::parse(glob).map_err(|source| DirectoryError::InvalidTemplate {
+        path: glob.to_owned(),
+        source,
+    })?;
+    Ok(normalized.as_str().to_owned())
 }
 
 /// `permissions` with normalised globs; entries whose globs normalise alike are merged.

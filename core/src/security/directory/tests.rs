@@ -529,6 +529,18 @@ async fn bad_names_and_globs_are_refused_with_the_value() {
         dir.upsert_group(bad_glob).await,
         Err(DirectoryError::InvalidPermissionPath { path, .. }) if path.is_empty()
     ));
+    for typo in ["/s/{{user.usrname}}/*", "/s/{{user.username/*"] {
+        let bad_template = group("G", json!({ typo: {"actions": ["get"]} }));
+        assert!(matches!(
+            dir.upsert_group(bad_template).await,
+            Err(DirectoryError::InvalidTemplate { path, .. }) if path == typo
+        ));
+        assert!(matches!(
+            dir.upsert_user_permission("_ADMIN", typo, Right::Get, true)
+                .await,
+            Err(DirectoryError::InvalidTemplate { .. })
+        ));
+    }
     assert!(dir.list_groups(None).is_empty() && dir.list_users(None).is_empty());
 }
 

@@ -106,6 +106,16 @@ pub enum DirectoryError {
         #[source]
         source: PathError,
     },
+    /// A permission's glob holds a template that cannot be parsed (an unclosed `{{`, an
+    /// unknown variable): refused when the permission is written, not at login.
+    #[error("permission path `{path}` has an invalid template")]
+    InvalidTemplate {
+        /// The refused glob.
+        path: String,
+        /// Why.
+        #[source]
+        source: crate::security::TemplateError,
+    },
     /// No user by that name.
     #[error("there is no user `{username}`")]
     UnknownUser {
