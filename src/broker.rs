@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pathmq_core::security::{Directory, DirectoryConfig, Password, Security, SecurityConfig};
+use pathmq_core::security::{Directory, DirectoryConfig, Password, Security};
 use pathmq_core::transport::{self, WebSocketRoute};
 use pathmq_core::{Core, CoreConfig, Layer, OverflowPolicy, Store};
 use pathmq_mqtt::{Mqtt, MqttConfig};
@@ -82,6 +82,46 @@ impl Broker {
         self
     }
 
+    /// Opens the store `storage` configures, as [`Broker::start`] does: a new
+    /// [`MemoryStore`], or the redb file (created with its folder if missing). The
+    /// `pathmq user|group|permission` subcommands open the broker's store this way.
+    ///
+    /// # Errors
+    /// [`StartError::Store`]; a redb file another process holds (a running broker) is
+    /// `OpenError::Database` with `redb::DatabaseError::DatabaseAlreadyOpen`.
+    pub async fn open_store(
+        storage: &crate::config::Storage,
+    ) -> Result<Arc<dyn Store>, StartError> {
+        match storage.engine {
+            Engine::Memory => Ok(Arc::new(MemoryStore::new())),
+            Engine::Redb => {
+                let path = storage.path.clone();
+                // Opening reads the file: keep it off the runtime's workers.
+                let opened = tokio::task::spawn_blocking(move || RedbStore::open(&path))
+                    .await
+                    .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
+                Ok(Arc::new(opened.map_err(StartError::Store)?))
+            }
+        }
+    }
+
+    /// Opens the directory of users and groups over `store` with the bcrypt cost and
+    /// `persist_permissions` of `security`, as a secure [`Broker::start`] does. Creates
+    /// nothing (not even `_ADMIN`).
+    ///
+    /// # Errors
+    /// As [`Directory::open`]: nothing is written.
+    pub async fn open_directory(
+        store: Arc<dyn Store>,
+        security: &crate::config::SecurityConfig,
+    ) -> Result<Directory, pathmq_core::security::DirectoryError> {
+        let directory_config = DirectoryConfig {
+            persist_permissions: security.persist_permissions,
+            bcrypt_cost: security.bcrypt_cost,
+        };
+        Directory::open(store, directory_config).await
+    }
+
     /// Opens the store, binds the listeners and starts serving.
     ///
     /// # Errors
@@ -90,15 +130,7 @@ impl Broker {
         let config = self.config;
         let store: Arc<dyn Store> = match (self.store, config.storage.engine) {
             (Some(store), _) => store,
-            (None, Engine::Memory) => Arc::new(MemoryStore::new()),
-            (None, Engine::Redb) => {
-                let path = config.storage.path.clone();
-                // Opening reads the file: keep it off the runtime's workers.
-                let opened = tokio::task::spawn_blocking(move || RedbStore::open(&path))
-                    .await
-                    .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
-                Arc::new(opened.map_err(StartError::Store)?)
-            }
+            (None, _) => Self::open_store(&config.storage).await?,
         };
         let limits = &config.limits;
         let mut core_config = CoreConfig::default();
@@ -223,11 +255,7 @@ async fn security(
             "security.secure is true but no admin password is set (PATHMQ_ADMIN_PASSWORD)".into(),
         )
     })?;
-    let directory_config = DirectoryConfig {
-        persist_permissions: config.persist_permissions,
-        bcrypt_cost: config.bcrypt_cost,
-    };
-    let directory = Directory::open(store, directory_config)
+    let directory = Broker::open_directory(store.clone(), config)
         .await
         .map_err(|e| StartError::Security(e.to_string()))?;
     let setup = directory
@@ -239,10 +267,10 @@ async fn security(
     } else {
         tracing::info!("security on");
     }
-    Ok(Arc::new(Security::new(
-        directory,
-        SecurityConfig::default(),
-    )))
+    let security = Security::open(directory, store, config.core())
+        .await
+        .map_err(|e| StartError::Security(e.to_string()))?;
+    Ok(Arc::new(security))
 }
 
 /// The listen backlog: connections the kernel completes before the broker accepts them.

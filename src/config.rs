@@ -35,6 +35,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use pathmq_core::security::{LockoutConfig, Profile, Profiles};
 use serde::Deserialize;
 
 /// The largest `limits.max_payload` accepted, in bytes: the MQTT packet maximum.
@@ -146,6 +147,31 @@ pub struct SecurityConfig {
     /// Store permissions with their users and groups (reference: `persistPermissions`).
     /// Default true; false keeps permission changes in memory only.
     pub persist_permissions: bool,
+    /// The token signing secret, at least 32 bytes (`PATHMQ_TOKEN_SECRET`). Default: one
+    /// generated at first start and stored with the data, so tokens survive restarts.
+    pub token_secret: Option<String>,
+    /// How long a token is valid when the session's profile sets no `ttl`, in ms. Default
+    /// 86400000 (24 h).
+    pub token_ttl_ms: u64,
+    /// A login with a token gets a new token, and the old one is revoked (ending the
+    /// sessions still using it). Default false.
+    pub rolling_tokens: bool,
+    /// `_ANONYMOUS` may log in without a password (reference: ANONYMOUS USER); the user is
+    /// created, with no permissions, when missing. Default false.
+    pub allow_anonymous_access: bool,
+    /// `_ADMIN` may log in only in process, never over the network (reference:
+    /// `disableDefaultAdminNetworkConnections`). Default false.
+    pub disable_default_admin_network_connections: bool,
+    /// Failed password logins that lock an account; 0 for no lockout. Default 4.
+    pub lockout_attempts: u32,
+    /// How long a locked account stays locked after its last failure, in ms (also the
+    /// window failures are counted in). Default 600000 (10 minutes).
+    pub lockout_retry_ms: u64,
+    /// Session profiles, first match wins (reference: SECURITY PROFILES;
+    /// docs/SECURITY.md): `[[security.profiles]]` tables with `name`, `session` (criteria
+    /// over the session) and `policy` (`ttl`, `inactivity_threshold`, `usage_limit`,
+    /// `permissions`, `sourceIPWhitelist`, `max_connections`).
+    pub profiles: Vec<Profile>,
 }
 
 impl Default for SecurityConfig {
@@ -155,7 +181,34 @@ impl Default for SecurityConfig {
             admin_password: None,
             bcrypt_cost: 10,
             persist_permissions: true,
+            token_secret: None,
+            token_ttl_ms: 86_400_000,
+            rolling_tokens: false,
+            allow_anonymous_access: false,
+            disable_default_admin_network_connections: false,
+            lockout_attempts: 4,
+            lockout_retry_ms: 600_000,
+            profiles: Vec::new(),
         }
+    }
+}
+
+impl SecurityConfig {
+    /// The core's security settings from these.
+    pub fn core(&self) -> pathmq_core::security::SecurityConfig {
+        let mut core = pathmq_core::security::SecurityConfig::default();
+        core.token_secret = self.token_secret.clone();
+        core.token_ttl = std::time::Duration::from_millis(self.token_ttl_ms);
+        core.rolling_tokens = self.rolling_tokens;
+        core.profiles = self.profiles.clone();
+        core.lockout = (self.lockout_attempts > 0).then(|| LockoutConfig {
+            attempts: self.lockout_attempts,
+            retry: std::time::Duration::from_millis(self.lockout_retry_ms),
+        });
+        core.disable_default_admin_network_connections =
+            self.disable_default_admin_network_connections;
+        core.allow_anonymous_access = self.allow_anonymous_access;
+        core
     }
 }
 
@@ -169,6 +222,17 @@ impl std::fmt::Debug for SecurityConfig {
             )
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("persist_permissions", &self.persist_permissions)
+            .field("token_secret", &self.token_secret.as_ref().map(|_| "***"))
+            .field("token_ttl_ms", &self.token_ttl_ms)
+            .field("rolling_tokens", &self.rolling_tokens)
+            .field("allow_anonymous_access", &self.allow_anonymous_access)
+            .field(
+                "disable_default_admin_network_connections",
+                &self.disable_default_admin_network_connections,
+            )
+            .field("lockout_attempts", &self.lockout_attempts)
+            .field("lockout_retry_ms", &self.lockout_retry_ms)
+            .field("profiles", &self.profiles)
             .finish()
     }
 }
@@ -396,6 +460,27 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "security.bcrypt_cost",
                 problem: format!("must be from 4 to 31, not {}", self.security.bcrypt_cost),
+            });
+        }
+        if self
+            .security
+            .token_secret
+            .as_ref()
+            .is_some_and(|s| s.len() < 32)
+        {
+            return Err(ConfigError::Invalid {
+                key: "security.token_secret",
+                problem: "must be at least 32 bytes (or unset: one is generated)".into(),
+            });
+        }
+        positive("security.token_ttl_ms", self.security.token_ttl_ms)?;
+        if self.security.lockout_attempts > 0 {
+            positive("security.lockout_retry_ms", self.security.lockout_retry_ms)?;
+        }
+        if let Err(error) = Profiles::new(self.security.profiles.clone()) {
+            return Err(ConfigError::Invalid {
+                key: "security.profiles",
+                problem: error.to_string(),
             });
         }
         positive(

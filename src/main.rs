@@ -1,5 +1,6 @@
 //! The `pathmq` binary: configuration (file, environment, command line), logging, signal
-//! handling. Everything else is in the library crates.
+//! handling, and the `user|group|permission` administration subcommands (`admin`).
+//! Everything else is in the library crates.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,16 +9,24 @@ use anyhow::Context as _;
 use clap::Parser;
 use pathmq::config::{Config, Engine, LogFormat, Overflow};
 
+mod admin;
+
 /// pathmq: a real-time JSON path database and MQTT / WebSocket pub/sub broker.
 ///
 /// Every option can also be set in the config file (`--config`) or with its `PATHMQ_*`
 /// environment variable. Precedence: command line, then environment, then config file,
 /// then the embedded defaults.
+///
+/// Without a command, runs the broker. The `user`, `group` and `permission` commands
+/// administer the users of its store (redb) while it is stopped.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
+    /// Administration commands; none runs the broker.
+    #[command(subcommand)]
+    command: Option<admin::Command>,
     /// TOML config file (see docs/CONFIGURATION.md).
-    #[arg(long, short, env = "PATHMQ_CONFIG")]
+    #[arg(long, short, env = "PATHMQ_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Broker name reported by `describe` [default: pathmq].
     #[arg(long, env = "PATHMQ_NAME")]
@@ -49,10 +58,10 @@ struct Cli {
     #[arg(long, env = "PATHMQ_MQTT_MAX_PACKET_SIZE")]
     mqtt_max_packet_size: Option<usize>,
     /// Storage engine: redb (durable) or memory [default: redb].
-    #[arg(long, env = "PATHMQ_STORAGE_ENGINE", value_parser = ["redb", "memory"])]
+    #[arg(long, env = "PATHMQ_STORAGE_ENGINE", value_parser = ["redb", "memory"], global = true)]
     storage_engine: Option<String>,
     /// redb database file; its folder is created [default: ./pathmq-data/pathmq.redb].
-    #[arg(long, env = "PATHMQ_STORAGE_PATH")]
+    #[arg(long, env = "PATHMQ_STORAGE_PATH", global = true)]
     storage_path: Option<PathBuf>,
     /// Most open connections per listener [default: 100000].
     #[arg(long, env = "PATHMQ_MAX_CONNECTIONS")]
@@ -87,7 +96,8 @@ struct Cli {
 }
 
 impl Cli {
-    /// The config file (or defaults) with the command line and environment laid over it.
+    /// The config file (or defaults) with the command line and environment laid over it,
+    /// not yet validated (the admin commands check it their own way).
     fn into_config(self) -> anyhow::Result<Config> {
         let mut c = match &self.config {
             Some(path) => Config::from_file(path)?,
@@ -146,7 +156,6 @@ impl Cli {
                 LogFormat::Text
             };
         }
-        c.validate()?;
         Ok(c)
     }
 }
@@ -211,7 +220,14 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Cli::parse().into_config()?;
+    let mut cli = Cli::parse();
+    let command = cli.command.take();
+    let config = cli.into_config()?;
+    if let Some(command) = command {
+        init_logging(&config)?;
+        return admin::run(command, config).await;
+    }
+    config.validate()?;
     init_logging(&config)?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), storage = ?config.storage.engine, path = %config.storage.path.display(), "starting pathmq");
     let stop = shutdown_signal()?;

@@ -198,6 +198,9 @@ pub enum CloseReason {
     Shutdown,
     /// The session's outbound queue overflowed and the policy is to disconnect.
     QueueFull,
+    /// Security ended the session: its policy's ttl, inactivity threshold or usage
+    /// limit, or its token was revoked (DESIGN.md §7).
+    SessionEnded(crate::security::SessionEnd),
 }
 
 impl std::fmt::Display for CloseReason {
@@ -206,6 +209,7 @@ impl std::fmt::Display for CloseReason {
             Self::TakenOver => "session taken over by another connection with the same client id",
             Self::Shutdown => "server shutting down",
             Self::QueueFull => "outbound queue full",
+            Self::SessionEnded(end) => return end.fmt(f),
         })
     }
 }

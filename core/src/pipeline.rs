@@ -300,6 +300,10 @@ impl Core {
             let identity = session.identity().ok_or_else(|| {
                 Error::Unauthenticated("this broker is secure: log in first".into())
             })?;
+            if let Err(end) = security.check_session(&identity) {
+                session.end(end);
+                return Err(Error::Unauthenticated(end.to_string()));
+            }
             security.authorize(&identity, &request)?;
         }
         match request {

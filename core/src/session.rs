@@ -283,10 +283,21 @@ pub(crate) struct SessionEntry {
 }
 
 impl SessionEntry {
+    /// Ends a logged-in session for security's `end`: it loses its identity (its
+    /// requests get 401) and the protocol is told to close it with the reason.
+    pub(crate) fn end(&self, end: crate::security::SessionEnd) {
+        tracing::info!(session = %self.info.id, reason = %end, "session ended by security");
+        *self.identity.write() = None;
+        self.queue.close(CloseReason::SessionEnded(end));
+    }
+
     /// What templated permissions may read of this session (`{{session.client_id}}`).
     pub(crate) fn facts(&self) -> SessionFacts {
         SessionFacts {
             client_id: self.info.client_id.clone(),
+            protocol: self.info.protocol,
+            peer: self.info.peer,
+            stateless: false,
         }
     }
 }
@@ -316,6 +327,11 @@ impl Session {
     /// requests are then authorized against `identity`'s grants.
     pub fn set_identity(&self, identity: Arc<Identity>) {
         *self.entry.identity.write() = Some(identity);
+    }
+
+    /// Ends the session for security's `end` (see `SessionEntry::end`).
+    pub(crate) fn end(&self, end: crate::security::SessionEnd) {
+        self.entry.end(end);
     }
 
     /// Who the session is, once logged in.

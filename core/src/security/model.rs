@@ -114,11 +114,19 @@ pub struct Group {
     pub permissions: Permissions,
 }
 
-/// What templates may read of the session (`{{session.client_id}}`).
+/// What is known of a session when it logs in: what templates may read
+/// (`{{session.client_id}}`) and what profiles match on (reference: SECURITY PROFILES).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionFacts {
     /// The MQTT client id, when the session has one.
     pub client_id: Option<String>,
+    /// The protocol (`"mqtt"`, `"native"`, `"http"`, `"local"`).
+    pub protocol: &'static str,
+    /// The peer's address; `None` for an in-process session.
+    pub peer: Option<std::net::SocketAddr>,
+    /// A stateless session (an HTTP request with a token: profile `type` 0) rather than a
+    /// connection (`type` 1).
+    pub stateless: bool,
 }
 
 #[cfg(test)]

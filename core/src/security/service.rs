@@ -3,31 +3,92 @@
 //! request is allowed ([`Security::authorize`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::directory::{AuthError, Directory};
+use tokio::sync::broadcast;
+
+use super::ANONYMOUS_USER;
+use super::directory::{ADMIN_USER, AuthError, Directory, DirectoryError, UserInput};
 use super::grants::{Grants, GrantsError};
-use super::model::{Right, SessionFacts};
-use super::password::Password;
+use super::lockout::{LockoutConfig, Lockouts};
+use super::login::{ConnectionCounts, Credentials, LoginSession, SessionEnd};
+use super::model::{Right, SessionFacts, User};
+use super::profile::{Profile, ProfileError, Profiles};
+use super::token::{Claims, TokenError, Tokens};
+use crate::Store;
 use crate::error::Error;
 use crate::request::Request;
 
-/// Who a logged-in session is: its user and the grants compiled for this session (its
-/// templates filled with the user's data and the session's client id).
+/// Who a logged-in session is: its user, the grants compiled for this session (its
+/// templates filled with the user's data and the session's client id), and, for a
+/// network login, its token and policy.
 #[derive(Debug)]
 pub struct Identity {
     /// The user's name.
     pub username: String,
     /// What the user may do in this session.
     pub grants: Grants,
+    /// The login's token, profile and policy counters; `None` for the broker's own
+    /// trusted identities ([`Security::trusted_identity`]).
+    pub login: Option<Arc<LoginSession>>,
 }
 
-/// How security behaves.
-#[derive(Debug, Clone, Default)]
+/// How security behaves (DESIGN.md §7; docs/SECURITY.md lists each setting).
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SecurityConfig {
     /// Nested permissions (reference: NESTED PERMISSIONS FOR GET AND SET,
     /// `allowNestedPermissions`). Not carried yet: a glob read must be allowed whole.
     pub nested_permissions: bool,
+    /// The token signing secret (at least 32 bytes); `None` generates one at first
+    /// start and stores it.
+    pub token_secret: Option<String>,
+    /// How long a token is valid when the session's policy has no `ttl` (default 24 h).
+    pub token_ttl: Duration,
+    /// Rolling tokens: a login with a token gets a new token and the old one is revoked
+    /// (ending the sessions still using it).
+    pub rolling_tokens: bool,
+    /// Session profiles, in priority order (reference: SECURITY PROFILES).
+    pub profiles: Vec<Profile>,
+    /// Account lockout after failed password logins; `None` for none (default: 4
+    /// failures, 10 minutes).
+    pub lockout: Option<LockoutConfig>,
+    /// `_ADMIN` may not log in over the network, only in process (reference:
+    /// `disableDefaultAdminNetworkConnections`).
+    pub disable_default_admin_network_connections: bool,
+    /// The user `_ANONYMOUS` may log in without a password (reference: ANONYMOUS USER);
+    /// it is created (with no permissions) when missing.
+    pub allow_anonymous_access: bool,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            nested_permissions: false,
+            token_secret: None,
+            token_ttl: Duration::from_secs(86_400),
+            rolling_tokens: false,
+            profiles: Vec::new(),
+            lockout: Some(LockoutConfig::default()),
+            disable_default_admin_network_connections: false,
+            allow_anonymous_access: false,
+        }
+    }
+}
+
+/// Why security could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecurityError {
+    /// The token service did not open.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// A profile is wrong.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// The anonymous user could not be created.
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
 }
 
 /// Why a login was refused.
@@ -37,6 +98,29 @@ pub enum LoginError {
     /// Unknown user or wrong password (the two are not told apart).
     #[error("invalid credentials")]
     BadCredentials,
+    /// The token is forged, expired or revoked.
+    #[error(transparent)]
+    Token(TokenError),
+    /// Too many failed logins: the account is locked for this long.
+    #[error("account locked after too many failed logins; retry in {} s", .retry_after.as_secs().max(1))]
+    LockedOut {
+        /// How long it stays locked.
+        retry_after: Duration,
+    },
+    /// The user may not log in this way: `_ADMIN` over the network when that is
+    /// disabled, or from an address outside the policy's `sourceIPWhitelist`.
+    #[error("{0}")]
+    AccessDenied(String),
+    /// The user already has `limit` sessions (policy `max_connections`).
+    #[error(
+        "`{username}` has reached the connection limit of {limit}; no more connections allowed"
+    )]
+    TooManyConnections {
+        /// Who.
+        username: String,
+        /// The policy's limit.
+        limit: u32,
+    },
     /// The password could not be checked.
     #[error("the login could not be checked: {0}")]
     Unavailable(#[source] AuthError),
@@ -49,23 +133,68 @@ impl From<LoginError> for Error {
     fn from(error: LoginError) -> Self {
         match error {
             LoginError::BadCredentials => Error::Unauthenticated("invalid credentials".into()),
+            LoginError::Token(TokenError::Store { .. } | TokenError::Secret(_)) => {
+                Error::Internal(error.to_string())
+            }
+            LoginError::Token(_) | LoginError::LockedOut { .. } => {
+                Error::Unauthenticated(error.to_string())
+            }
+            LoginError::AccessDenied(_) | LoginError::TooManyConnections { .. } => {
+                Error::Forbidden(error.to_string())
+            }
             other => Error::Internal(other.to_string()),
         }
     }
 }
 
-/// The security service of a secure broker: the directory of users and groups and the
-/// login and authorization rules. Shared by every protocol through the core.
+/// The security service of a secure broker: the directory of users and groups, tokens,
+/// profiles, and the login and authorization rules. Shared by every protocol through the
+/// core.
 #[derive(Debug)]
 pub struct Security {
     directory: Directory,
+    tokens: Tokens,
+    profiles: Profiles,
     config: SecurityConfig,
+    lockouts: Lockouts,
+    connections: ConnectionCounts,
+    /// Ids of tokens revoked by this process: the core ends their sessions.
+    revocations: broadcast::Sender<String>,
 }
 
 impl Security {
-    /// Security over `directory`.
-    pub fn new(directory: Directory, config: SecurityConfig) -> Self {
-        Self { directory, config }
+    /// Security over `directory`, with tokens kept in `store` (its secret and
+    /// revocations, under `/_SYSTEM/security`).
+    ///
+    /// # Errors
+    /// [`SecurityError::Token`] (a bad configured secret, an unreadable store),
+    /// [`SecurityError::Profile`] (a bad profile), [`SecurityError::Directory`] (the
+    /// anonymous user could not be created).
+    pub async fn open(
+        directory: Directory,
+        store: Arc<dyn Store>,
+        config: SecurityConfig,
+    ) -> Result<Self, SecurityError> {
+        let tokens = Tokens::open(store, config.token_secret.as_deref()).await?;
+        let profiles = Profiles::new(config.profiles.clone())?;
+        if config.allow_anonymous_access && directory.get_user(ANONYMOUS_USER).is_none() {
+            directory
+                .upsert_user(UserInput {
+                    username: ANONYMOUS_USER.into(),
+                    ..UserInput::default()
+                })
+                .await?;
+            tracing::info!("created the {ANONYMOUS_USER} user (no permissions yet)");
+        }
+        Ok(Self {
+            directory,
+            tokens,
+            profiles,
+            lockouts: Lockouts::new(config.lockout),
+            connections: ConnectionCounts::default(),
+            revocations: broadcast::channel(1024).0,
+            config,
+        })
     }
 
     /// The directory, to manage users, groups and permissions from the broker's own
@@ -74,24 +203,109 @@ impl Security {
         &self.directory
     }
 
-    /// Checks `username` and `password` and compiles the user's grants for a session
-    /// with `facts`.
+    /// The token service.
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    /// The profiles.
+    pub fn profiles(&self) -> &Profiles {
+        &self.profiles
+    }
+
+    /// How many stateful sessions `username` has now (policy `max_connections`).
+    pub fn connection_count(&self, username: &str) -> u32 {
+        self.connections.count(username)
+    }
+
+    /// Checks `credentials` for a session described by `facts`, selects its profile and
+    /// compiles its grants (DESIGN.md §7). A password or anonymous login gets a new
+    /// token; a token login keeps its token (or, with rolling tokens, gets a new one and
+    /// the old one is revoked).
     ///
     /// # Errors
     /// [`LoginError::BadCredentials`] for an unknown user or a wrong password (timing does
-    /// not tell them apart), [`LoginError::Unavailable`], [`LoginError::Grants`].
+    /// not tell them apart), or a disallowed anonymous login; [`LoginError::Token`];
+    /// [`LoginError::LockedOut`]; [`LoginError::AccessDenied`];
+    /// [`LoginError::TooManyConnections`]; [`LoginError::Unavailable`];
+    /// [`LoginError::Grants`]. A refused login leaves nothing behind but a failure count.
     pub async fn login(
         &self,
-        username: &str,
-        password: Password,
+        credentials: Credentials,
         facts: &SessionFacts,
     ) -> Result<Arc<Identity>, LoginError> {
-        let user = match self.directory.verify(username, password).await {
-            Ok(user) => user,
-            Err(AuthError::BadCredentials) => return Err(LoginError::BadCredentials),
-            Err(other) => return Err(LoginError::Unavailable(other)),
+        let (user, previous) = match credentials {
+            Credentials::Password { username, password } => {
+                self.check_admin_network(&username, facts)?;
+                if let Some(retry_after) = self.lockouts.locked(&username) {
+                    return Err(LoginError::LockedOut { retry_after });
+                }
+                match self.directory.verify(&username, password).await {
+                    Ok(user) => {
+                        self.lockouts.succeeded(&username);
+                        (user, None)
+                    }
+                    Err(AuthError::BadCredentials) => {
+                        self.lockouts.failed(&username);
+                        return Err(LoginError::BadCredentials);
+                    }
+                    Err(other) => return Err(LoginError::Unavailable(other)),
+                }
+            }
+            Credentials::Token { token, username } => {
+                let claims = self.tokens.verify(&token).map_err(LoginError::Token)?;
+                if username.is_some_and(|u| u != claims.sub) {
+                    return Err(LoginError::Token(TokenError::Invalid));
+                }
+                self.check_admin_network(&claims.sub, facts)?;
+                let user =
+                    (self.directory.get_user(&claims.sub)).ok_or(LoginError::BadCredentials)?;
+                (user, Some((token, claims)))
+            }
+            Credentials::Anonymous => {
+                let user = (self.directory.get_user(ANONYMOUS_USER))
+                    .filter(|_| self.config.allow_anonymous_access)
+                    .ok_or(LoginError::BadCredentials)?;
+                (user, None)
+            }
         };
-        let identity = self.trusted_identity(&user.username, facts)?;
+        let profile = self.profiles.select(&user, facts);
+        let peer = facts.peer.map(|p| p.ip());
+        if !profile.policy.admits(peer) {
+            return Err(LoginError::AccessDenied(format!(
+                "`{}` may not log in from {} (profile `{}`)",
+                user.username,
+                peer.map_or_else(String::new, |ip| ip.to_canonical().to_string()),
+                profile.name
+            )));
+        }
+        let slot = match facts.stateless {
+            true => None,
+            false => Some(
+                (self.connections)
+                    .acquire(&user.username, profile.policy.max_connections)
+                    .ok_or_else(|| LoginError::TooManyConnections {
+                        username: user.username.clone(),
+                        limit: profile.policy.max_connections.unwrap_or_default(),
+                    })?,
+            ),
+        };
+        let scope = (profile.policy.grants(&user, facts)).map_err(LoginError::Grants)?;
+        let mut identity = self.identity_of(&user.username, facts)?;
+        let (token, claims) = match previous {
+            Some((token, claims)) if !self.config.rolling_tokens => (token, claims),
+            previous => {
+                let ttl = profile.policy.ttl.unwrap_or(self.config.token_ttl);
+                let issued = self.tokens.issue(&user.username, ttl);
+                if let Some((_, old)) = previous {
+                    self.revoke_token(&old).await.map_err(LoginError::Token)?;
+                }
+                issued
+            }
+        };
+        identity.login = Some(Arc::new(LoginSession::new(
+            token, claims, profile, scope, slot,
+        )));
         for voided in identity.grants.voided() {
             tracing::warn!(
                 username = %identity.username,
@@ -101,11 +315,11 @@ impl Security {
                 "templated permission voided for this session"
             );
         }
-        Ok(identity)
+        Ok(Arc::new(identity))
     }
 
     /// The identity of `username` without a password: for the broker's own process (the
-    /// local admin client, DESIGN.md §7), never for a network login.
+    /// local admin client, DESIGN.md §7), never for a network login. No token, no policy.
     ///
     /// # Errors
     /// [`LoginError::BadCredentials`] for an unknown user, [`LoginError::Grants`].
@@ -114,7 +328,67 @@ impl Security {
         username: &str,
         facts: &SessionFacts,
     ) -> Result<Arc<Identity>, LoginError> {
-        let (user, groups) = self
+        self.identity_of(username, facts).map(Arc::new)
+    }
+
+    /// `identity` with its grants compiled anew from the directory (after a change to its
+    /// user or groups), keeping its login; `None` when the user is gone or its
+    /// permissions no longer compile.
+    pub fn renew(&self, identity: &Identity, facts: &SessionFacts) -> Option<Arc<Identity>> {
+        let mut renewed = self.identity_of(&identity.username, facts).ok()?;
+        renewed.login = identity.login.clone();
+        Some(Arc::new(renewed))
+    }
+
+    /// Revokes a token for good (logout, `revoke-token`): stored, then every session using
+    /// it ends ([`SessionEnd::TokenRevoked`]). Answers whether it was not revoked
+    /// already.
+    ///
+    /// # Errors
+    /// [`TokenError::Store`]: the token is still valid.
+    pub async fn revoke_token(&self, claims: &Claims) -> Result<bool, TokenError> {
+        let revoked = self.tokens.revoke(claims).await?;
+        if revoked {
+            tracing::info!(username = %claims.sub, token = %claims.jti, "token revoked");
+            let _ = self.revocations.send(claims.jti.clone());
+        }
+        Ok(revoked)
+    }
+
+    /// Token ids revoked from now on (the core ends their sessions).
+    pub(crate) fn subscribe_revocations(&self) -> broadcast::Receiver<String> {
+        self.revocations.subscribe()
+    }
+
+    /// Counts one request of `identity`'s session against its policy.
+    ///
+    /// # Errors
+    /// The [`SessionEnd`] that ends the session: its token was revoked, or its `ttl`,
+    /// `inactivity_threshold` or `usage_limit` is spent.
+    pub fn check_session(&self, identity: &Identity) -> Result<(), SessionEnd> {
+        let Some(login) = &identity.login else {
+            return Ok(());
+        };
+        if self.tokens.is_revoked(&login.claims.jti) {
+            return Err(SessionEnd::TokenRevoked);
+        }
+        login.use_once()
+    }
+
+    fn check_admin_network(&self, username: &str, facts: &SessionFacts) -> Result<(), LoginError> {
+        if username == ADMIN_USER
+            && self.config.disable_default_admin_network_connections
+            && facts.peer.is_some()
+        {
+            return Err(LoginError::AccessDenied(
+                "use of _ADMIN credentials over the network is disabled".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn identity_of(&self, username: &str, facts: &SessionFacts) -> Result<Identity, LoginError> {
+        let (user, groups): (User, _) = self
             .directory
             .user_and_groups(username)
             .ok_or(LoginError::BadCredentials)?;
@@ -122,10 +396,11 @@ impl Security {
         let grants = Grants::compile(&user, &groups, facts)
             .map_err(LoginError::Grants)?
             .with_nested(self.config.nested_permissions);
-        Ok(Arc::new(Identity {
+        Ok(Identity {
             username: user.username,
             grants,
-        }))
+            login: None,
+        })
     }
 
     /// Whether `identity` may run `request` (DESIGN.md §7): `set` for a set, `get` for a
@@ -135,12 +410,12 @@ impl Security {
     /// # Errors
     /// [`Error::Forbidden`] naming the user, the action and the target.
     pub fn authorize(&self, identity: &Identity, request: &Request) -> Result<(), Error> {
-        let grants = &identity.grants;
+        let scope = identity.login.as_ref().and_then(|l| l.scope.as_ref());
         let (right, target, allowed) = match request {
             Request::Set { path, .. } => (
                 Right::Set,
                 path.as_str(),
-                grants.allows_path(Right::Set, path),
+                both(&identity.grants, scope, |g| g.allows_path(Right::Set, path)),
             ),
             Request::Get { target }
             | Request::Count { target }
@@ -148,17 +423,23 @@ impl Security {
             | Request::CountMatching { target, .. } => (
                 Right::Get,
                 target.as_str(),
-                grants.allows_glob(Right::Get, target),
+                both(&identity.grants, scope, |g| {
+                    g.allows_glob(Right::Get, target)
+                }),
             ),
             Request::Remove { target, .. } | Request::RemoveMatching { target, .. } => (
                 Right::Remove,
                 target.as_str(),
-                grants.allows_glob(Right::Remove, target),
+                both(&identity.grants, scope, |g| {
+                    g.allows_glob(Right::Remove, target)
+                }),
             ),
             Request::On { pattern, .. } => (
                 Right::On,
                 pattern.as_str(),
-                grants.allows_pattern(Right::On, pattern),
+                both(&identity.grants, scope, |g| {
+                    g.allows_pattern(Right::On, pattern)
+                }),
             ),
             Request::Off(_) => return Ok(()),
         };
@@ -171,4 +452,9 @@ impl Security {
             ))),
         }
     }
+}
+
+/// Whether the user's `grants` and the policy's `scope` (when it has one) both allow.
+fn both(grants: &Grants, scope: Option<&Grants>, allows: impl Fn(&Grants) -> bool) -> bool {
+    allows(grants) && scope.is_none_or(allows)
 }

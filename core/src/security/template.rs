@@ -318,6 +318,7 @@ mod tests {
     fn render(template: &str, user: &User, client_id: Option<&str>) -> Result<String, VoidReason> {
         let session = SessionFacts {
             client_id: client_id.map(Into::into),
+            ..SessionFacts::default()
         };
         Template::parse(template)
             .unwrap()

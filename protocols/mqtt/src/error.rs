@@ -11,6 +11,7 @@
 //! violations: [`publish_reason`] and [`subscribe_reason`] map them to the reason code of
 //! the acknowledgement.
 
+use pathmq_core::security::SessionEnd;
 use pathmq_core::{CloseReason, PathError};
 
 /// An MQTT 5 reason code (MQTT 5 §2.4): `0x00`–`0x7F` success, `0x80`–`0xFF` failure.
@@ -91,6 +92,20 @@ pub enum ProtocolError {
         /// Why.
         reason: String,
     },
+    /// The user is locked out after failed logins (MQTT 5 §3.2.2.2, reason 0x8A banned;
+    /// 3.1.1 return code 5).
+    #[error("banned: {reason} [MQTT 5 §3.2.2.2]")]
+    Banned {
+        /// Why, and for how long.
+        reason: String,
+    },
+    /// The user has reached its connection limit (policy `max_connections`; MQTT 5
+    /// §3.2.2.2, reason 0x97 quota exceeded; 3.1.1 return code 5).
+    #[error("quota exceeded: {reason} [MQTT 5 §3.2.2.2]")]
+    QuotaExceeded {
+        /// Why.
+        reason: String,
+    },
     /// The CONNECT asks for extended authentication, which is not supported
     /// (MQTT 5 §4.12).
     #[error("authentication method {method:?} is not supported [MQTT 5 §4.12]")]
@@ -166,6 +181,8 @@ impl ProtocolError {
             Self::ClientIdRejected => 0x85,
             Self::BadCredentials => 0x86,
             Self::NotAuthorized { .. } => 0x87,
+            Self::Banned { .. } => 0x8A,
+            Self::QuotaExceeded { .. } => 0x97,
             Self::BadAuthenticationMethod { .. } => 0x8C,
             Self::KeepAliveTimeout { .. } => 0x8D,
             Self::InvalidTopic { .. } => 0x90,
@@ -177,13 +194,16 @@ impl ProtocolError {
 }
 
 /// The MQTT 5 DISCONNECT reason code for a session the core ended: `0x8E` session taken
-/// over, `0x8B` server shutting down, `0x97` quota exceeded (outbound queue full), `0x80`
-/// for any reason added later.
+/// over, `0x8B` server shutting down, `0x97` quota exceeded (outbound queue full), `0xA0`
+/// maximum connect time (policy ttl), `0x87` not authorized (security ended the session
+/// otherwise: inactivity, usage limit, revoked token), `0x80` for any reason added later.
 pub(crate) fn close_reason_code(reason: &CloseReason) -> ReasonCode {
     match reason {
         CloseReason::TakenOver => 0x8E,
         CloseReason::Shutdown => 0x8B,
         CloseReason::QueueFull => 0x97,
+        CloseReason::SessionEnded(SessionEnd::Expired) => 0xA0,
+        CloseReason::SessionEnded(_) => 0x87,
         _ => 0x80,
     }
 }
@@ -268,5 +288,8 @@ mod tests {
         assert_eq!(close_reason_code(&CloseReason::TakenOver), 0x8E);
         assert_eq!(close_reason_code(&CloseReason::Shutdown), 0x8B);
         assert_eq!(close_reason_code(&CloseReason::QueueFull), 0x97);
+        let ended = |end| close_reason_code(&CloseReason::SessionEnded(end));
+        assert_eq!(ended(SessionEnd::Expired), 0xA0);
+        assert_eq!(ended(SessionEnd::TokenRevoked), 0x87);
     }
 }

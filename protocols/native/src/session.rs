@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use pathmq_core::security::{Password, Security};
+use pathmq_core::security::{ANONYMOUS_USER, Credentials, Password, Security};
 use pathmq_core::{Action, Error, Response, Session, SessionId};
 use serde_json::{Map, Value, json};
 
@@ -111,6 +111,11 @@ impl NativeSession {
             // Acknowledged delivery is not carried yet: the ack is answered so the
             // subscriber's client does not wait, and echoes the publication id.
             Action::Ack => Ok(vec![reply.ok(envelope.data.clone(), Map::new(), false)]),
+            Action::RevokeToken if self.session.core().security().is_some() => {
+                let security = self.session.core().security().cloned();
+                let call = revoke_token(security.expect("checked"), self.session.clone(), envelope);
+                return Handled::Run(Effect::Exclusive, Box::pin(call));
+            }
             Action::ChangePassword | Action::RevokeToken => Err(FrameError::Unsupported {
                 what: format!("`{}`", envelope.action.as_str()),
                 why: "security is off on this server",
@@ -214,9 +219,12 @@ pub(crate) fn reply_to(session: SessionId, envelope: &Envelope) -> Reply<'_> {
     }
 }
 
-/// `login` on a secure broker (reference: SECURITY CLIENT): checks `data.username` and
-/// `data.password`, records the session's identity, and answers the session data with
-/// `user: {username}`. A refused login is a 401 and leaves the session anonymous (the
+/// `login` on a secure broker (reference: SECURITY CLIENT, ANONYMOUS USER): checks
+/// `data.token`, or `data.username` and `data.password` (`_ANONYMOUS` needs none), records
+/// the session's identity, and answers the session data with `user: {username,
+/// custom_data}`, `token` and `policy: {profile, ttl, inactivity_threshold}`. A refused
+/// login is a 401 (bad credentials, bad token, locked out) or a 403 (address not allowed,
+/// connection limit, `_ADMIN` over the network) and leaves the session anonymous (the
 /// connection's login timeout still runs).
 async fn secure_login(
     security: Arc<Security>,
@@ -225,29 +233,73 @@ async fn secure_login(
     mut data: Map<String, Value>,
 ) -> Vec<Bytes> {
     let reply = reply_to(session.id(), &envelope);
-    let text = |key| {
-        envelope
-            .data
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+    let text = |key| envelope.data.get(key).and_then(Value::as_str);
+    let credentials = match (text("token"), text("username"), text("password")) {
+        (Some(token), username, _) => Credentials::Token {
+            token: token.to_owned(),
+            username: username.map(str::to_owned),
+        },
+        (None, Some(ANONYMOUS_USER), None) => Credentials::Anonymous,
+        (None, username, password) => Credentials::Password {
+            username: username.unwrap_or_default().to_owned(),
+            password: Password::from(password.unwrap_or_default()),
+        },
     };
-    let (username, password) = (text("username"), text("password"));
-    let result = match security
-        .login(username, Password::from(password), &session.facts())
-        .await
-    {
+    let username = credentials.username().map(str::to_owned);
+    let result = match security.login(credentials, &session.facts()).await {
         Ok(identity) => {
-            data.insert("user".into(), json!({ "username": identity.username }));
+            let user = security.directory().get_user(&identity.username);
+            data.insert(
+                "user".into(),
+                json!({
+                    "username": identity.username,
+                    "custom_data": user.map(|u| u.custom_data).unwrap_or_default(),
+                }),
+            );
+            if let Some(login) = &identity.login {
+                data.insert("token".into(), login.token.clone().into());
+                let policy = &login.profile.policy;
+                let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_millis() as u64);
+                data.insert(
+                    "policy".into(),
+                    json!({
+                        "profile": login.profile.name,
+                        "ttl": ms(policy.ttl),
+                        "inactivity_threshold": ms(policy.inactivity_threshold),
+                    }),
+                );
+            }
             tracing::info!(username = %identity.username, "session logged in");
             session.set_identity(identity);
             Ok(vec![reply.ok(Value::Object(data), Map::new(), false)])
         }
         Err(error) => {
-            // The username is logged, never the password.
-            tracing::info!(%username, %error, "login refused");
+            // The username is logged, never the password or token.
+            tracing::info!(username = username.as_deref().unwrap_or_default(), %error, "login refused");
             Err(Error::from(error))
         }
+    };
+    answer(&envelope, reply, result)
+}
+
+/// `revoke-token` (wire doc: "revoke current session's token"; what the happn-3 client's
+/// `logout()` sends): the session's token is revoked for good, and every session using
+/// it, this one included, ends once the answer is sent.
+async fn revoke_token(
+    security: Arc<Security>,
+    session: Arc<Session>,
+    envelope: Envelope,
+) -> Vec<Bytes> {
+    let reply = reply_to(session.id(), &envelope);
+    let login = session
+        .identity()
+        .and_then(|identity| identity.login.clone());
+    let result = match login {
+        None => Err(Error::Unauthenticated("not logged in with a token".into())),
+        Some(login) => match security.revoke_token(&login.claims).await {
+            Ok(_) => Ok(vec![reply.ok(Value::Null, Map::new(), false)]),
+            Err(error) => Err(Error::Internal(error.to_string())),
+        },
     };
     answer(&envelope, reply, result)
 }

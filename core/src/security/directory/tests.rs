@@ -1,80 +1,10 @@
 //! Tests of the directory, over an in-memory store fake.
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
-use async_trait::async_trait;
-use serde_json::json;
-
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::*;
-use crate::StoreError;
-use crate::{OnCommit, Record};
-
-/// The smallest `Store`: records in a map; writes fail while `fail` is set.
-#[derive(Default)]
-struct MemStore {
-    records: parking_lot::Mutex<BTreeMap<String, Record>>,
-    fail: AtomicBool,
-}
-
-impl MemStore {
-    fn check(&self) -> Result<(), StoreError> {
-        match self.fail.load(Ordering::SeqCst) {
-            true => Err(StoreError::Engine("disk full".into())),
-            false => Ok(()),
-        }
-    }
-
-    fn json(&self, path: &str) -> Option<Value> {
-        self.records.lock().get(path)?.payload.as_json()
-    }
-}
-
-#[async_trait]
-impl Store for MemStore {
-    async fn set(&self, write: Write, _: Option<OnCommit<Record>>) -> Result<Record, StoreError> {
-        self.check()?;
-        let mut records = self.records.lock();
-        let key = write.path.as_str().to_owned();
-        let record = write.apply(records.get(&key), 1);
-        records.insert(key, record.clone());
-        Ok(record)
-    }
-    async fn get(&self, path: &Path) -> Result<Option<Record>, StoreError> {
-        Ok(self.records.lock().get(path.as_str()).cloned())
-    }
-    async fn scan(&self, glob: &Glob) -> Result<Vec<Record>, StoreError> {
-        let records = self.records.lock();
-        Ok(records
-            .values()
-            .filter(|r| glob.matches(r.path.as_str()))
-            .cloned()
-            .collect())
-    }
-    async fn remove(
-        &self,
-        glob: &Glob,
-        _: Option<OnCommit<[Path]>>,
-    ) -> Result<Vec<Path>, StoreError> {
-        self.check()?;
-        let mut records = self.records.lock();
-        let removed: Vec<Path> = (records.values())
-            .filter(|r| glob.matches(r.path.as_str()))
-            .map(|r| r.path.clone())
-            .collect();
-        for path in &removed {
-            records.remove(path.as_str());
-        }
-        Ok(removed)
-    }
-    async fn count(&self, glob: &Glob) -> Result<u64, StoreError> {
-        Ok(self.scan(glob).await?.len() as u64)
-    }
-    async fn close(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
+use crate::security::mem_store::MemStore;
 
 const FAST: DirectoryConfig = DirectoryConfig {
     persist_permissions: true,

@@ -170,6 +170,7 @@ fn client_id_templates_follow_the_session() {
     );
     let session = |id: Option<&str>| SessionFacts {
         client_id: id.map(Into::into),
+        ..SessionFacts::default()
     };
     let g = Grants::compile(&u, &[], &session(Some("dev-1"))).unwrap();
     assert!(g.allows_path(Set, &path("/devices/dev-1/t")));

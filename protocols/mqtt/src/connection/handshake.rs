@@ -5,7 +5,10 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
+use std::sync::Arc;
+
 use pathmq_core::Core;
+use pathmq_core::security::{Credentials, Identity, LoginError, Security, SessionFacts};
 use tracing::Instrument as _;
 
 use super::{CLOSE_TIMEOUT, Connection};
@@ -80,7 +83,7 @@ pub(crate) async fn serve<T: Transport>(
         None => None,
         // Boxed: the login's future (bcrypt off the runtime) would otherwise stay in the
         // connection task's future for the whole connection.
-        Some(security) => match Box::pin(login(security, &mut connect, &client_id)).await {
+        Some(security) => match Box::pin(login(security, &mut connect, &client_id, peer)).await {
             Ok(identity) => Some(identity),
             Err(error) => return refuse(transport, Some(version), &error).await,
         },
@@ -137,33 +140,47 @@ pub(crate) async fn serve<T: Transport>(
 }
 
 /// Checks the CONNECT's user name and password on a secure broker (DESIGN.md §7: MQTT
-/// logs in through the same directory as the native protocol). The password is taken out
-/// of the CONNECT, so it is not kept.
+/// logs in through the same directory as the native protocol; a token is accepted as the
+/// password). The password is taken out of the CONNECT, so it is not kept.
 async fn login(
-    security: &pathmq_core::security::Security,
+    security: &Security,
     connect: &mut Connect,
     client_id: &str,
-) -> Result<std::sync::Arc<pathmq_core::security::Identity>, ProtocolError> {
-    let (Some(username), Some(password)) = (connect.username.as_deref(), connect.password.take())
-    else {
+    peer: SocketAddr,
+) -> Result<Arc<Identity>, ProtocolError> {
+    let password = connect.password.take();
+    let username = connect.username.as_deref();
+    let Some(credentials) = Credentials::from_username_password(username, password) else {
         tracing::info!(client_id, "CONNECT without credentials refused");
         return Err(ProtocolError::BadCredentials);
     };
-    let facts = pathmq_core::security::SessionFacts {
+    let facts = SessionFacts {
         client_id: Some(client_id.to_owned()),
+        protocol: "mqtt",
+        peer: Some(peer),
+        stateless: false,
     };
-    match security.login(username, password, &facts).await {
+    match security.login(credentials, &facts).await {
         Ok(identity) => {
-            tracing::info!(client_id, username, "MQTT client logged in");
+            tracing::info!(client_id, username = %identity.username, "MQTT client logged in");
             Ok(identity)
         }
-        Err(pathmq_core::security::LoginError::BadCredentials) => {
-            tracing::info!(client_id, username, "CONNECT with bad credentials refused");
-            Err(ProtocolError::BadCredentials)
+        Err(error) => {
+            // The user name is logged, never the password or token.
+            tracing::info!(client_id, username, %error, "CONNECT refused by security");
+            Err(match error {
+                LoginError::BadCredentials | LoginError::Token(_) => ProtocolError::BadCredentials,
+                LoginError::LockedOut { .. } => ProtocolError::Banned {
+                    reason: error.to_string(),
+                },
+                LoginError::TooManyConnections { .. } => ProtocolError::QuotaExceeded {
+                    reason: error.to_string(),
+                },
+                other => ProtocolError::NotAuthorized {
+                    reason: other.to_string(),
+                },
+            })
         }
-        Err(other) => Err(ProtocolError::NotAuthorized {
-            reason: other.to_string(),
-        }),
     }
 }
 

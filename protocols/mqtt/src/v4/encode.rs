@@ -19,7 +19,7 @@ fn connack_code(code: ReasonCode) -> Option<v4::ConnectReturnCode> {
         0x85 => C::BadClientId,
         0x88 | 0x89 => C::ServiceUnavailable,
         0x86 => C::BadUserNamePassword,
-        0x87 => C::NotAuthorized,
+        0x87 | 0x8A | 0x97 => C::NotAuthorized,
         _ => return None,
     })
 }

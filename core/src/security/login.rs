@@ -1,0 +1,279 @@
+//! What a login is made of and what it leaves on the session (DESIGN.md §7): the
+//! [`Credentials`] offered, the [`LoginSession`] a successful login gives (its token, its
+//! profile's policy and the counters the policy needs), the per-user connection count,
+//! and the [`SessionEnd`] reasons a policy ends a session with.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+
+use super::grants::Grants;
+use super::password::Password;
+use super::profile::Profile;
+use super::token::{Claims, now_s};
+
+/// What a client logs in with.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Credentials {
+    /// A username and password.
+    Password {
+        /// Who.
+        username: String,
+        /// Their password (never printed).
+        password: Password,
+    },
+    /// A token from an earlier login (reference: SECURITY CLIENT, `login {token}`), with
+    /// the username the client gave, if any: it must be the token's.
+    Token {
+        /// The token.
+        token: String,
+        /// The username the client claims, checked against the token's.
+        username: Option<String>,
+    },
+    /// The anonymous user (reference: ANONYMOUS USER), when allowed.
+    Anonymous,
+}
+
+impl Credentials {
+    /// Credentials as MQTT CONNECT carries them (DESIGN.md §7: "a token as password"): a
+    /// password shaped like a JSON Web Token (`eyJ….….…`) is a token; the user name
+    /// `_ANONYMOUS` with no password is the anonymous user. `None` without a user name
+    /// or password.
+    pub fn from_username_password(
+        username: Option<&str>,
+        password: Option<Password>,
+    ) -> Option<Self> {
+        match (username, password) {
+            (Some(super::ANONYMOUS_USER), None) => Some(Self::Anonymous),
+            (username, Some(password)) if looks_like_token(password.expose()) => {
+                Some(Self::Token {
+                    token: password.expose().to_owned(),
+                    username: username.filter(|u| !u.is_empty()).map(str::to_owned),
+                })
+            }
+            (Some(username), Some(password)) => Some(Self::Password {
+                username: username.to_owned(),
+                password,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The user name given, if any (for logs; never the password or token).
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Self::Password { username, .. } => Some(username),
+            Self::Token { username, .. } => username.as_deref(),
+            Self::Anonymous => Some(super::ANONYMOUS_USER),
+        }
+    }
+}
+
+/// Whether `text` has the shape of a compact JWS: three base64url parts, the first a
+/// JSON object (`eyJ`).
+fn looks_like_token(text: &str) -> bool {
+    text.starts_with("eyJ")
+        && text.split('.').count() == 3
+        && (text.bytes()).all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Why a policy, or a revocation, ends a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionEnd {
+    /// Past its policy's `ttl`.
+    Expired,
+    /// No request within its policy's `inactivity_threshold`.
+    Inactive,
+    /// Its policy's `usage_limit` is spent.
+    UsageLimit,
+    /// Its token was revoked (logout, `revoke-token`, a rolling token replaced it).
+    TokenRevoked,
+}
+
+impl std::fmt::Display for SessionEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Expired => "session expired (policy ttl)",
+            Self::Inactive => "session inactive for too long (policy inactivity_threshold)",
+            Self::UsageLimit => "session usage limit reached (policy usage_limit)",
+            Self::TokenRevoked => "session token revoked",
+        })
+    }
+}
+
+/// What a successful network login leaves on the session, kept when its grants are
+/// recomputed.
+#[derive(Debug)]
+pub struct LoginSession {
+    /// The session's token (hand it to the client).
+    pub token: String,
+    /// Its claims.
+    pub claims: Claims,
+    /// The profile the session matched.
+    pub profile: Arc<Profile>,
+    /// The policy's own permissions, when it has some (a request needs these too).
+    pub(crate) scope: Option<Grants>,
+    started: Instant,
+    /// ms since `started` of the last request.
+    last_active: AtomicU64,
+    usage: AtomicU64,
+    _slot: Option<ConnectionSlot>,
+}
+
+impl LoginSession {
+    pub(crate) fn new(
+        token: String,
+        claims: Claims,
+        profile: Arc<Profile>,
+        scope: Option<Grants>,
+        slot: Option<ConnectionSlot>,
+    ) -> Self {
+        Self {
+            token,
+            claims,
+            profile,
+            scope,
+            started: Instant::now(),
+            last_active: AtomicU64::new(0),
+            usage: AtomicU64::new(0),
+            _slot: slot,
+        }
+    }
+
+    /// Whether the session has outlived its policy (`ttl`, `inactivity_threshold`) at
+    /// `now`, without counting a use.
+    pub(crate) fn lapsed(&self, now: Instant) -> Option<SessionEnd> {
+        let policy = &self.profile.policy;
+        let age = now.saturating_duration_since(self.started);
+        // A session logged in with an older token ends with that token, too.
+        if policy
+            .ttl
+            .is_some_and(|ttl| age >= ttl || now_s() >= self.claims.exp)
+        {
+            return Some(SessionEnd::Expired);
+        }
+        let idle = age.saturating_sub(Duration::from_millis(
+            self.last_active.load(Ordering::Relaxed),
+        ));
+        if policy
+            .inactivity_threshold
+            .is_some_and(|limit| idle >= limit)
+        {
+            return Some(SessionEnd::Inactive);
+        }
+        None
+    }
+
+    /// Counts one request: an error when the session has lapsed or spent its usage
+    /// limit, else records the activity.
+    pub(crate) fn use_once(&self) -> Result<(), SessionEnd> {
+        let now = Instant::now();
+        if let Some(end) = self.lapsed(now) {
+            return Err(end);
+        }
+        if let Some(limit) = self.profile.policy.usage_limit
+            && self.usage.fetch_add(1, Ordering::Relaxed) >= limit
+        {
+            return Err(SessionEnd::UsageLimit);
+        }
+        let since = u64::try_from(now.saturating_duration_since(self.started).as_millis());
+        self.last_active
+            .store(since.unwrap_or(u64::MAX), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Seconds until the token expires (0 when it has).
+    pub fn token_expires_in(&self) -> u64 {
+        self.claims.exp.saturating_sub(now_s())
+    }
+}
+
+/// Live stateful sessions per user (`max_connections`): a login takes a slot, and the
+/// slot is given back when the session's identity is dropped, however the session ended
+/// (disconnect, crash, takeover, revocation).
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionCounts {
+    counts: Arc<DashMap<String, u32>>,
+}
+
+impl ConnectionCounts {
+    /// A slot for `username`, unless they already hold `limit` (when there is a limit).
+    pub(crate) fn acquire(&self, username: &str, limit: Option<u32>) -> Option<ConnectionSlot> {
+        let mut count = self.counts.entry(username.to_owned()).or_insert(0);
+        if limit.is_some_and(|limit| *count >= limit) {
+            return None;
+        }
+        *count += 1;
+        Some(ConnectionSlot {
+            counts: self.counts.clone(),
+            username: username.to_owned(),
+        })
+    }
+
+    /// How many stateful sessions `username` has now.
+    pub(crate) fn count(&self, username: &str) -> u32 {
+        self.counts.get(username).map_or(0, |c| *c)
+    }
+}
+
+/// One live session of a user; dropping it gives the slot back.
+#[derive(Debug)]
+pub(crate) struct ConnectionSlot {
+    counts: Arc<DashMap<String, u32>>,
+    username: String,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        if let dashmap::Entry::Occupied(mut entry) = self.counts.entry(self.username.clone()) {
+            *entry.get_mut() -= 1;
+            if *entry.get() == 0 {
+                entry.remove();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_slots_are_counted_and_given_back() {
+        let counts = ConnectionCounts::default();
+        let slots: Vec<_> = (0..3)
+            .map(|_| counts.acquire("ann", Some(3)).unwrap())
+            .collect();
+        assert!(counts.acquire("ann", Some(3)).is_none());
+        assert_eq!(counts.count("ann"), 3);
+        drop(slots);
+        assert_eq!(counts.count("ann"), 0);
+        assert!(counts.acquire("ann", Some(3)).is_some());
+    }
+
+    #[test]
+    fn token_shaped_passwords_are_tokens() {
+        let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbm4ifQ.c2ln";
+        assert!(matches!(
+            Credentials::from_username_password(Some("ann"), Some(token.into())),
+            Some(Credentials::Token { username: Some(u), .. }) if u == "ann"
+        ));
+        assert!(matches!(
+            Credentials::from_username_password(None, Some(token.into())),
+            Some(Credentials::Token { username: None, .. })
+        ));
+        assert!(matches!(
+            Credentials::from_username_password(Some("ann"), Some("hunter2".into())),
+            Some(Credentials::Password { .. })
+        ));
+        assert!(matches!(
+            Credentials::from_username_password(Some("_ANONYMOUS"), None),
+            Some(Credentials::Anonymous)
+        ));
+        assert!(Credentials::from_username_password(Some("ann"), None).is_none());
+    }
+}
