@@ -175,6 +175,14 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
         }
         _ => EnvFilter::try_new(&config.log.level).context("config key `log.level`")?,
     };
+    // The WebSocket library logs whole frames at trace, login frames (passwords, tokens)
+    // included: capped at debug whatever the filter says, so credentials never reach the
+    // logs (docs/SECURITY.md).
+    let filter = ["tungstenite=debug", "tokio_tungstenite=debug"]
+        .into_iter()
+        .fold(filter, |filter, cap| {
+            filter.add_directive(cap.parse().expect("a valid directive"))
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

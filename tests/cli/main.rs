@@ -1,5 +1,7 @@
 //! The `pathmq` binary: `--help`, configuration errors, start-up on free ports and a
-//! graceful shutdown on SIGINT.
+//! graceful shutdown on SIGINT; the administration subcommands in `admin`.
+
+mod admin;
 
 use std::io::{BufReader, Read as _, Write as _};
 use std::net::TcpStream;
@@ -7,6 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pathmq");
+
+mod logs;
 
 #[test]
 fn help_documents_every_option() {

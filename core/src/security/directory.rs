@@ -290,6 +290,15 @@ impl Directory {
         Some((user, groups))
     }
 
+    /// The groups of `names` that exist, in name order.
+    pub fn groups_named(&self, names: &std::collections::BTreeSet<String>) -> Vec<Group> {
+        let cache = self.cache.read();
+        names
+            .iter()
+            .filter_map(|name| cache.groups.get(name).cloned())
+            .collect()
+    }
+
     /// Deletes a user. Answers whether it existed.
     ///
     /// # Errors

@@ -24,6 +24,9 @@ pub enum Credentials {
         username: String,
         /// Their password (never printed).
         password: Password,
+        /// The auth provider to check it with (`authType`); `None` for the directory, then
+        /// the other providers ([`super::provider`]).
+        auth_type: Option<String>,
     },
     /// A token from an earlier login (reference: SECURITY CLIENT, `login {token}`), with
     /// the username the client gave, if any: it must be the token's.
@@ -57,6 +60,7 @@ impl Credentials {
             (Some(username), Some(password)) => Some(Self::Password {
                 username: username.to_owned(),
                 password,
+                auth_type: None,
             }),
             _ => None,
         }

@@ -12,6 +12,7 @@
 //! | `profile` | session profiles and their policies (ttl, inactivity, usage, scope, addresses, connections) |
 //! | `login` | credentials, what a login leaves on a session, per-user connection counts |
 //! | `lockout` | account lockout after failed logins |
+//! | `provider` | the `AuthProvider` trait: password checks outside the directory |
 //! | `service` | `Security`: login, `Identity`, and the authorization of each request |
 //! | `refresh` | live sessions' grants recomputed when their user or groups change |
 //!
@@ -28,6 +29,7 @@ mod mem_store;
 pub mod model;
 pub mod password;
 pub mod profile;
+pub mod provider;
 mod refresh;
 pub mod service;
 pub mod template;
@@ -43,6 +45,7 @@ pub use login::{Credentials, LoginSession, SessionEnd};
 pub use model::{Group, PermissionEntry, Permissions, Right, SessionFacts, User};
 pub use password::{Password, PasswordError, PasswordHasher};
 pub use profile::{Policy, Profile, ProfileError, Profiles};
+pub use provider::{AuthProvider, BUILT_IN_PROVIDER, ProviderError};
 pub use service::{Identity, LoginError, Security, SecurityConfig, SecurityError};
 pub use template::{Template, TemplateError, VoidReason};
 pub use token::{Claims, TokenError, Tokens};

@@ -13,7 +13,9 @@ use super::grants::{Grants, GrantsError};
 use super::lockout::{LockoutConfig, Lockouts};
 use super::login::{ConnectionCounts, Credentials, LoginSession, SessionEnd};
 use super::model::{Right, SessionFacts, User};
+use super::password::Password;
 use super::profile::{Profile, ProfileError, Profiles};
+use super::provider::{AuthProvider, BUILT_IN_PROVIDER, ProviderError};
 use super::token::{Claims, TokenError, Tokens};
 use crate::Store;
 use crate::error::Error;
@@ -59,6 +61,9 @@ pub struct SecurityConfig {
     /// The user `_ANONYMOUS` may log in without a password (reference: ANONYMOUS USER);
     /// it is created (with no permissions) when missing.
     pub allow_anonymous_access: bool,
+    /// Other places password logins are checked, after the directory, in order
+    /// ([`super::provider`]).
+    pub providers: Vec<Arc<dyn AuthProvider>>,
 }
 
 impl Default for SecurityConfig {
@@ -72,6 +77,7 @@ impl Default for SecurityConfig {
             lockout: Some(LockoutConfig::default()),
             disable_default_admin_network_connections: false,
             allow_anonymous_access: false,
+            providers: Vec::new(),
         }
     }
 }
@@ -124,6 +130,9 @@ pub enum LoginError {
     /// The password could not be checked.
     #[error("the login could not be checked: {0}")]
     Unavailable(#[source] AuthError),
+    /// An auth provider could not answer.
+    #[error(transparent)]
+    Provider(ProviderError),
     /// The user's permissions do not compile (an administrator's template typo).
     #[error("the user's permissions are invalid: {0}")]
     Grants(#[source] GrantsError),
@@ -235,21 +244,26 @@ impl Security {
         facts: &SessionFacts,
     ) -> Result<Arc<Identity>, LoginError> {
         let (user, previous) = match credentials {
-            Credentials::Password { username, password } => {
+            Credentials::Password {
+                username,
+                password,
+                auth_type,
+            } => {
                 self.check_admin_network(&username, facts)?;
                 if let Some(retry_after) = self.lockouts.locked(&username) {
                     return Err(LoginError::LockedOut { retry_after });
                 }
-                match self.directory.verify(&username, password).await {
+                match (self.check_password(&username, password, auth_type.as_deref(), facts)).await
+                {
                     Ok(user) => {
                         self.lockouts.succeeded(&username);
                         (user, None)
                     }
-                    Err(AuthError::BadCredentials) => {
+                    Err(LoginError::BadCredentials) => {
                         self.lockouts.failed(&username);
                         return Err(LoginError::BadCredentials);
                     }
-                    Err(other) => return Err(LoginError::Unavailable(other)),
+                    Err(other) => return Err(other),
                 }
             }
             Credentials::Token { token, username } => {
@@ -258,12 +272,13 @@ impl Security {
                     return Err(LoginError::Token(TokenError::Invalid));
                 }
                 self.check_admin_network(&claims.sub, facts)?;
-                let user =
-                    (self.directory.get_user(&claims.sub)).ok_or(LoginError::BadCredentials)?;
+                let user = self
+                    .lookup_user(&claims.sub)
+                    .ok_or(LoginError::BadCredentials)?;
                 (user, Some((token, claims)))
             }
             Credentials::Anonymous => {
-                let user = (self.directory.get_user(ANONYMOUS_USER))
+                let user = (self.lookup_user(ANONYMOUS_USER))
                     .filter(|_| self.config.allow_anonymous_access)
                     .ok_or(LoginError::BadCredentials)?;
                 (user, None)
@@ -291,7 +306,7 @@ impl Security {
             ),
         };
         let scope = (profile.policy.grants(&user, facts)).map_err(LoginError::Grants)?;
-        let mut identity = self.identity_of(&user.username, facts)?;
+        let mut identity = self.identity_from(user.clone(), facts)?;
         let (token, claims) = match previous {
             Some((token, claims)) if !self.config.rolling_tokens => (token, claims),
             previous => {
@@ -387,11 +402,69 @@ impl Security {
         Ok(())
     }
 
+    /// Checks a password with the provider `auth_type` names, or the directory and then
+    /// the other providers (module docs of [`super::provider`]).
+    async fn check_password(
+        &self,
+        username: &str,
+        password: Password,
+        auth_type: Option<&str>,
+        facts: &SessionFacts,
+    ) -> Result<User, LoginError> {
+        let providers = &self.config.providers;
+        let candidates: Vec<&Arc<dyn AuthProvider>> = match auth_type {
+            None => providers.iter().collect(),
+            Some(BUILT_IN_PROVIDER) => Vec::new(),
+            Some(name) => match providers.iter().find(|p| p.name() == name) {
+                Some(provider) => vec![provider],
+                None => return Err(LoginError::BadCredentials),
+            },
+        };
+        let use_directory = match auth_type {
+            Some(BUILT_IN_PROVIDER) => true,
+            Some(_) => false,
+            None => providers.is_empty() || self.directory.get_user(username).is_some(),
+        };
+        if use_directory {
+            return match self.directory.verify(username, password).await {
+                Ok(user) => Ok(user),
+                Err(AuthError::BadCredentials) => Err(LoginError::BadCredentials),
+                Err(other) => Err(LoginError::Unavailable(other)),
+            };
+        }
+        for provider in candidates {
+            let found = (provider.login(username, password.clone(), facts).await)
+                .map_err(LoginError::Provider)?;
+            if let Some(user) = found {
+                tracing::debug!(
+                    username,
+                    provider = provider.name(),
+                    "login accepted by auth provider"
+                );
+                return Ok(user);
+            }
+        }
+        Err(LoginError::BadCredentials)
+    }
+
+    /// The user by name: the directory's, else the first provider's that knows it.
+    fn lookup_user(&self, username: &str) -> Option<User> {
+        self.directory
+            .get_user(username)
+            .or_else(|| self.config.providers.iter().find_map(|p| p.user(username)))
+    }
+
     fn identity_of(&self, username: &str, facts: &SessionFacts) -> Result<Identity, LoginError> {
-        let (user, groups): (User, _) = self
-            .directory
-            .user_and_groups(username)
+        let user = self
+            .lookup_user(username)
             .ok_or(LoginError::BadCredentials)?;
+        self.identity_from(user, facts)
+    }
+
+    /// `user`'s identity for a session with `facts`: its own permissions and those of its
+    /// groups that exist in the directory.
+    fn identity_from(&self, user: User, facts: &SessionFacts) -> Result<Identity, LoginError> {
+        let groups = self.directory.groups_named(&user.groups);
         let groups: Vec<_> = groups.iter().collect();
         let grants = Grants::compile(&user, &groups, facts)
             .map_err(LoginError::Grants)?

@@ -116,6 +116,14 @@ impl NativeSession {
                 let call = revoke_token(security.expect("checked"), self.session.clone(), envelope);
                 return Handled::Run(Effect::Exclusive, Box::pin(call));
             }
+            Action::ChangePassword if self.session.core().security().is_some() => {
+                Err(FrameError::Unsupported {
+                    what: "`change-password`".into(),
+                    why: "passwords are changed from the broker's process \
+                          (`pathmq user passwd`, `Directory::set_password`)",
+                }
+                .into())
+            }
             Action::ChangePassword | Action::RevokeToken => Err(FrameError::Unsupported {
                 what: format!("`{}`", envelope.action.as_str()),
                 why: "security is off on this server",
@@ -243,6 +251,7 @@ async fn secure_login(
         (None, username, password) => Credentials::Password {
             username: username.unwrap_or_default().to_owned(),
             password: Password::from(password.unwrap_or_default()),
+            auth_type: text("authType").map(str::to_owned),
         },
     };
     let username = credentials.username().map(str::to_owned);

@@ -16,20 +16,32 @@ use crate::packet::{OutgoingPublish, Reply, TooLarge};
 const CONTENT_TYPE: u8 = 0x03;
 const USER_PROPERTY: u8 = 0x26;
 
+/// The CONNACK reason for `code`: every code MQTT 5 §3.2.2.2 allows in a CONNACK is sent
+/// as itself (a missing arm once turned a lockout's 0x8A into 0x80); any other is 0x80.
 fn connack_code(code: ReasonCode) -> v5::ConnectReturnCode {
     use v5::ConnectReturnCode as C;
     match code {
         0x00 => C::Success,
         0x81 => C::MalformedPacket,
         0x82 => C::ProtocolError,
+        0x83 => C::ImplementationSpecificError,
         0x84 => C::UnsupportedProtocolVersion,
         0x85 => C::ClientIdentifierNotValid,
         0x86 => C::BadUserNamePassword,
         0x87 => C::NotAuthorized,
+        0x88 => C::ServerUnavailable,
         0x89 => C::ServerBusy,
+        0x8A => C::Banned,
         0x8C => C::BadAuthenticationMethod,
+        0x90 => C::TopicNameInvalid,
         0x95 => C::PacketTooLarge,
         0x97 => C::QuotaExceeded,
+        0x99 => C::PayloadFormatInvalid,
+        0x9A => C::RetainNotSupported,
+        0x9B => C::QoSNotSupported,
+        0x9C => C::UseAnotherServer,
+        0x9D => C::ServerMoved,
+        0x9F => C::ConnectionRateExceeded,
         _ => C::UnspecifiedError,
     }
 }
@@ -305,6 +317,19 @@ mod tests {
         encode(&mut buf, &Reply::ConnAck(&refusal));
         assert_eq!(&buf[..], &[0x20, 0x03, 0x00, 0x84, 0x00]);
         buf.clear();
+        // Regression: a locked-out client (0x8A banned) was sent 0x80.
+        for code in [
+            0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95,
+            0x97, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F,
+        ] {
+            let refusal = crate::packet::ConnAck {
+                code,
+                ..Default::default()
+            };
+            encode(&mut buf, &Reply::ConnAck(&refusal));
+            assert_eq!(&buf[..], &[0x20, 0x03, 0x00, code, 0x00], "{code:#x}");
+            buf.clear();
+        }
         encode(&mut buf, &Reply::Disconnect { reason: 0x81 });
         assert_eq!(&buf[..], &[0xE0, 0x02, 0x81, 0x00]);
         buf.clear();
