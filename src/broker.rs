@@ -5,11 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pathmq_core::security::{Directory, DirectoryConfig, Password, Security};
+use pathmq_core::security::{AuthProvider, Directory, DirectoryConfig, Password, Security};
 use pathmq_core::transport::{self, WebSocketRoute};
 use pathmq_core::{Core, CoreConfig, Layer, OverflowPolicy, Store};
 use pathmq_mqtt::{Mqtt, MqttConfig};
 use pathmq_native::{Native, NativeConfig};
+use pathmq_plugin_auth_file::FileAuthProvider;
 use pathmq_storage::{MemoryStore, RedbStore};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -52,6 +53,7 @@ pub struct Broker {
     config: Config,
     store: Option<Arc<dyn Store>>,
     layers: Vec<Arc<dyn Layer>>,
+    providers: Vec<Arc<dyn AuthProvider>>,
 }
 
 impl Broker {
@@ -61,6 +63,7 @@ impl Broker {
             config: Config::default(),
             store: None,
             layers: Vec::new(),
+            providers: Vec::new(),
         }
     }
 
@@ -79,6 +82,14 @@ impl Broker {
     /// Appends a middleware layer (DESIGN.md §8).
     pub fn layer(mut self, layer: impl Layer) -> Self {
         self.layers.push(Arc::new(layer));
+        self
+    }
+
+    /// Adds an auth provider (DESIGN.md §7): password logins the directory does not know
+    /// are offered to the providers in the order added (after `security.auth_file`'s).
+    /// Only used when the broker is secure.
+    pub fn auth_provider(mut self, provider: impl AuthProvider) -> Self {
+        self.providers.push(Arc::new(provider));
         self
     }
 
@@ -144,7 +155,8 @@ impl Broker {
         };
         let mut builder = Core::builder_arc(store.clone()).config(core_config);
         if config.security.secure {
-            builder = builder.security(security(store, &config.security).await?);
+            let security = security(store, &config.security, self.providers).await?;
+            builder = builder.security(security);
         }
         for layer in self.layers {
             builder = builder.layer_arc(layer);
@@ -249,6 +261,7 @@ impl Broker {
 async fn security(
     store: Arc<dyn Store>,
     config: &crate::config::SecurityConfig,
+    providers: Vec<Arc<dyn AuthProvider>>,
 ) -> Result<Arc<Security>, StartError> {
     let password = config.admin_password.clone().ok_or_else(|| {
         StartError::Security(
@@ -267,7 +280,15 @@ async fn security(
     } else {
         tracing::info!("security on");
     }
-    let security = Security::open(directory, store, config.core())
+    let mut core_config = config.core();
+    if let Some(path) = &config.auth_file {
+        let file = FileAuthProvider::load(path)
+            .await
+            .map_err(|e| StartError::Security(format!("security.auth_file: {e}")))?;
+        core_config.providers.push(Arc::new(file));
+    }
+    core_config.providers.extend(providers);
+    let security = Security::open(directory, store, core_config)
         .await
         .map_err(|e| StartError::Security(e.to_string()))?;
     Ok(Arc::new(security))

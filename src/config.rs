@@ -172,6 +172,10 @@ pub struct SecurityConfig {
     /// over the session) and `policy` (`ttl`, `inactivity_threshold`, `usage_limit`,
     /// `permissions`, `sourceIPWhitelist`, `max_connections`).
     pub profiles: Vec<Profile>,
+    /// A TOML file of extra users checked by the `auth-file` provider
+    /// (`plugins/auth-file`: usernames, bcrypt hashes, groups, custom data) after the
+    /// directory. Default none.
+    pub auth_file: Option<std::path::PathBuf>,
 }
 
 impl Default for SecurityConfig {
@@ -189,6 +193,7 @@ impl Default for SecurityConfig {
             lockout_attempts: 4,
             lockout_retry_ms: 600_000,
             profiles: Vec::new(),
+            auth_file: None,
         }
     }
 }
@@ -233,6 +238,7 @@ impl std::fmt::Debug for SecurityConfig {
             .field("lockout_attempts", &self.lockout_attempts)
             .field("lockout_retry_ms", &self.lockout_retry_ms)
             .field("profiles", &self.profiles)
+            .field("auth_file", &self.auth_file)
             .finish()
     }
 }
