@@ -176,6 +176,10 @@ pub struct SecurityConfig {
     /// (`plugins/auth-file`: usernames, bcrypt hashes, groups, custom data) after the
     /// directory. Default none.
     pub auth_file: Option<std::path::PathBuf>,
+    /// Nested permissions (reference: `allowNestedPermissions`): a wildcard read or
+    /// subscription over paths the user may reach only in part is allowed, and answers or
+    /// delivers only those paths. Default false (it must be allowed whole).
+    pub allow_nested_permissions: bool,
 }
 
 impl Default for SecurityConfig {
@@ -194,6 +198,7 @@ impl Default for SecurityConfig {
             lockout_retry_ms: 600_000,
             profiles: Vec::new(),
             auth_file: None,
+            allow_nested_permissions: false,
         }
     }
 }
@@ -213,6 +218,7 @@ impl SecurityConfig {
         core.disable_default_admin_network_connections =
             self.disable_default_admin_network_connections;
         core.allow_anonymous_access = self.allow_anonymous_access;
+        core.nested_permissions = self.allow_nested_permissions;
         core
     }
 }
@@ -239,6 +245,7 @@ impl std::fmt::Debug for SecurityConfig {
             .field("lockout_retry_ms", &self.lockout_retry_ms)
             .field("profiles", &self.profiles)
             .field("auth_file", &self.auth_file)
+            .field("allow_nested_permissions", &self.allow_nested_permissions)
             .finish()
     }
 }

@@ -17,7 +17,7 @@ use crate::path::Path;
 use crate::pattern::Glob;
 use crate::request::{Off, Request, Response};
 use crate::router::{Router, Subscription};
-use crate::security::Security;
+use crate::security::{Access, Identity, Right, Security};
 use crate::session::{OverflowPolicy, Session, SessionEntry, SessionId, SessionInfo, SessionQueue};
 use crate::stats::{Counters, Stats};
 use crate::store::Store;
@@ -283,6 +283,49 @@ impl Core {
         OutboundVerdict::Continue
     }
 
+    /// A read the session may make only in part (nested permissions, [`Access::Filtered`]):
+    /// run whole, then cut to the records its grants allow `get` on, counted after.
+    async fn filtered_read(
+        &self,
+        identity: &Identity,
+        request: Request,
+    ) -> Result<Response, Error> {
+        let allowed =
+            |record: &crate::Record| identity.grants.allows_record(Right::Get, &record.path);
+        let (target, query, count) = match request {
+            Request::Get { target } => (target, None, false),
+            Request::Count { target } => (target, None, true),
+            Request::Search { target, query } => (target, Some(query), false),
+            Request::CountMatching { target, criteria } => {
+                let records = self.inner.store.scan(&target).await?;
+                let n = (records.iter())
+                    .filter(|r| !is_reserved(r.path.as_str()) && allowed(r))
+                    .filter(|r| criteria.matches_record(r))
+                    .count();
+                return Ok(Response::Count(n as u64));
+            }
+            other => return Err(Error::Internal(format!("not a filtered read: {other:?}"))),
+        };
+        let mut records = match &query {
+            // Paging applies to what the session may see: the filter runs first.
+            Some(query) => {
+                let all = self.inner.store.scan(&target).await?;
+                let kept: Vec<_> = all
+                    .into_iter()
+                    .filter(|r| !is_reserved(r.path.as_str()) && allowed(r))
+                    .collect();
+                query.run(kept)
+            }
+            None => self.inner.store.scan(&target).await?,
+        };
+        drop_reserved(&target, &mut records);
+        records.retain(|r| allowed(r));
+        Ok(match count {
+            true => Response::Count(records.len() as u64),
+            false => Response::Records(records),
+        })
+    }
+
     pub(crate) async fn handle(
         &self,
         session: &Session,
@@ -305,6 +348,9 @@ impl Core {
                 return Err(Error::Unauthenticated(end.to_string()));
             }
             security.authorize(&identity, &request)?;
+            if nested_read(&identity, &request) {
+                return self.filtered_read(&identity, request).await;
+            }
         }
         match request {
             Request::Set {
@@ -487,4 +533,20 @@ impl std::fmt::Debug for Core {
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
+}
+
+/// Whether `identity` may make the read `request` only in part (nested permissions on
+/// and a wildcard read some of whose paths it may not `get`).
+fn nested_read(identity: &Identity, request: &Request) -> bool {
+    if !identity.grants.nested() {
+        return false;
+    }
+    let target = match request {
+        Request::Get { target }
+        | Request::Count { target }
+        | Request::Search { target, .. }
+        | Request::CountMatching { target, .. } => target,
+        _ => return false,
+    };
+    identity.grants.glob_access(Right::Get, target) == Access::Filtered
 }

@@ -394,11 +394,30 @@ impl Session {
     /// [`Error::Store`].
     pub async fn retained(&self, pattern: &Pattern) -> Result<Vec<Record>, Error> {
         let records = self.core.store().scan(&pattern.covering_glob()).await?;
+        let visible = self.visible();
         Ok(records
             .into_iter()
             .filter(|r| pattern.matches(&r.path, None))
             .filter(|r| !crate::pipeline::is_reserved(r.path.as_str()))
+            .filter(|r| visible(&r.path))
             .collect())
+    }
+
+    /// Whether an event or a subscription's stored record on a path may reach this
+    /// session: always without security; with it, when the session is logged in and its
+    /// grants allow `on` there now (DESIGN.md §7). A subscription was authorized when it
+    /// was made; this keeps it to what the grants allow as they change (a revoked
+    /// permission stops its events at once), and is what gives nested permissions their
+    /// filtered subscriptions (reference: NESTED PERMISSIONS FOR GET AND SET).
+    fn visible(&self) -> impl Fn(&crate::Path) -> bool + use<> {
+        let identity = self.core.security().map(|_| self.identity());
+        move |path| match &identity {
+            None => true,
+            Some(None) => false,
+            Some(Some(identity)) => {
+                (identity.grants).allows_record(crate::security::Right::On, path)
+            }
+        }
     }
 
     /// The next message for this session, after the outbound layers. A
@@ -416,6 +435,12 @@ impl Session {
                 Some(message) => message,
                 None => self.next_queued().await?,
             };
+            if let Outbound::Event { event, .. } = &message
+                && self.core.security().is_some()
+                && !self.visible()(&event.path)
+            {
+                continue;
+            }
             if !self.core.has_layers() {
                 return Some(message);
             }

@@ -317,3 +317,143 @@ async fn permission_changes_reach_live_sessions() {
     .await;
     assert!(logged_out.is_ok(), "a deleted user's session still works");
 }
+
+/// Reference: NESTED PERMISSIONS FOR GET AND SET, "Nested listener behaviour example":
+/// with `allow_nested_permissions`, a user allowed `get`/`on` on `/test/path/1`,
+/// `/test/path/2/3` and `/test/path/4/5/6` reads and hears exactly those under
+/// `/test/path/**`; when a permission goes, its events stop, and when one comes, they
+/// start.
+#[tokio::test]
+async fn nested_permissions_filter_reads_and_events() {
+    let mut config = Config::default();
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
+    config.storage.engine = Engine::Memory;
+    config.security.secure = true;
+    config.security.admin_password = Some(ADMIN_PASSWORD.into());
+    config.security.bcrypt_cost = 4;
+    config.security.allow_nested_permissions = true;
+    let broker = start_with(config).await;
+    let directory = broker.broker.core().security().unwrap().directory();
+    let get_on = PermissionEntry {
+        actions: [Right::Get, Right::On].into(),
+        ..PermissionEntry::default()
+    };
+    let permissions = ["/test/path/1", "/test/path/2/3", "/test/path/4/5/6"]
+        .map(|p| (p.to_owned(), get_on.clone()));
+    directory
+        .upsert_group(Group {
+            name: "TEST".into(),
+            permissions: Permissions::from(permissions),
+            ..Group::default()
+        })
+        .await
+        .unwrap();
+    directory
+        .upsert_user(UserInput {
+            username: "nested".into(),
+            password: Some("pw-nested".into()),
+            ..UserInput::default()
+        })
+        .await
+        .unwrap();
+    directory.link_group("nested", "TEST").await.unwrap();
+    let admin = broker.broker.local_admin_client();
+    let all = [
+        "/test/path/1",
+        "/test/path/2/3",
+        "/test/path/4/5/6",
+        "/test/path/7",
+        "/test/path/xyz",
+    ];
+    for path in all {
+        admin
+            .set(path, json!({"v": path}), SetOptions::new())
+            .await
+            .unwrap();
+    }
+
+    let url = format!("ws://{}/", broker.http);
+    let user = Client::connect(ClientConfig::websocket(&url).credentials("nested", "pw-nested"))
+        .await
+        .expect("logs in");
+    let mut read: Vec<String> = (user.get_many("/test/path/**", Default::default()).await)
+        .expect("a nested read is allowed")
+        .into_iter()
+        .map(|item| item.path().to_owned())
+        .collect();
+    read.sort();
+    assert_eq!(read, ["/test/path/1", "/test/path/2/3", "/test/path/4/5/6"]);
+    assert_eq!(
+        user.count("/test/path/**", Default::default())
+            .await
+            .unwrap(),
+        3
+    );
+    let outside = user.get_many("/other/**", Default::default()).await;
+    assert_eq!(
+        outside.err().and_then(|e| e.code()),
+        Some(403),
+        "no permission below at all"
+    );
+
+    let mut events = user
+        .on("/test/path/**", OnOptions::new())
+        .await
+        .expect("a nested on is allowed");
+    let next = async |events: &mut pathmq::native::client::Subscription| {
+        tokio::time::timeout(WAIT, events.recv())
+            .await
+            .expect("an event in time")
+            .expect("open")
+            .meta
+            .path
+    };
+    for path in all {
+        admin
+            .set(path, json!({"v": 2}), SetOptions::new())
+            .await
+            .unwrap();
+    }
+    for expected in ["/test/path/1", "/test/path/2/3", "/test/path/4/5/6"] {
+        assert_eq!(next(&mut events).await, expected);
+    }
+    // Losing `/test/path/1` and gaining `/test/path/xyz` change what the listener hears.
+    directory
+        .remove_group_permission("TEST", "/test/path/1", None)
+        .await
+        .unwrap();
+    directory
+        .upsert_group_permission("TEST", "/test/path/xyz", Right::On, true)
+        .await
+        .unwrap();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            admin
+                .set("/test/path/xyz", json!({"v": 3}), SetOptions::new())
+                .await
+                .unwrap();
+            if next(&mut events).await == "/test/path/xyz" {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the new permission reaches the listener");
+    admin
+        .set("/test/path/1", json!({"v": 4}), SetOptions::new())
+        .await
+        .unwrap();
+    admin
+        .set("/test/path/2/3", json!({"v": 4}), SetOptions::new())
+        .await
+        .unwrap();
+    let mut heard = next(&mut events).await;
+    while heard == "/test/path/xyz" {
+        heard = next(&mut events).await;
+    }
+    assert_eq!(
+        heard, "/test/path/2/3",
+        "the lost permission's event was delivered"
+    );
+}

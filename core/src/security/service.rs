@@ -40,7 +40,8 @@ pub struct Identity {
 #[non_exhaustive]
 pub struct SecurityConfig {
     /// Nested permissions (reference: NESTED PERMISSIONS FOR GET AND SET,
-    /// `allowNestedPermissions`). Not carried yet: a glob read must be allowed whole.
+    /// `allowNestedPermissions`): a wildcard `get`/`count`/search or `on` reaching paths
+    /// the user may read only some of is allowed, and answers (or delivers) only those.
     pub nested_permissions: bool,
     /// The token signing secret (at least 32 bytes); `None` generates one at first
     /// start and stores it.
@@ -308,7 +309,10 @@ impl Security {
         let scope = (profile.policy.grants(&user, facts)).map_err(LoginError::Grants)?;
         let mut identity = self.identity_from(user.clone(), facts)?;
         let (token, claims) = match previous {
-            Some((token, claims)) if !self.config.rolling_tokens => (token, claims),
+            // A stateless use (an HTTP request) never rolls its token: security/http.rs.
+            Some((token, claims)) if !self.config.rolling_tokens || facts.stateless => {
+                (token, claims)
+            }
             previous => {
                 let ttl = profile.policy.ttl.unwrap_or(self.config.token_ttl);
                 let issued = self.tokens.issue(&user.username, ttl);
