@@ -176,7 +176,10 @@ impl Broker {
         native_config.heartbeat_interval = Duration::from_millis(limits.heartbeat_interval_ms);
         // Below the WebSocket limit, so an oversized frame gets a 413 instead of a close.
         native_config.max_frame = limits.max_payload.saturating_add(32 * 1024);
-        native_config.login_timeout = transport_limits.handshake_timeout;
+        native_config.login_timeout = match config.security.secure {
+            true => Duration::from_millis(config.security.login_timeout_ms),
+            false => transport_limits.handshake_timeout,
+        };
         let native: Arc<dyn pathmq_core::Protocol> = Arc::new(Native::new(native_config));
 
         let bind = |what: &'static str, addr: SocketAddr| {

@@ -180,6 +180,11 @@ pub struct SecurityConfig {
     /// subscription over paths the user may reach only in part is allowed, and answers or
     /// delivers only those paths. Default false (it must be allowed whole).
     pub allow_nested_permissions: bool,
+    /// How long a native connection may stay without logging in before it is closed
+    /// (reference: `unconfiguredSessionCleanup` threshold), in ms; only when `secure`
+    /// (otherwise `limits.handshake_timeout_ms` applies). MQTT logs in with its CONNECT,
+    /// under `limits.handshake_timeout_ms`. Default 30000.
+    pub login_timeout_ms: u64,
 }
 
 impl Default for SecurityConfig {
@@ -199,6 +204,7 @@ impl Default for SecurityConfig {
             profiles: Vec::new(),
             auth_file: None,
             allow_nested_permissions: false,
+            login_timeout_ms: 30_000,
         }
     }
 }
@@ -246,6 +252,7 @@ impl std::fmt::Debug for SecurityConfig {
             .field("profiles", &self.profiles)
             .field("auth_file", &self.auth_file)
             .field("allow_nested_permissions", &self.allow_nested_permissions)
+            .field("login_timeout_ms", &self.login_timeout_ms)
             .finish()
     }
 }
@@ -487,6 +494,7 @@ impl Config {
             });
         }
         positive("security.token_ttl_ms", self.security.token_ttl_ms)?;
+        positive("security.login_timeout_ms", self.security.login_timeout_ms)?;
         if self.security.lockout_attempts > 0 {
             positive("security.lockout_retry_ms", self.security.lockout_retry_ms)?;
         }

@@ -270,6 +270,45 @@ async fn a_native_client_that_never_logs_in_is_refused() {
     assert_eq!(answer["_meta"]["error"]["code"], 401, "{answer}");
 }
 
+/// Reference: UNCONFIGURED SESSION CLEANUP. A socket that never logs in is told why and
+/// closed after `security.login_timeout_ms`.
+#[tokio::test]
+async fn sockets_that_never_log_in_are_cleaned_up() {
+    use futures_util::StreamExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let mut config = Config::default();
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
+    config.storage.engine = Engine::Memory;
+    config.security.secure = true;
+    config.security.admin_password = Some(ADMIN_PASSWORD.into());
+    config.security.bcrypt_cost = 4;
+    config.security.login_timeout_ms = 300;
+    let broker = start_with(config).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", broker.http))
+        .await
+        .expect("websocket");
+    let started = std::time::Instant::now();
+    let reason = tokio::time::timeout(WAIT, async {
+        let mut reason = None;
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Text(text) = message
+                && let Ok(frame) = serde_json::from_str::<serde_json::Value>(&text)
+                && frame["eventKey"] == "server-side-disconnect"
+            {
+                reason = Some(frame["data"]["reason"].clone());
+            }
+        }
+        reason
+    })
+    .await
+    .expect("the socket is closed in time");
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    let reason = reason.expect("a server-side-disconnect before the close");
+    assert!(reason.to_string().contains("login"), "{reason}");
+}
+
 /// A permission taken away applies to sessions already logged in, and a deleted user's
 /// session is logged out (the directory's change feed recomputes live sessions' grants).
 #[tokio::test]
