@@ -543,6 +543,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn security_profiles_read_from_toml() {
+        let c = Config::from_toml(
+            r#"
+            [security]
+            lockout_attempts = 0
+            [[security.profiles]]
+            name = "devices"
+            session = { "user.groups.devices" = { "$exists" = true } }
+            policy = { max_connections = 3, inactivity_threshold = "10 minutes" }
+            [[security.profiles]]
+            name = "web"
+            session = { type = { "$eq" = 0 } }
+            policy = { ttl = 3600000, sourceIPWhitelist = ["127.0.0.1"] }
+            "#,
+        )
+        .unwrap();
+        let profiles = &c.security.profiles;
+        assert_eq!(profiles[0].policy.max_connections, Some(3));
+        assert_eq!(
+            profiles[0].policy.inactivity_threshold,
+            Some(std::time::Duration::from_secs(600))
+        );
+        assert_eq!(
+            profiles[1].policy.ttl,
+            Some(std::time::Duration::from_secs(3600))
+        );
+        assert!(c.security.core().lockout.is_none());
+        let bad = Config::from_toml(
+            "[[security.profiles]]\nname = \"x\"\nsession = { a = { \"$fly\" = 1 } }\n",
+        );
+        assert!(bad.unwrap_err().to_string().contains("security.profiles"));
+    }
+
+    #[test]
     fn empty_file_gives_the_defaults() {
         let c = Config::from_toml("").unwrap();
         assert_eq!(c.http.listen.to_string(), "127.0.0.1:55000");
