@@ -54,6 +54,10 @@ struct Cli {
     /// The `_ADMIN` password used when `_ADMIN` is first created (required with --secure).
     #[arg(long, env = "PATHMQ_ADMIN_PASSWORD", hide_env_values = true)]
     admin_password: Option<String>,
+    /// The token signing secret, at least 32 bytes [default: generated at first start and
+    /// stored with the data].
+    #[arg(long, env = "PATHMQ_TOKEN_SECRET", hide_env_values = true)]
+    token_secret: Option<String>,
     /// Largest MQTT packet accepted, in bytes [default: 1049600].
     #[arg(long, env = "PATHMQ_MQTT_MAX_PACKET_SIZE")]
     mqtt_max_packet_size: Option<usize>,
@@ -111,6 +115,9 @@ impl Cli {
         c.security.secure |= self.secure;
         if self.admin_password.is_some() {
             c.security.admin_password = self.admin_password;
+        }
+        if self.token_secret.is_some() {
+            c.security.token_secret = self.token_secret;
         }
         if let Some(addr) = self.native_tcp_listen {
             c.native_tcp.listen = addr;
