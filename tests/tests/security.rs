@@ -496,3 +496,44 @@ async fn nested_permissions_filter_reads_and_events() {
         "the lost permission's event was delivered"
     );
 }
+
+/// The Rust client's token: a password login answers one, another client logs in with
+/// it, and `logout` (revoke-token) ends every session using it.
+#[tokio::test]
+async fn the_rust_client_logs_in_with_a_token_and_logs_out() {
+    let broker = secure_broker().await;
+    let url = format!("ws://{}/", broker.http);
+    let ann = Client::connect(ClientConfig::websocket(&url).credentials("ann", "pw-ann"))
+        .await
+        .expect("ann logs in");
+    let token = ann.token().expect("a secure login answers a token");
+    let mut config = ClientConfig::websocket(&url).token(token.clone());
+    config.reconnect.enabled = false;
+    let by_token = Client::connect(config).await.expect("the token logs in");
+    by_token
+        .set("/sensors/ann/t", json!({"t": 1}), SetOptions::new())
+        .await
+        .expect("with ann's permissions");
+    assert_eq!(by_token.token().as_deref(), Some(token.as_str()));
+
+    by_token.logout().await.expect("revoke-token");
+    let ended = tokio::time::timeout(WAIT, async {
+        loop {
+            if ann.get("/sensors/ann/t").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the other session using the token still works"
+    );
+    let mut reuse = ClientConfig::websocket(&url).token(token);
+    reuse.reconnect.enabled = false;
+    assert!(
+        Client::connect(reuse).await.is_err(),
+        "a revoked token logs in"
+    );
+}

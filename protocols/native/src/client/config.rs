@@ -114,6 +114,12 @@ pub struct ClientConfig {
     /// The login; `None` (default) logs in without credentials, which a broker with
     /// security off accepts.
     pub credentials: Option<Credentials>,
+    /// A token from an earlier login (`docs/SECURITY.md`, "Logging in, and tokens"): the
+    /// login sends it instead of `credentials`. After each login the client logs in
+    /// again, on reconnect, with the token the broker answered last ([`Client::token`]).
+    ///
+    /// [`Client::token`]: super::Client::token
+    pub token: Option<String>,
     /// What the client says about itself at login (`info`); the broker keeps it with
     /// the session. Default empty.
     pub info: Map<String, Value>,
@@ -151,6 +157,7 @@ impl ClientConfig {
         Self {
             endpoint,
             credentials: None,
+            token: None,
             info: Map::new(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
@@ -167,6 +174,13 @@ impl ClientConfig {
             username: username.into(),
             password: password.into(),
         });
+        self
+    }
+
+    /// Logs in with a token from an earlier login (for example one fetched with a
+    /// password by another program).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
         self
     }
 }

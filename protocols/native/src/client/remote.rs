@@ -99,6 +99,28 @@ impl Client {
         self.shared.session_id()
     }
 
+    /// The token the broker answered at the last login (`None` on a broker with security
+    /// off): for HTTP requests (`Authorization: Bearer`), MQTT (as the password) or
+    /// another client ([`ClientConfig::token`]). Never logged.
+    pub fn token(&self) -> Option<String> {
+        self.shared.token()
+    }
+
+    /// Logs out for good (`revoke-token`, what the happn-3 client's `logout()` sends):
+    /// the session's token is revoked, and the broker ends every session using it, this
+    /// one included (the client then reconnects only if it has a password to log in
+    /// with).
+    ///
+    /// # Errors
+    /// [`ClientError::Server`] 400 on a broker with security off, 401 without a token
+    /// login; as any call.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        let request = self
+            .shared
+            .encode::<Value>("revoke-token", None, None, &Map::new())?;
+        self.call(request).await.map(drop)
+    }
+
     /// Sends a request and waits for its answer, which must say `status: 'ok'`.
     async fn call(&self, request: Encoded) -> Result<Value, ClientError> {
         let Encoded { id, action, frame } = request;

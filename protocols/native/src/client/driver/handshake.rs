@@ -59,7 +59,15 @@ impl Driver {
         let configure =
             json!({ "protocol": PROTOCOL, "version": env!("CARGO_PKG_VERSION"), "browser": false });
         let mut login = Map::new();
-        if let Some(credentials) = &config.credentials {
+        // A token, when there is one: the configured one, or after a token login the one
+        // the broker answered last (a rolling token replaces the one used).
+        let token = match &config.token {
+            Some(_) => shared.token().or_else(|| config.token.clone()),
+            None => None,
+        };
+        if let Some(token) = token {
+            login.insert("token".into(), token.into());
+        } else if let Some(credentials) = &config.credentials {
             login.insert("username".into(), credentials.username.as_str().into());
             login.insert("password".into(), credentials.password.as_str().into());
         }
@@ -76,7 +84,9 @@ impl Driver {
             .into_iter();
         wire::check("configure-session", answers.next().unwrap_or_default())?;
         let login = wire::check("login", answers.next().unwrap_or_default())?;
+        let token = (login.pointer("/data/token").and_then(Value::as_str)).map(str::to_owned);
         let session_id = wire::session_id(login)?;
+        shared.set_token(token);
         self.resubscribe(&mut conn).await?;
         *shared
             .session_id

@@ -86,6 +86,8 @@ pub(crate) struct Shared {
     state: AtomicU8,
     next_id: AtomicU64,
     session_id: Mutex<Option<String>>,
+    /// The token of the last login, if the broker answered one.
+    token: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -98,6 +100,7 @@ impl Shared {
             state: AtomicU8::new(CONNECTED),
             next_id: AtomicU64::new(1),
             session_id: Mutex::new(None),
+            token: Mutex::new(None),
         }
     }
 
@@ -123,6 +126,19 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The token of the last login (secure brokers answer one).
+    pub(crate) fn token(&self) -> Option<String> {
+        self.token
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records the token a login answered (none on an insecure broker).
+    pub(crate) fn set_token(&self, token: Option<String>) {
+        *self.token.lock().unwrap_or_else(PoisonError::into_inner) = token;
     }
 
     /// Encodes a request under a fresh `eventId`.
