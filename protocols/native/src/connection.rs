@@ -129,13 +129,19 @@ impl Connection {
                     Beat::Dead => Err(End::Unresponsive),
                 },
                 () = login_deadline(self.login_deadline) => {
-                    Err(End::Server("no login within the login timeout".into()))
+                    // A login answered by `gather` in an earlier turn counts too.
+                    match self.native.logged_in() {
+                        true => Ok(()),
+                        false => Err(End::Server("no login within the login timeout".into())),
+                    }
                 }
             };
+            let woke = woke.and_then(|()| self.gather());
+            // After `gather`: a secure login's answer may have been collected there.
             if self.native.logged_in() {
                 self.login_deadline = None;
             }
-            if let Err(end) = woke.and_then(|()| self.gather()) {
+            if let Err(end) = woke {
                 break end;
             }
             if !self.flush().await {
