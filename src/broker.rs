@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pathmq_core::security::{AuthProvider, Directory, DirectoryConfig, Password, Security};
-use pathmq_core::transport::{self, WebSocketRoute};
+use pathmq_core::transport::{self, HttpConfig, HttpHandler, HttpRoute, WebSocketRoute};
 use pathmq_core::{Core, CoreConfig, Layer, OverflowPolicy, Store};
 use pathmq_mqtt::{Mqtt, MqttConfig};
 use pathmq_native::{Native, NativeConfig};
@@ -54,6 +54,7 @@ pub struct Broker {
     store: Option<Arc<dyn Store>>,
     layers: Vec<Arc<dyn Layer>>,
     providers: Vec<Arc<dyn AuthProvider>>,
+    http_routes: Vec<HttpRoute>,
 }
 
 impl Broker {
@@ -64,7 +65,20 @@ impl Broker {
             store: None,
             layers: Vec::new(),
             providers: Vec::new(),
+            http_routes: Vec::new(),
         }
+    }
+
+    /// Adds an HTTP route: `handler` serves requests for `prefix` and below on the HTTP
+    /// listener (reference: WEB PATH LEVEL SECURITY, `connect.use`). On a secure broker
+    /// each request needs a token (the `pathmq_token` cookie, `?token=` or
+    /// `Authorization: Bearer`) whose user may use the request's method on
+    /// `/@HTTP<path>`: 401 without a valid token, 403 without the permission
+    /// (docs/SECURITY.md, HTTP). The longest matching prefix wins; a prefix under `/auth`
+    /// or equal to a built-in path is not served.
+    pub fn http_route(mut self, prefix: impl Into<String>, handler: impl HttpHandler) -> Self {
+        self.http_routes.push(HttpRoute::new(prefix, handler));
+        self
     }
 
     /// Replaces the configuration.
@@ -253,7 +267,12 @@ impl Broker {
                 route("/primus", None, &native),
                 route("/mqtt", Some("mqtt"), &mqtt),
             ];
-            let task = transport::run_http(listener, routes, core.clone(), transport_limits);
+            let mut http = HttpConfig::default();
+            http.websocket_routes = routes;
+            http.routes = self.http_routes;
+            http.cookie_name = config.security.cookie_name.clone();
+            http.https_cookie = config.security.https_cookie;
+            let task = transport::serve_http(listener, http, core.clone(), transport_limits);
             running.accept_loops.push(tokio::spawn(task));
         }
         Ok(running)

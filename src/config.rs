@@ -172,6 +172,13 @@ pub struct SecurityConfig {
     /// over the session) and `policy` (`ttl`, `inactivity_threshold`, `usage_limit`,
     /// `permissions`, `sourceIPWhitelist`, `max_connections`).
     pub profiles: Vec<Profile>,
+    /// The name of the token cookie `/auth/login` sets and HTTP routes read (reference:
+    /// `cookieName`). Default `pathmq_token`.
+    pub cookie_name: String,
+    /// The broker is reached over HTTPS (through a TLS-terminating proxy): the token
+    /// cookie is named `<cookie_name>_https` and marked `Secure` (reference:
+    /// `httpsCookie`). Default false.
+    pub https_cookie: bool,
     /// A TOML file of extra users checked by the `auth-file` provider
     /// (`plugins/auth-file`: usernames, bcrypt hashes, groups, custom data) after the
     /// directory. Default none.
@@ -202,6 +209,8 @@ impl Default for SecurityConfig {
             lockout_attempts: 4,
             lockout_retry_ms: 600_000,
             profiles: Vec::new(),
+            cookie_name: "pathmq_token".into(),
+            https_cookie: false,
             auth_file: None,
             allow_nested_permissions: false,
             login_timeout_ms: 30_000,
@@ -250,6 +259,8 @@ impl std::fmt::Debug for SecurityConfig {
             .field("lockout_attempts", &self.lockout_attempts)
             .field("lockout_retry_ms", &self.lockout_retry_ms)
             .field("profiles", &self.profiles)
+            .field("cookie_name", &self.cookie_name)
+            .field("https_cookie", &self.https_cookie)
             .field("auth_file", &self.auth_file)
             .field("allow_nested_permissions", &self.allow_nested_permissions)
             .field("login_timeout_ms", &self.login_timeout_ms)
@@ -498,6 +509,16 @@ impl Config {
         if self.security.lockout_attempts > 0 {
             positive("security.lockout_retry_ms", self.security.lockout_retry_ms)?;
         }
+        let cookie_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        let cookie_name = &self.security.cookie_name;
+        if cookie_name.is_empty() || !cookie_name.chars().all(cookie_char) {
+            return Err(ConfigError::Invalid {
+                key: "security.cookie_name",
+                problem: format!(
+                    "`{cookie_name}` is not a cookie name: use letters, digits, `-`, `_`, `.` (RFC 6265)"
+                ),
+            });
+        }
         if let Err(error) = Profiles::new(self.security.profiles.clone()) {
             return Err(ConfigError::Invalid {
                 key: "security.profiles",
@@ -627,5 +648,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("mongo"), "{err}");
+    }
+
+    #[test]
+    fn the_token_cookie_is_configurable() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.security.cookie_name, "pathmq_token");
+        assert!(!c.security.https_cookie);
+        let c = Config::from_toml(
+            "[security]\ncookie_name = \"myCookie\"\nhttps_cookie = true\n\
+             [[security.profiles]]\nname = \"http\"\nsession = {type = 0}\n\
+             policy = {usage_limit = 1000, inactivity_threshold = \"30m\"}\n",
+        )
+        .unwrap();
+        assert_eq!(c.security.cookie_name, "myCookie");
+        assert!(c.security.https_cookie);
+        for bad in ["", "a b", "a;b", "a=b"] {
+            let toml = format!("[security]\ncookie_name = \"{bad}\"\n");
+            let err = Config::from_toml(&toml).unwrap_err().to_string();
+            assert!(err.contains("security.cookie_name"), "{bad}: {err}");
+        }
     }
 }

@@ -164,6 +164,15 @@ impl Core {
             .collect()
     }
 
+    /// The user logged in on the live session holding MQTT client id `client_id`, if any
+    /// (a login under that id would take the session over).
+    pub fn client_id_user(&self, client_id: &str) -> Option<String> {
+        let id = *self.inner.client_ids.get(client_id)?;
+        let entry = self.inner.sessions.get(&id)?;
+        let identity = entry.identity.read();
+        identity.as_ref().map(|identity| identity.username.clone())
+    }
+
     /// The security service, when the broker is secure.
     pub fn security(&self) -> Option<&Arc<Security>> {
         self.inner.security.as_ref()

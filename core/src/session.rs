@@ -298,6 +298,7 @@ impl SessionEntry {
             protocol: self.info.protocol,
             peer: self.info.peer,
             stateless: false,
+            takes_over: None,
         }
     }
 }

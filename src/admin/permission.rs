@@ -91,15 +91,9 @@ impl Target {
 }
 
 fn action_parser() -> impl clap::builder::TypedValueParser<Value = Right> {
-    PossibleValuesParser::new(["get", "set", "remove", "on", "*"]).map(|action| {
-        match action.as_str() {
-            "get" => Right::Get,
-            "set" => Right::Set,
-            "remove" => Right::Remove,
-            "on" => Right::On,
-            _ => Right::All,
-        }
-    })
+    // The data rights, `*`, and the HTTP methods of `@HTTP` permissions.
+    PossibleValuesParser::new(Right::NAMES)
+        .map(|action| Right::parse(&action).expect("one of Right::NAMES"))
 }
 
 impl PermissionCommand {

@@ -20,9 +20,19 @@
 //! # Deciding
 //! Actions are [`Right`]s; `count` is authorised as [`Right::Get`], MQTT PUBLISH as
 //! [`Right::Set`], SUBSCRIBE as [`Right::On`]. `*` (`Right::All`) in actions or prohibit
-//! stands for all four. Asking about `Right::All` asks whether *every* action is allowed.
-//! For each right: any prohibit that matches wins over any allow; otherwise some allow must
-//! match; otherwise the answer is no.
+//! stands for every right. Asking a data method about `Right::All` asks whether *every*
+//! data action (`get set remove on`) is allowed; asking it about an HTTP-only right
+//! (`post`, …) answers no. For each right: any prohibit that matches wins over any allow;
+//! otherwise some allow must match; otherwise the answer is no.
+//!
+//! # HTTP routes
+//! A permission glob under [`HTTP_PREFIX`] (`/@HTTP/…`, reference: WEB PATH LEVEL
+//! SECURITY) guards the broker's HTTP routes, with HTTP methods for actions. A glob whose
+//! text starts with `/@HTTP` grants nothing on data: a group allowed `get` on `/@HTTP/reports/*` may `GET
+//! /reports/x` but not read a record at `/@HTTP/reports/x` (its prohibits still apply to
+//! data: refusing more is safe). HTTP requests are decided by [`Grants::allows_http`] over
+//! rules of their own, built from every glob that can match some `/@HTTP/…` path: the
+//! `/@HTTP` ones and wide ones such as `_ADMIN`'s `/*`.
 //!
 //! | request | method | allowed when |
 //! |---|---|---|
@@ -58,13 +68,26 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use super::model::{Group, PermissionEntry, Permissions, Right, SessionFacts, User};
+use super::model::{Group, HTTP_PREFIX, PermissionEntry, Permissions, Right, SessionFacts, User};
 use super::template::{Template, TemplateError, VoidReason};
 use crate::path::Path;
 use crate::pattern::{Glob, Pattern, Segment};
 
-/// The four rights a permission can name; `Right::All` stands for all of them.
+/// The four data rights, each with its rules; `Right::All` asked of data stands for all
+/// of them.
 const RIGHTS: [Right; 4] = [Right::Get, Right::Set, Right::Remove, Right::On];
+
+/// The HTTP methods an `@HTTP` permission can name, each with its rules; `Right::All`
+/// asked of an HTTP route stands for all of them.
+const HTTP_RIGHTS: [Right; 7] = [
+    Right::Get,
+    Right::Post,
+    Right::Put,
+    Right::Delete,
+    Right::Patch,
+    Right::Head,
+    Right::Options,
+];
 
 /// What a session may do, compiled at login. [`Default`] allows nothing.
 ///
@@ -91,8 +114,11 @@ const RIGHTS: [Right; 4] = [Right::Get, Right::Set, Right::Remove, Right::On];
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
-    /// Per right (index in [`RIGHTS`]), the globs allowing and prohibiting it.
+    /// Per data right (index in [`RIGHTS`]), the globs allowing and prohibiting it.
     rules: [Rules; 4],
+    /// Per HTTP method (index in [`HTTP_RIGHTS`]), the globs that can match an
+    /// `/@HTTP/…` path allowing and prohibiting it.
+    http: [Rules; 7],
     /// The merged, rendered permissions the rules were built from.
     merged: Permissions,
     voided: Vec<VoidedPermission>,
@@ -215,20 +241,35 @@ impl Grants {
             }
         }
         let mut rules: [Rules; 4] = Default::default();
+        let mut http: [Rules; 7] = Default::default();
+        let any_route = GlobText(b"/@HTTP/*");
         for (glob, entry) in &merged {
             // Keys were normalised by `Glob::parse` in `render`/`widened`.
             let glob = Glob::parse(glob).expect("merged keys are valid globs");
+            let http_only = is_http_glob(&glob);
             for (i, right) in RIGHTS.into_iter().enumerate() {
                 if entry.prohibit.iter().any(|r| r.covers(right)) {
                     rules[i].prohibit.push(glob.clone());
                 }
-                if entry.actions.iter().any(|r| r.covers(right)) {
+                if !http_only && entry.actions.iter().any(|r| r.covers(right)) {
                     rules[i].allow.push(glob.clone());
+                }
+            }
+            if !overlaps(&glob, any_route) {
+                continue;
+            }
+            for (i, right) in HTTP_RIGHTS.into_iter().enumerate() {
+                if entry.prohibit.iter().any(|r| r.covers(right)) {
+                    http[i].prohibit.push(glob.clone());
+                }
+                if entry.actions.iter().any(|r| r.covers(right)) {
+                    http[i].allow.push(glob.clone());
                 }
             }
         }
         Ok(Self {
             rules,
+            http,
             merged,
             voided,
             nested: false,
@@ -309,11 +350,36 @@ impl Grants {
         self.access(right, &views[..n], nested, Right::On)
     }
 
-    /// `decide` for `right`, or for all four rights when it is `Right::All`.
+    /// Whether the session may send an HTTP request with the method `right` (see
+    /// [`Right::of_http_method`]) for the route `path`: `/@HTTP` followed by the request's
+    /// path, e.g. `/@HTTP/secure/route/test` (reference: WEB PATH LEVEL SECURITY). Any
+    /// matching prohibit wins; `Right::All` asks whether every method is allowed; a data
+    /// right other than `get` is never allowed here. A `path` holding `*` is refused (the
+    /// caller refuses such requests before asking).
+    pub fn allows_http(&self, right: Right, path: &str) -> bool {
+        let route = path.strip_prefix(HTTP_PREFIX);
+        if path.contains('*') || !route.is_some_and(|r| r.starts_with('/')) {
+            return false;
+        }
+        let text = GlobText(path.as_bytes());
+        let decide = |rules: &Rules| {
+            !rules.prohibit.iter().any(|g| covers(g, text))
+                && rules.allow.iter().any(|g| covers(g, text))
+        };
+        match right {
+            Right::All => self.http.iter().all(decide),
+            right => (HTTP_RIGHTS.iter().position(|&r| r == right))
+                .is_some_and(|i| decide(&self.http[i])),
+        }
+    }
+
+    /// `decide` for `right`, or for all four data rights when it is `Right::All`; no for
+    /// an HTTP-only right.
     fn each_right(&self, right: Right, decide: impl Fn(&Rules) -> bool) -> bool {
         match right_index(right) {
             Some(i) => decide(&self.rules[i]),
-            None => self.rules.iter().all(decide),
+            None if right == Right::All => self.rules.iter().all(decide),
+            None => false,
         }
     }
 
@@ -328,6 +394,7 @@ impl Grants {
         let one = |right: Right, rules: &Rules| rules.access(views, nested && right == nestable);
         match right_index(right) {
             Some(i) => one(right, &self.rules[i]),
+            None if right != Right::All => Access::Denied,
             None => RIGHTS
                 .into_iter()
                 .zip(&self.rules)
@@ -367,6 +434,12 @@ impl Rules {
 
 fn right_index(right: Right) -> Option<usize> {
     RIGHTS.iter().position(|&r| r == right)
+}
+
+/// Whether a permission glob is an `@HTTP` one: its text starts with `/@HTTP` (such a
+/// glob grants nothing on data).
+fn is_http_glob(glob: &Glob) -> bool {
+    glob.as_str().starts_with(HTTP_PREFIX)
 }
 
 fn merge(

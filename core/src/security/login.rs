@@ -14,6 +14,12 @@ use super::password::Password;
 use super::profile::Profile;
 use super::token::{Claims, now_s};
 
+/// A password as MQTT hands it over: an empty one is none (mqttbytes cannot tell a
+/// CONNECT without the password flag from one with an empty password).
+fn non_empty(password: Option<Password>) -> Option<Password> {
+    password.filter(|p| !p.is_empty())
+}
+
 /// What a client logs in with.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -49,7 +55,7 @@ impl Credentials {
         username: Option<&str>,
         password: Option<Password>,
     ) -> Option<Self> {
-        match (username, password) {
+        match (username, non_empty(password)) {
             (Some(super::ANONYMOUS_USER), None) => Some(Self::Anonymous),
             (username, Some(password)) if looks_like_token(password.expose()) => {
                 Some(Self::Token {
@@ -156,7 +162,7 @@ impl LoginSession {
         // A session logged in with an older token ends with that token, too.
         if policy
             .ttl
-            .is_some_and(|ttl| age >= ttl || now_s() >= self.claims.exp)
+            .is_some_and(|ttl| age >= ttl || self.claims.expired(crate::now_ms()))
         {
             return Some(SessionEnd::Expired);
         }
@@ -206,8 +212,16 @@ pub(crate) struct ConnectionCounts {
 
 impl ConnectionCounts {
     /// A slot for `username`, unless they already hold `limit` (when there is a limit).
-    pub(crate) fn acquire(&self, username: &str, limit: Option<u32>) -> Option<ConnectionSlot> {
+    /// A login that takes over one of the user's own sessions (an MQTT reconnect under
+    /// the same client id) may go one over: the session it replaces ends at once.
+    pub(crate) fn acquire(
+        &self,
+        username: &str,
+        limit: Option<u32>,
+        takes_over_own: bool,
+    ) -> Option<ConnectionSlot> {
         let mut count = self.counts.entry(username.to_owned()).or_insert(0);
+        let limit = limit.map(|limit| limit.saturating_add(u32::from(takes_over_own)));
         if limit.is_some_and(|limit| *count >= limit) {
             return None;
         }
@@ -250,13 +264,19 @@ mod tests {
     fn connection_slots_are_counted_and_given_back() {
         let counts = ConnectionCounts::default();
         let slots: Vec<_> = (0..3)
-            .map(|_| counts.acquire("ann", Some(3)).unwrap())
+            .map(|_| counts.acquire("ann", Some(3), false).unwrap())
             .collect();
-        assert!(counts.acquire("ann", Some(3)).is_none());
+        assert!(counts.acquire("ann", Some(3), false).is_none());
+        let takeover = counts.acquire("ann", Some(3), true);
+        assert!(
+            takeover.is_some(),
+            "a takeover of an own session may go one over"
+        );
+        drop(takeover);
         assert_eq!(counts.count("ann"), 3);
         drop(slots);
         assert_eq!(counts.count("ann"), 0);
-        assert!(counts.acquire("ann", Some(3)).is_some());
+        assert!(counts.acquire("ann", Some(3), false).is_some());
     }
 
     #[test]
@@ -279,5 +299,9 @@ mod tests {
             Some(Credentials::Anonymous)
         ));
         assert!(Credentials::from_username_password(Some("ann"), None).is_none());
+        assert!(matches!(
+            Credentials::from_username_password(Some("_ANONYMOUS"), Some("".into())),
+            Some(Credentials::Anonymous)
+        ));
     }
 }

@@ -15,6 +15,7 @@
 //! | `provider` | the `AuthProvider` trait: password checks outside the directory |
 //! | `service` | `Security`: login, `Identity`, and the authorization of each request |
 //! | `refresh` | live sessions' grants recomputed when their user or groups change |
+//! | `http` | HTTP requests as stateless sessions: `/auth/login`, token use counts, `@HTTP` route permissions |
 //!
 //! With `secure = false` (the default) nothing here is consulted. With a [`Security`]
 //! given to the core ([`crate::CoreBuilder::security`]), every request of a session
@@ -22,6 +23,7 @@
 
 pub mod directory;
 pub mod grants;
+pub mod http;
 mod lockout;
 pub mod login;
 #[cfg(test)]
@@ -40,9 +42,10 @@ pub use directory::{
     DirectoryError, UserInput, merge_permissions,
 };
 pub use grants::{Access, Grants, GrantsError, PermissionOwner, VoidedPermission};
+pub use http::{StatelessSessions, http_facts};
 pub use lockout::LockoutConfig;
 pub use login::{Credentials, LoginSession, SessionEnd};
-pub use model::{Group, PermissionEntry, Permissions, Right, SessionFacts, User};
+pub use model::{Group, HTTP_PREFIX, PermissionEntry, Permissions, Right, SessionFacts, User};
 pub use password::{Password, PasswordError, PasswordHasher};
 pub use profile::{Policy, Profile, ProfileError, Profiles};
 pub use provider::{AuthProvider, BUILT_IN_PROVIDER, ProviderError};

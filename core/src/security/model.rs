@@ -10,11 +10,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// An action a permission grants or prohibits (DESIGN.md §7: `get set remove on *`).
-/// `count` is authorised as `get`; MQTT PUBLISH needs `set`, SUBSCRIBE needs `on`.
+/// An action a permission grants or prohibits (DESIGN.md §7: `get set remove on *`, and
+/// the HTTP methods of `@HTTP` permissions). `count` is authorised as `get`; MQTT PUBLISH
+/// needs `set`, SUBSCRIBE needs `on`.
+///
+/// The data rights are `get`, `set`, `remove` and `on`. A permission on `/@HTTP<route>`
+/// (reference: WEB PATH LEVEL SECURITY) names HTTP methods instead: `get` (shared with the
+/// data right of that name), `post`, `put`, `delete`, `patch`, `head`, `options`. `*`
+/// covers every one of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Right {
-    /// Read records (`get`, `count`, search).
+    /// Read records (`get`, `count`, search); HTTP `GET` on an `@HTTP` route.
     #[serde(rename = "get")]
     Get,
     /// Write records (`set`, MQTT PUBLISH).
@@ -29,10 +35,48 @@ pub enum Right {
     /// Every action.
     #[serde(rename = "*")]
     All,
+    /// HTTP `POST` on an `@HTTP` route.
+    #[serde(rename = "post")]
+    Post,
+    /// HTTP `PUT` on an `@HTTP` route.
+    #[serde(rename = "put")]
+    Put,
+    /// HTTP `DELETE` on an `@HTTP` route.
+    #[serde(rename = "delete")]
+    Delete,
+    /// HTTP `PATCH` on an `@HTTP` route.
+    #[serde(rename = "patch")]
+    Patch,
+    /// HTTP `HEAD` on an `@HTTP` route (not implied by `get`).
+    #[serde(rename = "head")]
+    Head,
+    /// HTTP `OPTIONS` on an `@HTTP` route.
+    #[serde(rename = "options")]
+    Options,
 }
 
 impl Right {
-    /// The wire name (`"get"`, …, `"*"`).
+    /// Every right, in the order of [`Right::NAMES`].
+    pub const EVERY: [Right; 11] = [
+        Self::Get,
+        Self::Set,
+        Self::Remove,
+        Self::On,
+        Self::All,
+        Self::Post,
+        Self::Put,
+        Self::Delete,
+        Self::Patch,
+        Self::Head,
+        Self::Options,
+    ];
+
+    /// The wire name of every right (what [`Right::parse`] accepts).
+    pub const NAMES: [&'static str; 11] = [
+        "get", "set", "remove", "on", "*", "post", "put", "delete", "patch", "head", "options",
+    ];
+
+    /// The wire name (`"get"`, …, `"*"`, `"post"`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Get => "get",
@@ -40,7 +84,40 @@ impl Right {
             Self::Remove => "remove",
             Self::On => "on",
             Self::All => "*",
+            Self::Post => "post",
+            Self::Put => "put",
+            Self::Delete => "delete",
+            Self::Patch => "patch",
+            Self::Head => "head",
+            Self::Options => "options",
         }
+    }
+
+    /// The right named `name` (a wire name, [`Right::NAMES`]); `None` for anything else.
+    pub fn parse(name: &str) -> Option<Right> {
+        Self::EVERY.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// The right an HTTP request with `method` (`GET`, `POST`, …, any case) needs on its
+    /// `@HTTP` route; `None` for a method no permission can name (`TRACE`, `CONNECT`,
+    /// extension methods).
+    pub fn of_http_method(method: &str) -> Option<Right> {
+        let right = Self::parse(&method.to_ascii_lowercase())?;
+        right.is_http_method().then_some(right)
+    }
+
+    /// Whether the right names an HTTP method (`get` included).
+    pub fn is_http_method(self) -> bool {
+        matches!(
+            self,
+            Self::Get
+                | Self::Post
+                | Self::Put
+                | Self::Delete
+                | Self::Patch
+                | Self::Head
+                | Self::Options
+        )
     }
 
     /// Whether a permission naming `self` covers `action` (`*` covers every action).
@@ -48,6 +125,11 @@ impl Right {
         self == Self::All || self == action
     }
 }
+
+/// The prefix of the permission globs that guard the broker's HTTP routes (reference: WEB
+/// PATH LEVEL SECURITY): an HTTP request for `/secure/x` needs its method's right on
+/// `/@HTTP/secure/x`. A glob under this prefix grants nothing on data.
+pub const HTTP_PREFIX: &str = "/@HTTP";
 
 /// The permission of one path glob: `{actions: ["get", "on"], prohibit: ["set"]}`
 /// (reference: upsertGroup). Any matching prohibit wins over any allow.
@@ -127,6 +209,10 @@ pub struct SessionFacts {
     /// A stateless session (an HTTP request with a token: profile `type` 0) rather than a
     /// connection (`type` 1).
     pub stateless: bool,
+    /// The user of the live session this login would take over (an MQTT client id in
+    /// use): a takeover by the same user is not held to `max_connections`' count, since
+    /// the old session ends.
+    pub takes_over: Option<String>,
 }
 
 #[cfg(test)]
@@ -162,10 +248,36 @@ mod tests {
                 .contains(&Right::On)
         );
         assert!(Right::All.covers(Right::On) && !Right::Get.covers(Right::Set));
+        assert!(Right::All.covers(Right::Post) && !Right::Get.covers(Right::Head));
         let unknown = serde_json::from_value::<PermissionEntry>(json!({"actions": ["fly"]}));
         assert!(
             unknown.is_err(),
             "an unknown action is refused, not ignored"
         );
+    }
+
+    #[test]
+    fn rights_have_one_name_each_and_http_methods_map() {
+        for (right, name) in Right::EVERY.into_iter().zip(Right::NAMES) {
+            assert_eq!(right.as_str(), name);
+            assert_eq!(Right::parse(name), Some(right));
+            assert_eq!(serde_json::to_value(right).unwrap(), json!(name));
+        }
+        assert_eq!(Right::of_http_method("GET"), Some(Right::Get));
+        assert_eq!(Right::of_http_method("post"), Some(Right::Post));
+        assert_eq!(Right::of_http_method("OPTIONS"), Some(Right::Options));
+        for not_http in ["SET", "ON", "REMOVE", "*", "TRACE", "CONNECT", ""] {
+            assert_eq!(Right::of_http_method(not_http), None, "{not_http}");
+        }
+        let group: Group = serde_json::from_value(json!({
+            "name": "web",
+            "permissions": {
+                "/@HTTP/secure/route/*": {"actions": ["get"]},
+                "/@HTTP/secure/another/route/test": {"actions": ["put", "post"]}
+            }
+        }))
+        .unwrap();
+        let entry = &group.permissions["/@HTTP/secure/another/route/test"];
+        assert_eq!(entry.actions, [Right::Post, Right::Put].into());
     }
 }

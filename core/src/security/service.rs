@@ -299,7 +299,11 @@ impl Security {
             true => None,
             false => Some(
                 (self.connections)
-                    .acquire(&user.username, profile.policy.max_connections)
+                    .acquire(
+                        &user.username,
+                        profile.policy.max_connections,
+                        facts.takes_over.as_deref() == Some(user.username.as_str()),
+                    )
                     .ok_or_else(|| LoginError::TooManyConnections {
                         username: user.username.clone(),
                         limit: profile.policy.max_connections.unwrap_or_default(),

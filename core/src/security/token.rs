@@ -30,7 +30,7 @@ pub const SECRET_PATH: &str = "/_SYSTEM/security/token_secret";
 pub const REVOKED_PREFIX: &str = "/_SYSTEM/security/revoked";
 
 /// What a token says: who, which token, when issued and until when (seconds since the
-/// Unix epoch).
+/// Unix epoch; `exp` rounded up, and `exp_ms` exact, which decides).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The username.
@@ -39,8 +39,22 @@ pub struct Claims {
     pub jti: String,
     /// Issued at, s.
     pub iat: u64,
-    /// Expires at, s.
+    /// Expires at, s (rounded up: the standard claim, for other readers).
     pub exp: u64,
+    /// Expires at, ms: the exact expiry this broker checks.
+    #[serde(default)]
+    pub exp_ms: u64,
+}
+
+impl Claims {
+    /// Whether the token has expired at `now_ms` (ms since the epoch).
+    pub fn expired(&self, now_ms: u64) -> bool {
+        let exp_ms = match self.exp_ms {
+            0 => self.exp.saturating_mul(1000),
+            ms => ms,
+        };
+        now_ms >= exp_ms
+    }
 }
 
 /// Why a token was refused, or could not be made or revoked.
@@ -120,13 +134,18 @@ impl Tokens {
 
     /// A new token for `username`, valid for `ttl` (at most 100 years).
     pub fn issue(&self, username: &str, ttl: Duration) -> (String, Claims) {
-        let iat = now_s();
-        let ttl = ttl.min(Duration::from_secs(100 * 365 * 86_400));
+        let now_ms = crate::now_ms();
+        let ttl = ttl.clamp(
+            Duration::from_millis(1),
+            Duration::from_secs(100 * 365 * 86_400),
+        );
+        let exp_ms = now_ms + u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX / 2);
         let claims = Claims {
             sub: username.to_owned(),
             jti: uuid::Uuid::new_v4().simple().to_string(),
-            iat,
-            exp: iat + ttl.as_secs().max(1),
+            iat: now_ms / 1000,
+            exp: exp_ms.div_ceil(1000),
+            exp_ms,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing of plain claims cannot fail");
@@ -144,6 +163,9 @@ impl Tokens {
                 _ => TokenError::Invalid,
             })?
             .claims;
+        if claims.expired(crate::now_ms()) {
+            return Err(TokenError::Expired);
+        }
         if self.is_revoked(&claims.jti) {
             return Err(TokenError::Revoked);
         }
@@ -321,6 +343,7 @@ mod tests {
             jti: "x".into(),
             iat: 1,
             exp: 2,
+            exp_ms: 0,
         };
         let expired =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &past, &ours.encoding).unwrap();

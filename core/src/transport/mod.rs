@@ -16,7 +16,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-pub use http::{WebSocketRoute, run_http};
+pub use http::{
+    HttpConfig, HttpContext, HttpHandler, HttpResponse, HttpRoute, WebSocketRoute, run_http,
+    serve_http,
+};
 pub use tcp::run_tcp;
 
 /// Limits shared by the accept loops.

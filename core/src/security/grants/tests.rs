@@ -410,6 +410,63 @@ fn a_hundred_permissions_decide() {
     eprintln!("100 permissions: {:?} per round", started.elapsed() / 1_000);
 }
 
+/// The reference's WEB PATH LEVEL SECURITY example: `@HTTP` globs guard routes by HTTP
+/// method, `_ADMIN`'s `*` on `/*` reaches every route, prohibits win, and an `@HTTP`
+/// glob grants nothing on data (while the data rights keep their meaning).
+#[test]
+fn http_permissions_guard_routes_by_method_and_not_data() {
+    use Right::{Delete, Head, Options, Patch, Post, Put};
+    let web = group(
+        "TEST GROUP",
+        &[
+            ("/@HTTP/secure/route/*", entry(&[Get], &[])),
+            ("/@HTTP/secure/another/route/test", entry(&[Put, Post], &[])),
+            ("/@HTTP/secure/route/hidden", entry(&[], &[Get])),
+            ("/data/*", entry(&[Get, Set], &[])),
+        ],
+    );
+    let g = grants(&user("ann", json!({})), &[web]);
+    for (right, route, expected) in [
+        (Get, "/@HTTP/secure/route/test", true),
+        (Get, "/@HTTP/secure/route/a/b", true),
+        (Post, "/@HTTP/secure/route/test", false),
+        (Head, "/@HTTP/secure/route/test", false),
+        (Get, "/@HTTP/secure/route/hidden", false),
+        (Put, "/@HTTP/secure/another/route/test", true),
+        (Post, "/@HTTP/secure/another/route/test", true),
+        (Get, "/@HTTP/secure/another/route/test", false),
+        (Delete, "/@HTTP/secure/another/route/test", false),
+        (Get, "/@HTTP/data/x", false),
+        (Get, "/@HTTP/secure/route", false),
+        (Set, "/@HTTP/secure/route/test", false),
+        (All, "/@HTTP/secure/route/test", false),
+        // No wildcard in a request path, and nothing outside `/@HTTP/`.
+        (Get, "/@HTTP/secure/route/*", false),
+        (Get, "/secure/route/test", false),
+        (Get, "/@HTTPsecure/route/test", false),
+    ] {
+        assert_eq!(g.allows_http(right, route), expected, "{right:?} {route}");
+    }
+    // The `@HTTP` globs grant nothing on data; data permissions keep their meaning.
+    assert!(!g.allows_path(Get, &path("/@HTTP/secure/route/test")));
+    assert!(!g.allows_glob(Get, &glob("/@HTTP/secure/route/*")));
+    assert!(!g.allows_pattern(On, &native("/@HTTP/secure/route/*")));
+    assert!(g.allows_path(Get, &path("/data/x")) && g.allows_path(Set, &path("/data/x")));
+    assert!(
+        !g.allows_path(Post, &path("/data/x")),
+        "an HTTP right on data"
+    );
+    assert_eq!(g.glob_access(Put, &glob("/data/*")), Access::Denied);
+
+    let admin = group("_ADMIN", &[("/*", entry(&[All], &[]))]);
+    let a = grants(&user("_ADMIN", json!({})), &[admin]);
+    for right in [Get, Post, Put, Delete, Patch, Head, Options, All] {
+        assert!(a.allows_http(right, "/@HTTP/any/route"), "{right:?}");
+    }
+    assert!(a.allows_path(All, &path("/@HTTP/data/is/just/data")));
+    assert!(!a.allows_http(Set, "/@HTTP/any/route"));
+}
+
 // --- The matching algorithms against brute force over paths of a, b and `/`. ---
 
 /// Every path `/` + up to 8 characters of `a`, `b`, `/` (the empty one is no path).

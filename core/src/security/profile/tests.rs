@@ -21,6 +21,7 @@ fn facts(protocol: &'static str, peer: &str, stateless: bool) -> SessionFacts {
         protocol,
         peer: Some(peer.parse::<SocketAddr>().unwrap()),
         stateless,
+        takes_over: None,
     }
 }
 

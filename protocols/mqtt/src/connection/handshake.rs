@@ -83,10 +83,12 @@ pub(crate) async fn serve<T: Transport>(
         None => None,
         // Boxed: the login's future (bcrypt off the runtime) would otherwise stay in the
         // connection task's future for the whole connection.
-        Some(security) => match Box::pin(login(security, &mut connect, &client_id, peer)).await {
-            Ok(identity) => Some(identity),
-            Err(error) => return refuse(transport, Some(version), &error).await,
-        },
+        Some(security) => {
+            match Box::pin(login(&core, security, &mut connect, &client_id, peer)).await {
+                Ok(identity) => Some(identity),
+                Err(error) => return refuse(transport, Some(version), &error).await,
+            }
+        }
     };
     let session = core.open_session("mqtt", Some(peer), Some(client_id.clone()));
     if let Some(identity) = identity {
@@ -143,6 +145,7 @@ pub(crate) async fn serve<T: Transport>(
 /// logs in through the same directory as the native protocol; a token is accepted as the
 /// password). The password is taken out of the CONNECT, so it is not kept.
 async fn login(
+    core: &Core,
     security: &Security,
     connect: &mut Connect,
     client_id: &str,
@@ -159,6 +162,7 @@ async fn login(
         protocol: "mqtt",
         peer: Some(peer),
         stateless: false,
+        takes_over: core.client_id_user(client_id),
     };
     match security.login(credentials, &facts).await {
         Ok(identity) => {
