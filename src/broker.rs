@@ -350,6 +350,14 @@ impl RunningBroker {
         &self.core
     }
 
+    /// The security service of a secure broker (`None` when security is off): manage
+    /// users, groups and permissions with `security().directory()`, revoke tokens with
+    /// `revoke_token` (DESIGN.md §7: administration from the broker's own process only;
+    /// docs/SECURITY.md).
+    pub fn security(&self) -> Option<&Arc<Security>> {
+        self.core().security()
+    }
+
     /// A client of this broker in its own process (reference: `local_admin_client()`):
     /// the native client's API ([`pathmq_native::client::DataApi`]) over the core, with
     /// no socket and no JSON, logged in as `_ADMIN` on a secure broker
