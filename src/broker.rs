@@ -190,6 +190,10 @@ impl Broker {
         native_config.heartbeat_interval = Duration::from_millis(limits.heartbeat_interval_ms);
         // Below the WebSocket limit, so an oversized frame gets a 413 instead of a close.
         native_config.max_frame = limits.max_payload.saturating_add(32 * 1024);
+        native_config.cookie_name = match config.security.https_cookie {
+            true => format!("{}_https", config.security.cookie_name),
+            false => config.security.cookie_name.clone(),
+        };
         native_config.login_timeout = match config.security.secure {
             true => Duration::from_millis(config.security.login_timeout_ms),
             false => transport_limits.handshake_timeout,

@@ -81,6 +81,9 @@ async function main() {
     const admin = await within('admin login', create({ username: '_ADMIN', password: adminPassword }));
     clients.push(admin);
     check(typeof admin.session.token === 'string' && admin.session.token.length > 0, 'no session token');
+    // The cookie a browser client writes is the one HTTP routes read.
+    check(admin.session.cookieName === 'pathmq_token', `cookieName ${admin.session.cookieName}`);
+    check(admin.serverInfo && admin.serverInfo.cookieName === 'pathmq_token', `serverInfo ${JSON.stringify(admin.serverInfo)}`);
     check(admin.session.user && admin.session.user.username === '_ADMIN', `session user ${JSON.stringify(admin.session.user)}`);
     result.admin = { user: admin.session.user.username, hasToken: true };
 

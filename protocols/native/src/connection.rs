@@ -91,7 +91,7 @@ impl Connection {
             transport = transport.name(),
         );
         let connection = Self {
-            native: NativeSession::new(session, peer),
+            native: NativeSession::new(session, peer, config.cookie_name.clone()),
             transport,
             heartbeat: Heartbeat::new(config.heartbeat_interval, config.allowed_skipped_heartbeats),
             shutdown: core.shutdown_token().clone(),

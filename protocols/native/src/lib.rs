@@ -121,6 +121,12 @@ pub struct NativeConfig {
     /// backpressure on a client that pipelines faster than the broker answers. Default
     /// 256; 0 is taken as 1 (one request at a time).
     pub max_in_flight: usize,
+    /// The name of the token cookie the HTTP listener reads (`security.cookie_name`,
+    /// with its `_https` suffix when configured): a secure broker names it as
+    /// `cookieName` in `describe` and `login` answers, so browser clients (the happn-3
+    /// client, `/browser_client`) write the cookie HTTP routes read. Default
+    /// `pathmq_token`.
+    pub cookie_name: String,
 }
 
 impl Default for NativeConfig {
@@ -132,6 +138,7 @@ impl Default for NativeConfig {
             login_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
             max_in_flight: 256,
+            cookie_name: "pathmq_token".into(),
         }
     }
 }

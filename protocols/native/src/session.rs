@@ -58,11 +58,13 @@ pub(crate) struct NativeSession {
     client: ClientInfo,
     /// Whether `login` succeeded (the connection ends sockets that never log in).
     pub(crate) logged_in: bool,
+    /// The token cookie's name (`cookieName` of a secure broker's answers).
+    cookie_name: String,
 }
 
 impl NativeSession {
     /// A native session over an open core session.
-    pub(crate) fn new(session: Session, peer: SocketAddr) -> Self {
+    pub(crate) fn new(session: Session, peer: SocketAddr, cookie_name: String) -> Self {
         let name = session.core().config().name.clone();
         Self {
             session: Arc::new(session),
@@ -70,6 +72,7 @@ impl NativeSession {
             peer,
             client: ClientInfo::default(),
             logged_in: false,
+            cookie_name,
         }
     }
 
@@ -93,18 +96,23 @@ impl NativeSession {
                 return Handled::Run(effect, Box::pin(call));
             }
             Action::ConfigureSession => Ok(self.configure_session(&envelope, reply)),
-            Action::Describe => Ok(vec![reply.ok(
-                json!({ "name": self.name, "secure": self.session.core().security().is_some() }),
-                Map::new(),
-                false,
-            )]),
+            Action::Describe => {
+                let secure = self.session.core().security().is_some();
+                let mut data = json!({ "name": self.name, "secure": secure });
+                if secure {
+                    data["cookieName"] = self.cookie_name.as_str().into();
+                }
+                Ok(vec![reply.ok(data, Map::new(), false)])
+            }
             Action::Login => match self.session.core().security().cloned() {
                 None => Ok(self.login(&envelope, reply)),
                 // A secure login checks a password (bcrypt, off the runtime): it runs as a
                 // call, alone, so nothing after it starts before the session is known.
                 Some(security) => {
                     let data = self.session_data(&envelope, true);
-                    let call = secure_login(security, self.session.clone(), envelope, data);
+                    let cookie_name = self.cookie_name.clone();
+                    let call =
+                        secure_login(security, self.session.clone(), envelope, data, cookie_name);
                     return Handled::Run(Effect::Exclusive, Box::pin(call));
                 }
             },
@@ -239,6 +247,7 @@ async fn secure_login(
     session: Arc<Session>,
     envelope: Envelope,
     mut data: Map<String, Value>,
+    cookie_name: String,
 ) -> Vec<Bytes> {
     let reply = reply_to(session.id(), &envelope);
     let text = |key| envelope.data.get(key).and_then(Value::as_str);
@@ -267,6 +276,7 @@ async fn secure_login(
             );
             if let Some(login) = &identity.login {
                 data.insert("token".into(), login.token.clone().into());
+                data.insert("cookieName".into(), cookie_name.into());
                 let policy = &login.profile.policy;
                 let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_millis() as u64);
                 data.insert(
