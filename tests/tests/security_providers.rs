@@ -156,7 +156,10 @@ async fn native_logins_reach_file_users_and_auth_type_picks_the_provider() {
             .await
         }
     };
-    assert_eq!(login("file", "ann", "file-pw-ann").await, 200);
+    assert_eq!(login("file", "sensor-1", "file-pw").await, 200);
+    // A name the directory has is the directory's, even when a provider is named: its
+    // tokens and refreshes would otherwise mix the two users.
+    assert_eq!(login("file", "ann", "file-pw-ann").await, 401);
     assert_eq!(login("pathmq", "ann", "file-pw-ann").await, 401);
     assert_eq!(login("pathmq", "sensor-1", "file-pw").await, 401);
     assert_eq!(login("nosuch", "sensor-1", "file-pw").await, 401);

@@ -439,7 +439,9 @@ fn right_index(right: Right) -> Option<usize> {
 /// Whether a permission glob is an `@HTTP` one: its text starts with `/@HTTP` (such a
 /// glob grants nothing on data).
 fn is_http_glob(glob: &Glob) -> bool {
-    glob.as_str().starts_with(HTTP_PREFIX)
+    let text = glob.as_str();
+    text.strip_prefix(HTTP_PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('*'))
 }
 
 fn merge(

@@ -177,7 +177,13 @@ impl Security {
         right: Right,
         route_path: &str,
     ) -> Result<(), Error> {
-        let target = format!("{HTTP_PREFIX}{route_path}");
+        // `/a/b/` is decided as `/a/b`: the route that serves both is one resource, and
+        // a prohibit on `/@HTTP/a/b` must not be passed by adding a `/`.
+        let trimmed = match route_path.trim_end_matches('/') {
+            "" => "/",
+            trimmed => trimmed,
+        };
+        let target = format!("{HTTP_PREFIX}{trimmed}");
         let scope = identity.login.as_ref().and_then(|l| l.scope.as_ref());
         let allowed = identity.grants.allows_http(right, &target)
             && scope.is_none_or(|s| s.allows_http(right, &target));

@@ -3,9 +3,14 @@
 //! failure, even with the right password (no bcrypt work is spent on it). A successful
 //! login clears the count. Counts live in memory: a restart clears them.
 //!
+//! An attempt is counted **before** its password is checked ([`Lockouts::begin`]) and
+//! forgiven when it succeeds, so logins sent in parallel cannot make more than `attempts`
+//! guesses while the first ones are still hashing.
+//!
 //! Failures of unknown usernames are counted too (so lockout tells nothing about which
-//! names exist); at most [`MAX_TRACKED`] names are tracked, stale ones are pruned first,
-//! and past that new names are not tracked (logged).
+//! names exist). At most [`MAX_TRACKED`] names are tracked; when the table is full, stale
+//! entries are pruned, then the entry whose last failure is oldest is evicted, so an
+//! attacker flooding fresh names cannot stop a tracked account from locking.
 
 use std::time::{Duration, Instant};
 
@@ -63,6 +68,16 @@ impl Lockouts {
         (failures.count >= config.attempts && until > now).then(|| until - now)
     }
 
+    /// Starts a password login of `username`: refused with how long it stays locked, or
+    /// counted as a failure until [`Lockouts::succeeded`] forgives it.
+    pub(crate) fn begin(&self, username: &str) -> Result<(), Duration> {
+        if let Some(left) = self.locked(username) {
+            return Err(left);
+        }
+        self.failed(username);
+        Ok(())
+    }
+
     /// Counts a failed login of `username`.
     pub(crate) fn failed(&self, username: &str) {
         let Some(config) = self.config else {
@@ -73,8 +88,13 @@ impl Lockouts {
             self.failures
                 .retain(|_, f| now.saturating_duration_since(f.last) < config.retry);
             if self.failures.len() >= MAX_TRACKED {
-                tracing::warn!("too many usernames with failed logins; not tracking more");
-                return;
+                let oldest = (self.failures.iter())
+                    .min_by_key(|entry| entry.value().last)
+                    .map(|entry| entry.key().clone());
+                if let Some(oldest) = oldest {
+                    self.failures.remove(&oldest);
+                }
+                tracing::warn!("failed-login table full: the oldest entry was evicted");
             }
         }
         let mut entry = self
@@ -99,7 +119,7 @@ impl Lockouts {
         }
     }
 
-    /// Clears `username`'s count after a successful login.
+    /// Clears `username`'s count after a successful login (forgiving its own attempt).
     pub(crate) fn succeeded(&self, username: &str) {
         if self.config.is_some() {
             self.failures.remove(username);
@@ -124,6 +144,36 @@ mod tests {
         assert!(lockouts.locked("bob").is_none());
         lockouts.succeeded("ann");
         assert!(lockouts.locked("ann").is_none());
+    }
+
+    #[test]
+    fn parallel_attempts_are_counted_before_they_finish() {
+        let lockouts = Lockouts::new(Some(LockoutConfig::default()));
+        // Four logins start at once; none has finished hashing.
+        for _ in 0..4 {
+            assert!(lockouts.begin("ann").is_ok());
+        }
+        assert!(
+            lockouts.begin("ann").is_err(),
+            "a fifth guess while four are pending"
+        );
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_oldest_rather_than_stop_counting() {
+        let lockouts = Lockouts::new(Some(LockoutConfig::default()));
+        for _ in 0..3 {
+            lockouts.failed("ann");
+        }
+        for n in 0..MAX_TRACKED {
+            lockouts.failed(&format!("spray-{n}"));
+        }
+        lockouts.failed("bob");
+        assert_eq!(lockouts.failures.len(), MAX_TRACKED);
+        assert!(
+            lockouts.failures.contains_key("bob"),
+            "new names are still tracked"
+        );
     }
 
     #[test]

@@ -20,8 +20,8 @@ fn non_empty(password: Option<Password>) -> Option<Password> {
     password.filter(|p| !p.is_empty())
 }
 
-/// What a client logs in with.
-#[derive(Debug, Clone)]
+/// What a client logs in with. `Debug` shows no password and no token.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum Credentials {
     /// A username and password.
@@ -82,6 +82,29 @@ impl Credentials {
     }
 }
 
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Password {
+                username,
+                auth_type,
+                ..
+            } => f
+                .debug_struct("Password")
+                .field("username", username)
+                .field("password", &"***")
+                .field("auth_type", auth_type)
+                .finish(),
+            Self::Token { username, .. } => f
+                .debug_struct("Token")
+                .field("token", &"***")
+                .field("username", username)
+                .finish(),
+            Self::Anonymous => f.write_str("Anonymous"),
+        }
+    }
+}
+
 /// Whether `text` has the shape of a compact JWS: three base64url parts, the first a
 /// JSON object (`eyJ`).
 fn looks_like_token(text: &str) -> bool {
@@ -116,8 +139,7 @@ impl std::fmt::Display for SessionEnd {
 }
 
 /// What a successful network login leaves on the session, kept when its grants are
-/// recomputed.
-#[derive(Debug)]
+/// recomputed. `Debug` does not show the token.
 pub struct LoginSession {
     /// The session's token (hand it to the client).
     pub token: String,
@@ -131,7 +153,21 @@ pub struct LoginSession {
     /// ms since `started` of the last request.
     last_active: AtomicU64,
     usage: AtomicU64,
+    /// Logged in with a token (not a password): the session ends when that token expires.
+    from_token: bool,
     _slot: Option<ConnectionSlot>,
+}
+
+impl std::fmt::Debug for LoginSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginSession")
+            .field("token", &"***")
+            .field("user", &self.claims.sub)
+            .field("token_id", &self.claims.jti)
+            .field("profile", &self.profile.name)
+            .field("from_token", &self.from_token)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LoginSession {
@@ -141,6 +177,7 @@ impl LoginSession {
         profile: Arc<Profile>,
         scope: Option<Grants>,
         slot: Option<ConnectionSlot>,
+        from_token: bool,
     ) -> Self {
         Self {
             token,
@@ -150,6 +187,7 @@ impl LoginSession {
             started: Instant::now(),
             last_active: AtomicU64::new(0),
             usage: AtomicU64::new(0),
+            from_token,
             _slot: slot,
         }
     }
@@ -159,11 +197,10 @@ impl LoginSession {
     pub(crate) fn lapsed(&self, now: Instant) -> Option<SessionEnd> {
         let policy = &self.profile.policy;
         let age = now.saturating_duration_since(self.started);
-        // A session logged in with an older token ends with that token, too.
-        if policy
-            .ttl
-            .is_some_and(|ttl| age >= ttl || self.claims.expired(crate::now_ms()))
-        {
+        // A session logged in with a token ends with that token, too (a token one
+        // minute from expiry does not open a session that lives for ever).
+        let token_expired = || self.claims.expired(crate::now_ms());
+        if policy.ttl.is_some_and(|ttl| age >= ttl) || (self.from_token && token_expired()) {
             return Some(SessionEnd::Expired);
         }
         let idle = age.saturating_sub(Duration::from_millis(

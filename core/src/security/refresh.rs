@@ -2,10 +2,11 @@
 //! groups changes in the directory, every live session of that user gets grants compiled
 //! anew; a deleted user's sessions lose their identity (their requests are then refused
 //! with 401 until they log in again). It also ends the sessions of a revoked token, and,
-//! when a profile has a `ttl` or `inactivity_threshold`, sweeps every second for sessions
-//! past them (a subscriber that never sends a request ends on time too).
+//! sweeps every second for sessions past their policy's `ttl` or `inactivity_threshold`,
+//! or past the expiry of the token they logged in with (a subscriber that never sends a
+//! request ends on time too); every minute it forgets revocations of expired tokens.
 
-use std::collections::HashSet;
+use std::sync::Arc;
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::directory::DirectoryChange;
 use super::login::{LoginSession, SessionEnd};
+use super::service::Identity;
 use crate::pipeline::Core;
 
 /// Follows the directory's changes until the core shuts down. Spawned by the core when
@@ -23,7 +25,7 @@ pub(crate) async fn follow_changes(core: Core) {
     };
     let mut changes = security.directory().subscribe_changes();
     let mut revocations = security.subscribe_revocations();
-    let sweeps = security.profiles().has_timeouts();
+    let mut ticks = 0u64;
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let shutdown = core.shutdown_token().clone();
@@ -42,9 +44,13 @@ pub(crate) async fn follow_changes(core: Core) {
                 }
                 continue;
             }
-            _ = sweep.tick(), if sweeps => {
+            _ = sweep.tick() => {
                 let now = Instant::now();
                 end_sessions(&core, |login| login.lapsed(now));
+                ticks += 1;
+                if ticks.is_multiple_of(60) {
+                    security.tokens().prune_expired();
+                }
                 continue;
             }
         };
@@ -53,15 +59,12 @@ pub(crate) async fn follow_changes(core: Core) {
                 DirectoryChange::UserChanged { username }
                 | DirectoryChange::UserDeleted { username },
             ) => {
-                refresh(&core, |name| name == username);
+                refresh(&core, |identity| identity.username == username);
             }
             Ok(DirectoryChange::GroupChanged { name } | DirectoryChange::GroupDeleted { name }) => {
-                let members: HashSet<String> = security
-                    .directory()
-                    .list_usernames_in_group(&name)
-                    .into_iter()
-                    .collect();
-                refresh(&core, |user| members.contains(user));
+                // By the groups the sessions were compiled with: auth providers' users are
+                // not in the directory's member lists.
+                refresh(&core, |identity| identity.groups.contains(&name));
             }
             // Changes were missed: recompute every session.
             Err(RecvError::Lagged(missed)) => {
@@ -76,8 +79,8 @@ pub(crate) async fn follow_changes(core: Core) {
     }
 }
 
-/// Recompiles the grants of every logged-in session whose user `affected` names.
-fn refresh(core: &Core, affected: impl Fn(&str) -> bool) {
+/// Recompiles the grants of every logged-in session `affected` picks.
+fn refresh(core: &Core, affected: impl Fn(&Identity) -> bool) {
     let Some(security) = core.security() else {
         return;
     };
@@ -85,7 +88,7 @@ fn refresh(core: &Core, affected: impl Fn(&str) -> bool) {
         let Some(identity) = entry.identity.read().clone() else {
             continue;
         };
-        if !affected(&identity.username) {
+        if !affected(&identity) {
             continue;
         }
         let renewed = security.renew(&identity, &entry.facts());
@@ -97,7 +100,14 @@ fn refresh(core: &Core, affected: impl Fn(&str) -> bool) {
                 tracing::info!(username = %identity.username, session = %entry.info.id, "user gone: session logged out")
             }
         }
-        *entry.identity.write() = renewed;
+        // Only if unchanged meanwhile: a new login or an ending must not be overwritten.
+        let mut current = entry.identity.write();
+        if current
+            .as_ref()
+            .is_some_and(|now| Arc::ptr_eq(now, &identity))
+        {
+            *current = renewed;
+        }
     }
 }
 

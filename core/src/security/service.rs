@@ -30,6 +30,9 @@ pub struct Identity {
     pub username: String,
     /// What the user may do in this session.
     pub grants: Grants,
+    /// The user's groups when the grants were compiled (a change to one of them
+    /// recomputes this session's grants).
+    pub groups: std::collections::BTreeSet<String>,
     /// The login's token, profile and policy counters; `None` for the broker's own
     /// trusted identities ([`Security::trusted_identity`]).
     pub login: Option<Arc<LoginSession>>,
@@ -244,6 +247,11 @@ impl Security {
         credentials: Credentials,
         facts: &SessionFacts,
     ) -> Result<Arc<Identity>, LoginError> {
+        // A password login's name, to forgive its counted attempt once every check passed.
+        let password_login = match &credentials {
+            Credentials::Password { username, .. } => Some(username.clone()),
+            _ => None,
+        };
         let (user, previous) = match credentials {
             Credentials::Password {
                 username,
@@ -251,21 +259,30 @@ impl Security {
                 auth_type,
             } => {
                 self.check_admin_network(&username, facts)?;
-                if let Some(retry_after) = self.lockouts.locked(&username) {
-                    return Err(LoginError::LockedOut { retry_after });
+                // Refused by address before any password work: a right password from the
+                // wrong place must not be told apart from a wrong one.
+                if let Some(known) = self.lookup_user(&username) {
+                    self.check_address(&known, facts)?;
                 }
-                match (self.check_password(&username, password, auth_type.as_deref(), facts)).await
+                let provider_named = auth_type.as_deref().is_some_and(|t| t != BUILT_IN_PROVIDER);
+                if provider_named
+                    && !self
+                        .config
+                        .providers
+                        .iter()
+                        .any(|p| Some(p.name()) == auth_type.as_deref())
                 {
-                    Ok(user) => {
-                        self.lockouts.succeeded(&username);
-                        (user, None)
-                    }
-                    Err(LoginError::BadCredentials) => {
-                        self.lockouts.failed(&username);
-                        return Err(LoginError::BadCredentials);
-                    }
-                    Err(other) => return Err(other),
+                    // An unknown provider: refused at once, and not counted (it checks no
+                    // password, so it must not be a cheap way to fill the lockout table).
+                    return Err(LoginError::BadCredentials);
                 }
+                self.lockouts
+                    .begin(&username)
+                    .map_err(|retry_after| LoginError::LockedOut { retry_after })?;
+                let user = self
+                    .check_password(&username, password, auth_type.as_deref(), facts)
+                    .await?;
+                (user, None)
             }
             Credentials::Token { token, username } => {
                 let claims = self.tokens.verify(&token).map_err(LoginError::Token)?;
@@ -273,6 +290,9 @@ impl Security {
                     return Err(LoginError::Token(TokenError::Invalid));
                 }
                 self.check_admin_network(&claims.sub, facts)?;
+                if claims.sub == ANONYMOUS_USER && !self.config.allow_anonymous_access {
+                    return Err(LoginError::BadCredentials);
+                }
                 let user = self
                     .lookup_user(&claims.sub)
                     .ok_or(LoginError::BadCredentials)?;
@@ -285,16 +305,7 @@ impl Security {
                 (user, None)
             }
         };
-        let profile = self.profiles.select(&user, facts);
-        let peer = facts.peer.map(|p| p.ip());
-        if !profile.policy.admits(peer) {
-            return Err(LoginError::AccessDenied(format!(
-                "`{}` may not log in from {} (profile `{}`)",
-                user.username,
-                peer.map_or_else(String::new, |ip| ip.to_canonical().to_string()),
-                profile.name
-            )));
-        }
+        let profile = self.check_address(&user, facts)?;
         let slot = match facts.stateless {
             true => None,
             false => Some(
@@ -312,6 +323,7 @@ impl Security {
         };
         let scope = (profile.policy.grants(&user, facts)).map_err(LoginError::Grants)?;
         let mut identity = self.identity_from(user.clone(), facts)?;
+        let from_token = previous.is_some();
         let (token, claims) = match previous {
             // A stateless use (an HTTP request) never rolls its token: security/http.rs.
             Some((token, claims)) if !self.config.rolling_tokens || facts.stateless => {
@@ -327,8 +339,11 @@ impl Security {
             }
         };
         identity.login = Some(Arc::new(LoginSession::new(
-            token, claims, profile, scope, slot,
+            token, claims, profile, scope, slot, from_token,
         )));
+        if let Some(username) = password_login {
+            self.lockouts.succeeded(&username);
+        }
         for voided in identity.grants.voided() {
             tracing::warn!(
                 username = %identity.username,
@@ -398,6 +413,22 @@ impl Security {
         login.use_once()
     }
 
+    /// The profile of `user`'s session, unless its policy's `sourceIPWhitelist` refuses
+    /// the session's address.
+    fn check_address(&self, user: &User, facts: &SessionFacts) -> Result<Arc<Profile>, LoginError> {
+        let profile = self.profiles.select(user, facts);
+        let peer = facts.peer.map(|p| p.ip());
+        if !profile.policy.admits(peer) {
+            return Err(LoginError::AccessDenied(format!(
+                "`{}` may not log in from {} (profile `{}`)",
+                user.username,
+                peer.map_or_else(String::new, |ip| ip.to_canonical().to_string()),
+                profile.name
+            )));
+        }
+        Ok(profile)
+    }
+
     fn check_admin_network(&self, username: &str, facts: &SessionFacts) -> Result<(), LoginError> {
         if username == ADMIN_USER
             && self.config.disable_default_admin_network_connections
@@ -428,10 +459,14 @@ impl Security {
                 None => return Err(LoginError::BadCredentials),
             },
         };
+        let known = self.directory.get_user(username).is_some();
         let use_directory = match auth_type {
             Some(BUILT_IN_PROVIDER) => true,
+            // A name the directory has is the directory's: a provider may not log in as it
+            // (its tokens, refreshes and data would be the directory user's).
+            Some(_) if known => return Err(LoginError::BadCredentials),
             Some(_) => false,
-            None => providers.is_empty() || self.directory.get_user(username).is_some(),
+            None => providers.is_empty() || known,
         };
         if use_directory {
             return match self.directory.verify(username, password).await {
@@ -480,6 +515,7 @@ impl Security {
         Ok(Identity {
             username: user.username,
             grants,
+            groups: user.groups,
             login: None,
         })
     }

@@ -172,6 +172,14 @@ impl Tokens {
         Ok(claims)
     }
 
+    /// Forgets, in memory, the revocations of tokens that have expired anyway (they are
+    /// refused as expired): the set stays as small as the live revoked tokens. Their
+    /// records are dropped from the store at the next start.
+    pub fn prune_expired(&self) {
+        let now = now_s();
+        self.revoked.write().retain(|_, exp| *exp > now);
+    }
+
     /// Whether the token `jti` was revoked.
     pub fn is_revoked(&self, jti: &str) -> bool {
         self.revoked.read().contains_key(jti)

@@ -145,6 +145,12 @@ impl FileAuthProvider {
             if name.is_empty() || name.contains(['/', '*', '\0']) {
                 return Err(problem(&name, "invalid username".into()));
             }
+            if name.starts_with('_') {
+                return Err(problem(
+                    &name,
+                    "names starting with `_` are reserved (`_ADMIN`, `_ANONYMOUS`)".into(),
+                ));
+            }
             let cost = bcrypt_cost(&entry.password_hash).ok_or_else(|| {
                 problem(&name, "password_hash is not a bcrypt hash ($2b$…)".into())
             })?;

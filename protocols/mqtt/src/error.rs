@@ -106,6 +106,13 @@ pub enum ProtocolError {
         /// Why.
         reason: String,
     },
+    /// The login could not be checked (the store, a token secret or an auth provider
+    /// failed): MQTT 5 §3.2.2.2 reason 0x88 server unavailable; 3.1.1 return code 3.
+    #[error("server unavailable: {reason} [MQTT 5 §3.2.2.2]")]
+    ServerUnavailable {
+        /// Why.
+        reason: String,
+    },
     /// The CONNECT asks for extended authentication, which is not supported
     /// (MQTT 5 §4.12).
     #[error("authentication method {method:?} is not supported [MQTT 5 §4.12]")]
@@ -182,6 +189,7 @@ impl ProtocolError {
             Self::BadCredentials => 0x86,
             Self::NotAuthorized { .. } => 0x87,
             Self::Banned { .. } => 0x8A,
+            Self::ServerUnavailable { .. } => 0x88,
             Self::QuotaExceeded { .. } => 0x97,
             Self::BadAuthenticationMethod { .. } => 0x8C,
             Self::KeepAliveTimeout { .. } => 0x8D,

@@ -94,8 +94,9 @@ pub(super) fn token_of(req: &Request<Incoming>, cookie: &Cookie) -> Option<Strin
         .filter(|t| !t.is_empty())
 }
 
-/// What `/auth/login` reads from a JSON body, a form body or the query string.
-#[derive(Debug, Default, Deserialize)]
+/// What `/auth/login` reads from a JSON body, a form body or the query string. `Debug`
+/// shows neither the password nor the token.
+#[derive(Default, Deserialize)]
 struct LoginFields {
     #[serde(default)]
     username: Option<String>,
@@ -106,6 +107,17 @@ struct LoginFields {
     /// The auth provider to check a password with (reference: `authType`).
     #[serde(default, rename = "authType", alias = "auth_type")]
     auth_type: Option<String>,
+}
+
+impl std::fmt::Debug for LoginFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginFields")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("auth_type", &self.auth_type)
+            .finish()
+    }
 }
 
 impl LoginFields {
@@ -151,7 +163,19 @@ pub(super) async fn login(
         return failure(FAILED, &security_off());
     };
     let fields = match *req.method() {
-        Method::GET => LoginFields::from_urlencoded(req.uri().query().unwrap_or("")),
+        Method::GET => {
+            let fields = LoginFields::from_urlencoded(req.uri().query().unwrap_or(""));
+            if fields.password.is_some() {
+                // A query string ends up in access logs and browser history, and a link
+                // could log a victim in as someone else (login CSRF).
+                let error = Error::BadRequest(
+                    "send a password with POST (a JSON or form body), not in the query string"
+                        .into(),
+                );
+                return failure(FAILED, &error);
+            }
+            fields
+        }
         Method::POST => match read_fields(shared, req).await {
             Ok(fields) => fields,
             Err(response) => return response,

@@ -8,7 +8,9 @@ use bytes::BytesMut;
 use std::sync::Arc;
 
 use pathmq_core::Core;
-use pathmq_core::security::{Credentials, Identity, LoginError, Security, SessionFacts};
+use pathmq_core::security::{
+    Credentials, Identity, LoginError, Security, SessionFacts, TokenError,
+};
 use tracing::Instrument as _;
 
 use super::{CLOSE_TIMEOUT, Connection};
@@ -173,6 +175,11 @@ async fn login(
             // The user name is logged, never the password or token.
             tracing::info!(client_id, username, %error, "CONNECT refused by security");
             Err(match error {
+                LoginError::Token(TokenError::Store { .. } | TokenError::Secret(_)) => {
+                    ProtocolError::ServerUnavailable {
+                        reason: error.to_string(),
+                    }
+                }
                 LoginError::BadCredentials | LoginError::Token(_) => ProtocolError::BadCredentials,
                 LoginError::LockedOut { .. } => ProtocolError::Banned {
                     reason: error.to_string(),
@@ -180,7 +187,10 @@ async fn login(
                 LoginError::TooManyConnections { .. } => ProtocolError::QuotaExceeded {
                     reason: error.to_string(),
                 },
-                other => ProtocolError::NotAuthorized {
+                LoginError::AccessDenied(_) => ProtocolError::NotAuthorized {
+                    reason: error.to_string(),
+                },
+                other => ProtocolError::ServerUnavailable {
                     reason: other.to_string(),
                 },
             })

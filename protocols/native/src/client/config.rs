@@ -106,7 +106,7 @@ impl ReconnectPolicy {
 
 /// Settings of a remote [`Client`](super::Client). Make one with
 /// [`ClientConfig::websocket`] or [`ClientConfig::tcp`], then set fields.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
     /// Where to connect.
@@ -139,6 +139,23 @@ pub struct ClientConfig {
     /// How many events each listener holds before new ones are dropped for it. Default
     /// 1,024.
     pub listener_buffer: usize,
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("endpoint", &self.endpoint)
+            .field("credentials", &self.credentials)
+            .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .field("info", &self.info)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("ping_timeout", &self.ping_timeout)
+            .field("reconnect", &self.reconnect)
+            .field("max_frame", &self.max_frame)
+            .field("listener_buffer", &self.listener_buffer)
+            .finish()
+    }
 }
 
 impl ClientConfig {

@@ -118,7 +118,12 @@ impl Client {
         let request = self
             .shared
             .encode::<Value>("revoke-token", None, None, &Map::new())?;
-        self.call(request).await.map(drop)
+        self.call(request).await?;
+        // Revoked: a reconnect must not offer it again (it logs in with `credentials`,
+        // if any).
+        self.shared.set_token(None);
+        self.shared.forget_configured_token();
+        Ok(())
     }
 
     /// Sends a request and waits for its answer, which must say `status: 'ok'`.

@@ -62,8 +62,8 @@ impl Driver {
         // A token, when there is one: the configured one, or after a token login the one
         // the broker answered last (a rolling token replaces the one used).
         let token = match &config.token {
-            Some(_) => shared.token().or_else(|| config.token.clone()),
-            None => None,
+            Some(_) if shared.token_usable() => shared.token().or_else(|| config.token.clone()),
+            _ => None,
         };
         if let Some(token) = token {
             login.insert("token".into(), token.into());

@@ -88,6 +88,8 @@ pub(crate) struct Shared {
     session_id: Mutex<Option<String>>,
     /// The token of the last login, if the broker answered one.
     token: Mutex<Option<String>>,
+    /// Set by a logout: the configured token is revoked too.
+    token_revoked: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -101,6 +103,7 @@ impl Shared {
             next_id: AtomicU64::new(1),
             session_id: Mutex::new(None),
             token: Mutex::new(None),
+            token_revoked: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -134,6 +137,16 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// After a logout: reconnects no longer log in with the configured token.
+    pub(crate) fn forget_configured_token(&self) {
+        self.token_revoked.store(true, Ordering::Release);
+    }
+
+    /// Whether a reconnect may log in with a token (none was revoked by a logout).
+    pub(crate) fn token_usable(&self) -> bool {
+        !self.token_revoked.load(Ordering::Acquire)
     }
 
     /// Records the token a login answered (none on an insecure broker).
