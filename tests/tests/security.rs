@@ -5,7 +5,6 @@ mod support;
 
 use std::time::Duration;
 
-use pathmq::config::{Config, Engine};
 use pathmq::core::security::{Group, PermissionEntry, Permissions, Right, UserInput};
 use pathmq::native::client::{Client, ClientConfig, DataApi, OnOptions, SetOptions};
 use rumqttc::{ConnectReturnCode, ConnectionError, MqttOptions, QoS};
@@ -15,13 +14,7 @@ use support::*;
 const ADMIN_PASSWORD: &str = "admin-secret";
 
 async fn secure_broker() -> TestBroker {
-    let mut config = Config::default();
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
-    config.storage.engine = Engine::Memory;
-    config.security.secure = true;
-    config.security.admin_password = Some(ADMIN_PASSWORD.into());
-    config.security.bcrypt_cost = 4;
+    let config = secure_config(ADMIN_PASSWORD);
     let broker = start_with(config).await;
     let directory = broker.broker.core().security().expect("secure").directory();
     let entry = |rights: &[Right]| PermissionEntry {
@@ -277,13 +270,7 @@ async fn sockets_that_never_log_in_are_cleaned_up() {
     use futures_util::StreamExt as _;
     use tokio_tungstenite::tungstenite::Message;
 
-    let mut config = Config::default();
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
-    config.storage.engine = Engine::Memory;
-    config.security.secure = true;
-    config.security.admin_password = Some(ADMIN_PASSWORD.into());
-    config.security.bcrypt_cost = 4;
+    let mut config = secure_config(ADMIN_PASSWORD);
     config.security.login_timeout_ms = 300;
     let broker = start_with(config).await;
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", broker.http))
@@ -364,13 +351,7 @@ async fn permission_changes_reach_live_sessions() {
 /// start.
 #[tokio::test]
 async fn nested_permissions_filter_reads_and_events() {
-    let mut config = Config::default();
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
-    config.storage.engine = Engine::Memory;
-    config.security.secure = true;
-    config.security.admin_password = Some(ADMIN_PASSWORD.into());
-    config.security.bcrypt_cost = 4;
+    let mut config = secure_config(ADMIN_PASSWORD);
     config.security.allow_nested_permissions = true;
     let broker = start_with(config).await;
     let directory = broker.broker.core().security().unwrap().directory();

@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use pathmq::config::{Config, Engine};
 use pathmq::core::security::{Group, PermissionEntry, Right, UserInput};
 use pathmq::native::client::DataApi as _;
 use serde_json::Value;
@@ -36,15 +35,7 @@ async fn published_happn3_client_logs_in_securely() {
         node_dir.display()
     );
 
-    let mut config = Config::default();
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
-    config.storage.engine = Engine::Memory;
-    config.limits.shutdown_timeout_ms = 2_000;
-    config.security.secure = true;
-    config.security.admin_password = Some(ADMIN_PASSWORD.into());
-    config.security.bcrypt_cost = 4;
-    config.security.lockout_attempts = 0;
+    let config = support::secure_config(ADMIN_PASSWORD);
     let broker = support::start_with(config).await;
     let directory = broker.broker.core().security().unwrap().directory();
     let set_and_get = PermissionEntry {

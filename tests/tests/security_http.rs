@@ -23,7 +23,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use pathmq::config::{Config, Engine};
+use pathmq::config::Config;
 use pathmq::core::security::{Group, PermissionEntry, Permissions, Right, UserInput};
 use pathmq::core::transport::HttpContext;
 use serde_json::{Value, json};
@@ -38,14 +38,8 @@ const TOKEN_SECRET: &str = "a-token-secret-of-at-least-32-bytes!";
 
 /// The config of a secure broker on loopback with a known token secret.
 fn secure_config() -> Config {
-    let mut config = Config::default();
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
-    config.storage.engine = Engine::Memory;
-    config.limits.shutdown_timeout_ms = 2_000;
-    config.security.secure = true;
-    config.security.admin_password = Some(ADMIN_PASSWORD.into());
-    config.security.bcrypt_cost = 4;
+    let mut config = support::secure_config(ADMIN_PASSWORD);
+    config.security.lockout_attempts = 4; // the lockout tests here need it on
     config.security.token_secret = Some(TOKEN_SECRET.into());
     config
 }

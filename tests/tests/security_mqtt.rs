@@ -16,7 +16,7 @@ mod mosquitto;
 #[path = "security_mqtt/v5.rs"]
 mod v5;
 
-use pathmq::config::{Config, Engine};
+use pathmq::config::Config;
 use pathmq::core::security::{Group, PermissionEntry, Permissions, Right, UserInput};
 use pathmq::native::client::DataApi as _;
 use serde_json::{Value, json};
@@ -33,16 +33,7 @@ fn password(user: &str) -> String {
 /// The config of a secure broker on loopback, with account lockout off (the tests try
 /// wrong passwords many times; lockout has its own tests).
 fn secure_config() -> Config {
-    let mut config = Config::default();
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
-    config.storage.engine = Engine::Memory;
-    config.limits.shutdown_timeout_ms = 2_000;
-    config.security.secure = true;
-    config.security.admin_password = Some(ADMIN_PASSWORD.into());
-    config.security.bcrypt_cost = 4;
-    config.security.lockout_attempts = 0;
-    config
+    support::secure_config(ADMIN_PASSWORD)
 }
 
 /// A broker from [`secure_config`] with its users: see [`secure_broker_with`].

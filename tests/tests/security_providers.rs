@@ -7,7 +7,6 @@ mod support;
 
 use std::time::Duration;
 
-use pathmq::config::{Config, Engine};
 use pathmq::core::security::{Group, PasswordHasher, PermissionEntry, Permissions, Right};
 use pathmq::native::client::{Client, ClientConfig, DataApi, SetOptions};
 use rumqttc::{ConnectReturnCode, ConnectionError, MqttOptions, QoS};
@@ -28,13 +27,7 @@ async fn broker_with_file(dir: &tempfile::TempDir) -> TestBroker {
         hash("file-pw-ann").await,
     );
     std::fs::write(&file, text).unwrap();
-    let mut config = Config::default();
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
-    config.storage.engine = Engine::Memory;
-    config.security.secure = true;
-    config.security.admin_password = Some("admin-secret".into());
-    config.security.bcrypt_cost = 4;
+    let mut config = secure_config("admin-secret");
     config.security.auth_file = Some(file);
     let broker = start_with(config).await;
     let directory = broker.broker.core().security().unwrap().directory();

@@ -38,7 +38,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use pathmq::config::{Config, Engine};
+use pathmq::config::Config;
 use pathmq::core::security::{Directory, PermissionEntry, Right, UserInput};
 use pathmq::native::client::{Client, ClientConfig, ClientError, ReconnectPolicy};
 use serde_json::{Map, Value, json};
@@ -51,16 +51,7 @@ const ADMIN_PASSWORD: &str = "testPWD";
 /// A secure broker's config on loopback: memory store, bcrypt cost 4, no lockout (tests
 /// try wrong passwords; lockout has its own tests).
 fn secure_config() -> Config {
-    let mut config = Config::default();
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
-    config.storage.engine = Engine::Memory;
-    config.limits.shutdown_timeout_ms = 2_000;
-    config.security.secure = true;
-    config.security.admin_password = Some(ADMIN_PASSWORD.into());
-    config.security.bcrypt_cost = 4;
-    config.security.lockout_attempts = 0;
-    config
+    support::secure_config(ADMIN_PASSWORD)
 }
 
 /// `happn.service.create({secure:true, adminUser:{password:'testPWD'}})`.

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use pathmq::config::{Config, Engine};
+use pathmq::config::Config;
 use pathmq::core::security::{Group, Permissions, Profile, Security, UserInput};
 use serde_json::{Value, json};
 
@@ -24,16 +24,7 @@ pub(crate) fn password(user: &str) -> String {
 /// A secure broker's config on loopback, bcrypt cost 4, account lockout off (the lockout
 /// tests turn it on).
 pub(crate) fn secure_config() -> Config {
-    let mut config = Config::default();
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
-    config.storage.engine = Engine::Memory;
-    config.limits.shutdown_timeout_ms = 2_000;
-    config.security.secure = true;
-    config.security.admin_password = Some(ADMIN_PASSWORD.into());
-    config.security.bcrypt_cost = 4;
-    config.security.lockout_attempts = 0;
-    config
+    crate::support::secure_config(ADMIN_PASSWORD)
 }
 
 /// [`secure_config`] with these profiles (JSON, as the reference writes them).

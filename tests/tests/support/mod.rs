@@ -31,6 +31,18 @@ fn loopback_config() -> Config {
     config
 }
 
+/// The config of a secure broker on loopback (memory store): `_ADMIN`'s password is
+/// `admin_password`, bcrypt cost 4 (fast), and no account lockout (tests try wrong
+/// passwords; lockout has its own tests).
+pub fn secure_config(admin_password: &str) -> Config {
+    let mut config = loopback_config();
+    config.security.secure = true;
+    config.security.admin_password = Some(admin_password.into());
+    config.security.bcrypt_cost = 4;
+    config.security.lockout_attempts = 0;
+    config
+}
+
 /// A broker with an in-memory store.
 pub async fn start() -> TestBroker {
     start_with(loopback_config()).await
