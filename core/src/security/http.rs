@@ -184,9 +184,7 @@ impl Security {
             trimmed => trimmed,
         };
         let target = format!("{HTTP_PREFIX}{trimmed}");
-        let scope = identity.login.as_ref().and_then(|l| l.scope.as_ref());
-        let allowed = identity.grants.allows_http(right, &target)
-            && scope.is_none_or(|s| s.allows_http(right, &target));
+        let allowed = identity.allows(|grants| grants.allows_http(right, &target));
         match allowed {
             true => Ok(()),
             false => Err(Error::Forbidden(format!(

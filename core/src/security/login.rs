@@ -47,6 +47,31 @@ pub enum Credentials {
 }
 
 impl Credentials {
+    /// Credentials from the fields of a login (native `login`, HTTP `/auth/login`): a
+    /// `token` wins; `_ANONYMOUS` with no password is the anonymous user; else a
+    /// username and password, checked by the provider `auth_type` names. Empty strings
+    /// count as absent. `None` when that leaves nothing to log in with.
+    pub fn from_fields(
+        username: Option<String>,
+        password: Option<Password>,
+        token: Option<String>,
+        auth_type: Option<String>,
+    ) -> Option<Self> {
+        let username = username.filter(|u| !u.is_empty());
+        if let Some(token) = token.filter(|t| !t.is_empty()) {
+            return Some(Self::Token { token, username });
+        }
+        match (username, non_empty(password)) {
+            (Some(username), None) if username == super::ANONYMOUS_USER => Some(Self::Anonymous),
+            (Some(username), Some(password)) => Some(Self::Password {
+                username,
+                password,
+                auth_type,
+            }),
+            _ => None,
+        }
+    }
+
     /// Credentials as MQTT CONNECT carries them (DESIGN.md §7: "a token as password"): a
     /// password shaped like a JSON Web Token (`eyJ….….…`) is a token; the user name
     /// `_ANONYMOUS` with no password is the anonymous user. `None` without a user name
@@ -55,20 +80,13 @@ impl Credentials {
         username: Option<&str>,
         password: Option<Password>,
     ) -> Option<Self> {
-        match (username, non_empty(password)) {
-            (Some(super::ANONYMOUS_USER), None) => Some(Self::Anonymous),
-            (username, Some(password)) if looks_like_token(password.expose()) => {
-                Some(Self::Token {
-                    token: password.expose().to_owned(),
-                    username: username.filter(|u| !u.is_empty()).map(str::to_owned),
-                })
+        let username = username.map(str::to_owned);
+        match non_empty(password) {
+            Some(password) if looks_like_token(password.expose()) => {
+                let token = password.expose().to_owned();
+                Self::from_fields(username, None, Some(token), None)
             }
-            (Some(username), Some(password)) => Some(Self::Password {
-                username: username.to_owned(),
-                password,
-                auth_type: None,
-            }),
-            _ => None,
+            password => Self::from_fields(username, password, None, None),
         }
     }
 

@@ -38,6 +38,15 @@ pub struct Identity {
     pub login: Option<Arc<LoginSession>>,
 }
 
+impl Identity {
+    /// Whether the user's grants and, for a session whose policy has `permissions`, that
+    /// scope too, pass `check` (a request needs both: token-scoped permissions).
+    pub(crate) fn allows(&self, check: impl Fn(&Grants) -> bool) -> bool {
+        let scope = self.login.as_ref().and_then(|login| login.scope.as_ref());
+        check(&self.grants) && scope.is_none_or(check)
+    }
+}
+
 /// How security behaves (DESIGN.md §7; docs/SECURITY.md lists each setting).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -527,12 +536,11 @@ impl Security {
     /// # Errors
     /// [`Error::Forbidden`] naming the user, the action and the target.
     pub fn authorize(&self, identity: &Identity, request: &Request) -> Result<(), Error> {
-        let scope = identity.login.as_ref().and_then(|l| l.scope.as_ref());
         let (right, target, allowed) = match request {
             Request::Set { path, .. } => (
                 Right::Set,
                 path.as_str(),
-                both(&identity.grants, scope, |g| g.allows_path(Right::Set, path)),
+                identity.allows(|g| g.allows_path(Right::Set, path)),
             ),
             Request::Get { target }
             | Request::Count { target }
@@ -540,23 +548,17 @@ impl Security {
             | Request::CountMatching { target, .. } => (
                 Right::Get,
                 target.as_str(),
-                both(&identity.grants, scope, |g| {
-                    g.allows_glob(Right::Get, target)
-                }),
+                identity.allows(|g| g.allows_glob(Right::Get, target)),
             ),
             Request::Remove { target, .. } | Request::RemoveMatching { target, .. } => (
                 Right::Remove,
                 target.as_str(),
-                both(&identity.grants, scope, |g| {
-                    g.allows_glob(Right::Remove, target)
-                }),
+                identity.allows(|g| g.allows_glob(Right::Remove, target)),
             ),
             Request::On { pattern, .. } => (
                 Right::On,
                 pattern.as_str(),
-                both(&identity.grants, scope, |g| {
-                    g.allows_pattern(Right::On, pattern)
-                }),
+                identity.allows(|g| g.allows_pattern(Right::On, pattern)),
             ),
             Request::Off(_) => return Ok(()),
         };
@@ -569,9 +571,4 @@ impl Security {
             ))),
         }
     }
-}
-
-/// Whether the user's `grants` and the policy's `scope` (when it has one) both allow.
-fn both(grants: &Grants, scope: Option<&Grants>, allows: impl Fn(&Grants) -> bool) -> bool {
-    allows(grants) && scope.is_none_or(allows)
 }

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use jsonwebtoken::errors::ErrorKind;
@@ -217,9 +217,7 @@ impl Tokens {
 
 /// Seconds since the Unix epoch.
 pub(crate) fn now_s() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::now_ms() / 1000
 }
 
 /// The stored secret, or a new one stored now.

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use pathmq_core::security::{ANONYMOUS_USER, Credentials, Password, Security};
+use pathmq_core::security::{Credentials, Password, Security};
 use pathmq_core::{Action, Error, Response, Session, SessionId};
 use serde_json::{Map, Value, json};
 
@@ -251,19 +251,27 @@ async fn secure_login(
 ) -> Vec<Bytes> {
     let reply = reply_to(session.id(), &envelope);
     let text = |key| envelope.data.get(key).and_then(Value::as_str);
-    let credentials = match (text("token"), text("username"), text("password")) {
-        (Some(token), username, _) => Credentials::Token {
-            token: token.to_owned(),
-            username: username.map(str::to_owned),
-        },
-        (None, Some(ANONYMOUS_USER), None) => Credentials::Anonymous,
-        (None, username, password) => Credentials::Password {
-            username: username.unwrap_or_default().to_owned(),
-            password: Password::from(password.unwrap_or_default()),
-            auth_type: text("authType").map(str::to_owned),
-        },
+    let owned = |key| text(key).map(str::to_owned);
+    let credentials = Credentials::from_fields(
+        owned("username"),
+        text("password").map(Password::from),
+        owned("token"),
+        owned("authType"),
+    );
+    let username = credentials
+        .as_ref()
+        .and_then(|c| c.username())
+        .map(str::to_owned);
+    let Some(credentials) = credentials else {
+        let error = Error::Unauthenticated(
+            "no credentials: give `username` and `password`, or `token`".into(),
+        );
+        tracing::info!(
+            username = username.as_deref().unwrap_or_default(),
+            "login refused: no credentials"
+        );
+        return answer(&envelope, reply, Err(error));
     };
-    let username = credentials.username().map(str::to_owned);
     let result = match security.login(credentials, &session.facts()).await {
         Ok(identity) => {
             let user = security.directory().get_user(&identity.username);

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::answer::{Answer, answer, failure, not_allowed, reply};
 use super::{HttpResponse, Shared, urlencoded};
 use crate::error::Error;
-use crate::security::{ANONYMOUS_USER, Credentials, LoginError};
+use crate::security::{Credentials, LoginError};
 
 /// The token cookie: its name (with `_https` appended when `https_cookie` is on) and
 /// whether it is `Secure`.
@@ -136,18 +136,12 @@ impl LoginFields {
     }
 
     fn credentials(self) -> Option<Credentials> {
-        match (self.username, self.password, self.token) {
-            (Some(username), Some(password), _) => Some(Credentials::Password {
-                username,
-                password: password.into(),
-                auth_type: self.auth_type,
-            }),
-            (username, None, Some(token)) => Some(Credentials::Token { token, username }),
-            (Some(username), None, None) if username == ANONYMOUS_USER => {
-                Some(Credentials::Anonymous)
-            }
-            _ => None,
-        }
+        Credentials::from_fields(
+            self.username,
+            self.password.map(Into::into),
+            self.token,
+            self.auth_type,
+        )
     }
 }
 
