@@ -518,3 +518,52 @@ async fn the_rust_client_logs_in_with_a_token_and_logs_out() {
         "a revoked token logs in"
     );
 }
+
+/// A password change, or a user deleted and created again under the same name, does not
+/// inherit the tokens issued before it.
+#[tokio::test]
+async fn old_tokens_do_not_survive_a_password_change_or_a_new_user_of_the_name() {
+    let broker = secure_broker().await;
+    let url = format!("ws://{}/", broker.http);
+    let directory = broker.broker.security().expect("secure").directory();
+    let token_of = |password: &'static str| {
+        let url = url.clone();
+        async move {
+            let client =
+                Client::connect(ClientConfig::websocket(&url).credentials("ann", password))
+                    .await
+                    .expect("ann logs in");
+            client.token().expect("a token")
+        }
+    };
+    let by_token = |token: String| {
+        let mut config = ClientConfig::websocket(&url).token(token);
+        config.reconnect.enabled = false;
+        Client::connect(config)
+    };
+    let before = token_of("pw-ann").await;
+    assert!(by_token(before.clone()).await.is_ok(), "the token logs in");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    directory
+        .set_password("ann", "pw-ann-2".into())
+        .await
+        .unwrap();
+    assert!(
+        by_token(before).await.is_err(),
+        "a token from before the password change"
+    );
+    let after = token_of("pw-ann-2").await;
+    assert!(by_token(after.clone()).await.is_ok());
+
+    directory.delete_user("ann").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    directory
+        .upsert_user(UserInput {
+            username: "ann".into(),
+            password: Some("pw-new-ann".into()),
+            ..UserInput::default()
+        })
+        .await
+        .unwrap();
+    assert!(by_token(after).await.is_err(), "the earlier ann's token");
+}

@@ -223,6 +223,9 @@ impl Directory {
             username,
             ..User::default()
         });
+        if old.is_none() || hash.is_some() {
+            user.tokens_after_ms = crate::now_ms();
+        }
         if hash.is_some() {
             user.password_hash = hash;
         }
@@ -244,7 +247,10 @@ impl Directory {
     ) -> Result<(), DirectoryError> {
         check_name(User::KIND, username)?;
         let hash = self.hash(username, password).await?;
-        self.edit::<User>(username, |user| user.password_hash = Some(hash))
+        self.edit::<User>(username, |user| {
+            user.password_hash = Some(hash);
+            user.tokens_after_ms = crate::now_ms();
+        })
             .await
             .map(drop)
     }

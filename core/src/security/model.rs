@@ -169,6 +169,15 @@ pub struct User {
     /// groups' ones.
     #[serde(default)]
     pub permissions: Permissions,
+    /// Tokens issued before this time (ms since the epoch) do not log in: set when the
+    /// user is created and when its password changes, so a password change, or a user
+    /// deleted and created again under the same name, does not inherit old tokens.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tokens_after_ms: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl std::fmt::Debug for User {

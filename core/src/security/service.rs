@@ -305,6 +305,10 @@ impl Security {
                 let user = self
                     .lookup_user(&claims.sub)
                     .ok_or(LoginError::BadCredentials)?;
+                if claims.iat_ms < user.tokens_after_ms {
+                    // Issued before the password changed, or to an earlier user of the name.
+                    return Err(LoginError::Token(TokenError::Revoked));
+                }
                 (user, Some((token, claims)))
             }
             Credentials::Anonymous => {

@@ -39,6 +39,9 @@ pub struct Claims {
     pub jti: String,
     /// Issued at, s.
     pub iat: u64,
+    /// Issued at, ms (0 in tokens of older versions).
+    #[serde(default)]
+    pub iat_ms: u64,
     /// Expires at, s (rounded up: the standard claim, for other readers).
     pub exp: u64,
     /// Expires at, ms: the exact expiry this broker checks.
@@ -144,6 +147,7 @@ impl Tokens {
             sub: username.to_owned(),
             jti: uuid::Uuid::new_v4().simple().to_string(),
             iat: now_ms / 1000,
+            iat_ms: now_ms,
             exp: exp_ms.div_ceil(1000),
             exp_ms,
         };
@@ -348,6 +352,7 @@ mod tests {
             sub: "ann".into(),
             jti: "x".into(),
             iat: 1,
+            iat_ms: 1000,
             exp: 2,
             exp_ms: 0,
         };

@@ -164,6 +164,7 @@ impl FileAuthProvider {
                 custom_data: entry.custom_data,
                 groups: entry.groups,
                 permissions: entry.permissions,
+                ..User::default()
             };
             if users
                 .insert(name.clone(), (user, entry.password_hash))
