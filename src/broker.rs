@@ -163,6 +163,10 @@ impl Broker {
         core_config.session_queue = limits.session_queue;
         core_config.max_payload = limits.max_payload;
         core_config.backpressure_timeout = Duration::from_millis(limits.backpressure_timeout_ms);
+        core_config.ack_timeout = Duration::from_millis(limits.ack_timeout_ms);
+        // The `$SYS` task lives in the core's task tracker and stops with its shutdown
+        // token: `RunningBroker::shutdown` (or dropping it) ends it.
+        core_config.sys_interval = Duration::from_secs(config.mqtt.sys_interval_s);
         core_config.overflow = match limits.overflow {
             Overflow::DropNew => OverflowPolicy::DropNew,
             Overflow::Disconnect => OverflowPolicy::Disconnect,
@@ -185,6 +189,7 @@ impl Broker {
         let mut mqtt_config = MqttConfig::default();
         mqtt_config.connect_timeout = transport_limits.handshake_timeout;
         mqtt_config.max_packet_size = config.mqtt.max_packet_size;
+        mqtt_config.max_keepalive = config.mqtt.max_keepalive_s;
         let mqtt: Arc<dyn pathmq_core::Protocol> = Arc::new(Mqtt::new(mqtt_config));
         let mut native_config = NativeConfig::default();
         native_config.heartbeat_interval = Duration::from_millis(limits.heartbeat_interval_ms);

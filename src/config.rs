@@ -12,6 +12,8 @@
 //! enabled = true
 //! listen = "127.0.0.1:1883"
 //! max_packet_size = 1049600    # bytes
+//! sys_interval_s = 10          # $SYS/broker/... statistics; 0: off
+//! max_keepalive_s = 65535      # longest client keep alive; 0: no maximum
 //!
 //! [storage]
 //! engine = "redb"              # or "memory" (nothing survives a restart)
@@ -23,6 +25,7 @@
 //! session_queue = 10000        # messages per session's outbound queue
 //! overflow = "drop-new"        # or "disconnect": for a queue twice full or stalled
 //! backpressure_timeout_ms = 5000 # publishers wait this long at most for room
+//! ack_timeout_ms = 30000        # consistency ACKNOWLEDGED: wait this long for acks
 //! max_payload = 1048576        # bytes
 //! heartbeat_interval_ms = 30000 # native protocol pings
 //! shutdown_timeout_ms = 5000
@@ -40,6 +43,9 @@ use serde::Deserialize;
 
 /// The largest `limits.max_payload` accepted, in bytes: the MQTT packet maximum.
 pub const MAX_PAYLOAD_LIMIT: usize = 268_435_455;
+
+/// The largest `mqtt.sys_interval_s` accepted: a day.
+pub const MAX_SYS_INTERVAL_S: u64 = 86_400;
 
 /// Why a configuration was refused. The message names the key and the problem.
 #[derive(Debug, thiserror::Error)]
@@ -301,6 +307,16 @@ pub struct MqttListener {
     /// The largest MQTT packet accepted, in bytes. Default 1,049,600 (1 MiB payload plus
     /// headers).
     pub max_packet_size: usize,
+    /// How often the `$SYS/broker/...` statistics topics are published, in seconds
+    /// (docs/MQTT.md); 0 turns them off. Default 10, as Mosquitto. They reach every
+    /// protocol's subscribers (MQTT over WebSocket, native `/$SYS/**`), so they run even
+    /// when this TCP listener is disabled. At most 86,400 (a day).
+    pub sys_interval_s: u64,
+    /// The longest keep alive a client may use, in seconds; 0: no maximum. MQTT 5 clients
+    /// asking for more (or 0) are told this value (Server Keep Alive); 3.1.x clients asking
+    /// for more are refused (return code 2). Default 65,535, as Mosquitto's
+    /// `max_keepalive` (docs/MQTT.md).
+    pub max_keepalive_s: u16,
 }
 
 impl Default for MqttListener {
@@ -309,6 +325,8 @@ impl Default for MqttListener {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
             max_packet_size: 1024 * 1024 + 1024,
+            sys_interval_s: 10,
+            max_keepalive_s: u16::MAX,
         }
     }
 }
@@ -370,6 +388,9 @@ pub struct Limits {
     /// How long a publisher is held back, at most, while a subscriber's queue is beyond
     /// its capacity, in ms. Default 5,000.
     pub backpressure_timeout_ms: u64,
+    /// How long a publication with consistency ACKNOWLEDGED waits for its recipients'
+    /// `ack`s before its writer is told which did not answer, in ms. Default 30000.
+    pub ack_timeout_ms: u64,
     /// Largest payload accepted, in bytes. Default 1,048,576.
     pub max_payload: usize,
     /// Interval of native-protocol heartbeat pings, in ms; 0 turns them off. Default 30,000.
@@ -386,6 +407,7 @@ impl Default for Limits {
             session_queue: 10_000,
             overflow: Overflow::DropNew,
             backpressure_timeout_ms: 5_000,
+            ack_timeout_ms: 30_000,
             max_payload: 1024 * 1024,
             heartbeat_interval_ms: 30_000,
             shutdown_timeout_ms: 5_000,
@@ -530,6 +552,7 @@ impl Config {
             self.limits.handshake_timeout_ms,
         )?;
         positive("limits.session_queue", self.limits.session_queue as u64)?;
+        positive("limits.ack_timeout_ms", self.limits.ack_timeout_ms)?;
         positive("limits.max_payload", self.limits.max_payload as u64)?;
         if self.limits.max_payload > MAX_PAYLOAD_LIMIT {
             return Err(ConfigError::Invalid {
@@ -546,6 +569,15 @@ impl Config {
                 problem: format!(
                     "{} is outside 64..=268435455 bytes (the MQTT maximum)",
                     self.mqtt.max_packet_size
+                ),
+            });
+        }
+        if self.mqtt.sys_interval_s > MAX_SYS_INTERVAL_S {
+            return Err(ConfigError::Invalid {
+                key: "mqtt.sys_interval_s",
+                problem: format!(
+                    "{} is over {MAX_SYS_INTERVAL_S} seconds (a day); 0 turns $SYS topics off",
+                    self.mqtt.sys_interval_s
                 ),
             });
         }
@@ -648,6 +680,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("mongo"), "{err}");
+    }
+
+    #[test]
+    fn sys_interval_defaults_to_ten_seconds_and_zero_turns_it_off() {
+        assert_eq!(Config::from_toml("").unwrap().mqtt.sys_interval_s, 10);
+        let c = Config::from_toml("[mqtt]\nsys_interval_s = 0\n").unwrap();
+        assert_eq!(c.mqtt.sys_interval_s, 0);
+        let err = Config::from_toml("[mqtt]\nsys_interval_s = 86401\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mqtt.sys_interval_s"), "{err}");
     }
 
     #[test]

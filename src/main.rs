@@ -61,6 +61,10 @@ struct Cli {
     /// Largest MQTT packet accepted, in bytes [default: 1049600].
     #[arg(long, env = "PATHMQ_MQTT_MAX_PACKET_SIZE")]
     mqtt_max_packet_size: Option<usize>,
+    /// How often the $SYS/broker/... statistics are published, in seconds; 0: off
+    /// [default: 10].
+    #[arg(long, env = "PATHMQ_MQTT_SYS_INTERVAL_S")]
+    mqtt_sys_interval_s: Option<u64>,
     /// Storage engine: redb (durable) or memory [default: redb].
     #[arg(long, env = "PATHMQ_STORAGE_ENGINE", value_parser = ["redb", "memory"], global = true)]
     storage_engine: Option<String>,
@@ -124,6 +128,7 @@ impl Cli {
             c.native_tcp.enabled = true;
         }
         set(&mut c.mqtt.max_packet_size, self.mqtt_max_packet_size);
+        set(&mut c.mqtt.sys_interval_s, self.mqtt_sys_interval_s);
         set(&mut c.storage.path, self.storage_path);
         set(&mut c.limits.max_connections, self.max_connections);
         set(

@@ -227,6 +227,9 @@ pub enum Outbound {
     },
     /// The core ends the session: the protocol tells the client why, then closes.
     Close(CloseReason),
+    /// How a publication of this session's went, once its recipients acknowledged (or
+    /// did not in time): consistency ACKNOWLEDGED (native `publication-ack`).
+    Published(Arc<crate::acks::Publication>),
 }
 
 /// The subscriptions of one session that one event matched, as [`Outbound::Event`] carries

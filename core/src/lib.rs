@@ -13,6 +13,7 @@
 //! assert!(!pattern.matches(&Path::from_topic("sensors/kitchen/hum").unwrap(), None));
 //! ```
 
+mod acks;
 mod error;
 mod event;
 mod layer;
@@ -29,8 +30,10 @@ pub mod security;
 mod session;
 mod stats;
 mod store;
+mod sys;
 pub mod transport;
 
+pub use acks::Publication;
 pub use error::Error;
 pub use event::{CloseReason, Event, EventFilter, EventKind, Matches, Outbound};
 pub use layer::{InboundVerdict, Layer, OutboundVerdict};

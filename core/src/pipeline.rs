@@ -21,6 +21,7 @@ use crate::security::{Access, Identity, Right, Security};
 use crate::session::{OverflowPolicy, Session, SessionEntry, SessionId, SessionInfo, SessionQueue};
 use crate::stats::{Counters, Stats};
 use crate::store::Store;
+use crate::sys::{SYS_PREFIX, SysValues, is_sys};
 
 /// Settings of the core. `Default` gives the documented defaults.
 #[derive(Debug, Clone)]
@@ -42,6 +43,13 @@ pub struct CoreConfig {
     /// its capacity; then the queue counts as stalled and drops until it drains.
     /// Default 5 s.
     pub backpressure_timeout: std::time::Duration,
+    /// How often the `$SYS/broker/...` statistics topics are published ([`crate::sys`]);
+    /// zero: never. Default zero here (a bare core publishes nothing on its own); the
+    /// broker's `mqtt.sys_interval_s` sets it (10 s by default there, as Mosquitto).
+    pub sys_interval: std::time::Duration,
+    /// How long a publication with consistency ACKNOWLEDGED waits for its recipients'
+    /// acknowledgements; then its writer is told which did not answer. Default 30 s.
+    pub ack_timeout: std::time::Duration,
 }
 
 impl Default for CoreConfig {
@@ -53,6 +61,8 @@ impl Default for CoreConfig {
             max_payload: 1024 * 1024,
             max_subscriptions: 10_000,
             backpressure_timeout: std::time::Duration::from_secs(5),
+            sys_interval: std::time::Duration::ZERO,
+            ack_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -66,8 +76,13 @@ pub(crate) struct Inner {
     layers: Vec<Arc<dyn Layer>>,
     security: Option<Arc<Security>>,
     pub(crate) counters: Counters,
+    /// When the core was built: the broker's uptime counts from here.
+    started: std::time::Instant,
+    /// The latest `$SYS` values, which new `$SYS` subscribers get as retained messages.
+    pub(crate) sys: SysValues,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    pub(crate) acks: crate::acks::Acks,
 }
 
 /// A handle to the broker core. Cheap to clone; every protocol, plugin and in-process
@@ -112,11 +127,18 @@ impl CoreBuilder {
     }
 
     /// Builds the core. With security, inside a tokio runtime, it also starts following
-    /// the directory's changes, so live sessions' grants stay current.
+    /// the directory's changes, so live sessions' grants stay current. With a
+    /// [`CoreConfig::sys_interval`], inside a tokio runtime, it starts publishing the
+    /// `$SYS` topics: a task in [`Core::tasks`] that ends when the shutdown token is
+    /// cancelled ([`Core::begin_shutdown`]) or the core is dropped.
     pub fn build(self) -> Core {
         let core = self.build_core();
-        if core.inner.security.is_some() && tokio::runtime::Handle::try_current().is_ok() {
+        let in_runtime = tokio::runtime::Handle::try_current().is_ok();
+        if core.inner.security.is_some() && in_runtime {
             tokio::spawn(crate::security::follow_changes(core.clone()));
+        }
+        if !core.inner.config.sys_interval.is_zero() && in_runtime {
+            crate::sys::spawn(&core);
         }
         core
     }
@@ -132,8 +154,11 @@ impl CoreBuilder {
                 layers: self.layers,
                 security: self.security,
                 counters: Counters::default(),
+                started: std::time::Instant::now(),
+                sys: SysValues::default(),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
+                acks: Default::default(),
             }),
         }
     }
@@ -162,6 +187,14 @@ impl Core {
             .iter()
             .map(|e| e.value().clone())
             .collect()
+    }
+
+    /// The protocol of the live session `id` (`"mqtt"`, `"native"`, `"local"`), if any.
+    pub fn session_protocol(&self, id: SessionId) -> Option<&'static str> {
+        self.inner
+            .sessions
+            .get(&id)
+            .map(|entry| entry.info.protocol)
     }
 
     /// The user logged in on the live session holding MQTT client id `client_id`, if any
@@ -206,15 +239,24 @@ impl Core {
         &self.inner.tasks
     }
 
-    /// A snapshot of the counters.
+    /// A snapshot of the counters. Also raises the recorded maximum of live sessions to
+    /// the current count.
     pub fn stats(&self) -> Stats {
         let c = &self.inner.counters;
+        let sessions = self.inner.sessions.len();
+        let sessions_max = c.max_sessions.fetch_max(sessions as u64, Ordering::Relaxed);
         Stats {
-            sessions: self.inner.sessions.len(),
+            sessions,
+            sessions_max: (sessions_max as usize).max(sessions),
+            sessions_opened: c.opened.load(Ordering::Relaxed),
+            connections_accepted: c.accepted.load(Ordering::Relaxed),
             subscriptions: self.inner.router.len(),
             published: c.published.load(Ordering::Relaxed),
             delivered: c.delivered.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
+            bytes_received: c.bytes_received.sum(),
+            bytes_sent: c.bytes_sent.sum(),
+            uptime_secs: self.inner.started.elapsed().as_secs(),
         }
     }
 
@@ -240,6 +282,7 @@ impl Core {
             identity: parking_lot::RwLock::new(None),
         });
         self.inner.sessions.insert(id, entry.clone());
+        self.inner.counters.opened.fetch_add(1, Ordering::Relaxed);
         if let Some(cid) = client_id
             && let Some(old) = self.inner.client_ids.insert(cid.clone(), id)
             && let Some(old) = self.inner.sessions.get(&old)
@@ -516,6 +559,21 @@ impl Core {
 }
 
 fn refuse_reserved(request: &Request) -> Result<(), Error> {
+    // `$SYS` belongs to the broker's statistics (MQTT 4.7.2: a `$` topic is the server's;
+    // Mosquitto refuses client publishes there too). Reading and subscribing are allowed.
+    let write = match request {
+        Request::Set { path, .. } => Some(path.as_str()),
+        Request::Remove { target, .. } | Request::RemoveMatching { target, .. } => {
+            Some(target.literal_prefix())
+        }
+        _ => None,
+    };
+    if let Some(target) = write.filter(|t| is_sys(t)) {
+        return Err(Error::Forbidden(format!(
+            "`{target}` is under {SYS_PREFIX}, where the broker publishes its statistics: \
+             clients cannot write there"
+        )));
+    }
     let target = match request {
         Request::Set { path, .. } => path.as_str(),
         Request::Get { target }

@@ -22,7 +22,7 @@ use crate::pipeline::Core;
 use crate::query::{Criteria, Query};
 use crate::request::{Consistency, Response, SetOptions};
 use crate::router::Subscription;
-use crate::session::{Delivery, Session, SessionQueue};
+use crate::session::{Delivery, Session, SessionId, SessionQueue};
 use crate::store::{OnCommit, Write};
 
 /// What a publication reached (reference: `onPublished` results).
@@ -35,6 +35,15 @@ pub struct PublishResult {
     /// Sessions whose subscriptions matched the path but not the event (event type, no
     /// local), or that were closing.
     pub skipped: u64,
+}
+
+/// What one fan-out left for its writer: the queues it congested, the sessions it reached
+/// (collected for consistency ACKNOWLEDGED only) and its results.
+#[derive(Default)]
+struct Fanned {
+    congested: Vec<SessionQueue>,
+    recipients: Vec<SessionId>,
+    results: PublishResult,
 }
 
 impl Core {
@@ -55,6 +64,15 @@ impl Core {
         }
         let published = !options.no_publish;
         let origin = session.id();
+        // Consistency ACKNOWLEDGED: registered before the event is queued, so an early
+        // `ack` counts (crate::acks).
+        let awaited = match (published, options.consistency, options.event_id) {
+            (true, Consistency::Acknowledged, Some(event_id)) => {
+                Some(format!("{origin}-{event_id}"))
+            }
+            _ => None,
+        };
+        let event_id = options.event_id;
         let meta = options.meta;
         let merge_input = options.merge.then(|| payload.clone());
         if options.increment.is_some() && (options.no_store || options.merge) {
@@ -93,6 +111,11 @@ impl Core {
             .with_targets(options.target_clients)
             .with_merge_input(merge_input)
         };
+        if let Some(id) = &awaited {
+            self.inner.acks.register(id);
+        }
+        let wants_recipients = awaited.is_some();
+        let mut fanned = Fanned::default();
         let record = if options.no_store {
             let now = now_ms();
             let record = Record {
@@ -103,9 +126,12 @@ impl Core {
                 modified_by: None,
             };
             if published {
-                let mut congested = Vec::new();
-                self.publish_into(Arc::new(event_for(&record)), Some(&mut congested));
-                self.wait_for_room(&congested).await;
+                fanned.results = self.publish_into(
+                    Arc::new(event_for(&record)),
+                    Some(&mut fanned.congested),
+                    wants_recipients.then_some(&mut fanned.recipients),
+                );
+                self.wait_for_room(&fanned.congested).await;
             }
             record
         } else {
@@ -117,17 +143,37 @@ impl Core {
                 increment: options.increment,
             };
             // The hook runs on the store's writer thread, which must not wait: it notes
-            // the congested queues, and this task waits for them after the commit.
-            let congested = Arc::new(parking_lot::Mutex::new(Vec::new()));
+            // the congested queues (and the results), and this task waits for them after
+            // the commit.
+            let shared = Arc::new(parking_lot::Mutex::new(Fanned::default()));
             let hook: Option<OnCommit<Record>> = published.then(|| {
-                let (core, congested) = (self.clone(), congested.clone());
+                let (core, shared) = (self.clone(), shared.clone());
                 Box::new(move |record: &Record| {
-                    core.publish_into(Arc::new(event_for(record)), Some(&mut congested.lock()));
+                    let mut fanned = shared.lock();
+                    let Fanned {
+                        congested,
+                        recipients,
+                        results,
+                    } = &mut *fanned;
+                    *results = core.publish_into(
+                        Arc::new(event_for(record)),
+                        Some(congested),
+                        wants_recipients.then_some(recipients),
+                    );
                 }) as OnCommit<Record>
             });
-            let record = self.inner.store.set(write, hook).await?;
-            let congested = std::mem::take(&mut *congested.lock());
-            self.wait_for_room(&congested).await;
+            let stored = self.inner.store.set(write, hook).await;
+            let record = match stored {
+                Ok(record) => record,
+                Err(error) => {
+                    if let Some(id) = &awaited {
+                        self.inner.acks.forget(id);
+                    }
+                    return Err(error.into());
+                }
+            };
+            fanned = std::mem::take(&mut *shared.lock());
+            self.wait_for_room(&fanned.congested).await;
             if let Some(tag) = tag {
                 let snapshot = Write {
                     path: tag,
@@ -140,7 +186,21 @@ impl Core {
             }
             record
         };
-        Ok(Response::Set { record, published })
+        if let Some(id) = awaited {
+            let origin_queue = session.entry.queue.clone();
+            self.await_acks(
+                id,
+                event_id,
+                fanned.results,
+                fanned.recipients,
+                origin_queue,
+            );
+        }
+        Ok(Response::Set {
+            record,
+            published,
+            results: fanned.results,
+        })
     }
 
     /// Removes what `target` matches and publishes one remove event per removed record.
@@ -239,7 +299,7 @@ impl Core {
     /// with all of that session's matching subscriptions. Never waits: a full queue is
     /// handled by the overflow policy.
     pub fn publish(&self, event: Arc<Event>) -> PublishResult {
-        self.publish_into(event, None)
+        self.publish_into(event, None, None)
     }
 
     /// Holds a publisher back until every queue its event congested has room again, at most [`crate::CoreConfig::backpressure_timeout`] in all (DESIGN.md
@@ -256,11 +316,13 @@ impl Core {
     }
 
     /// [`Core::publish`], noting in `congested` the queues that took the event beyond
-    /// their capacity ([`Delivery::Congested`]).
+    /// their capacity ([`Delivery::Congested`]), and in `recipients` the sessions it was
+    /// queued for.
     pub(crate) fn publish_into(
         &self,
         event: Arc<Event>,
         congested: Option<&mut Vec<SessionQueue>>,
+        recipients: Option<&mut Vec<SessionId>>,
     ) -> PublishResult {
         let counters = &self.inner.counters;
         counters.published.fetch_add(1, Ordering::Relaxed);
@@ -268,7 +330,7 @@ impl Core {
         // fresh list instead of a panic.
         let mut matches = MATCHES.take();
         self.inner.router.lookup(&event.path, &mut matches);
-        let result = self.fan_out(&event, &mut matches, congested);
+        let result = self.fan_out(&event, &mut matches, congested, recipients);
         matches.clear();
         if matches.capacity() <= KEEP_MATCHES {
             MATCHES.set(matches);
@@ -292,6 +354,7 @@ impl Core {
         event: &Arc<Event>,
         matches: &mut [Arc<Subscription>],
         mut congested: Option<&mut Vec<SessionQueue>>,
+        mut recipients: Option<&mut Vec<SessionId>>,
     ) -> PublishResult {
         let mut result = PublishResult::default();
         // A session with several matching subscriptions gets one message: bring them
@@ -331,7 +394,13 @@ impl Core {
                 subscriptions,
             };
             // Every subscription of a session holds the session's queue.
-            match group[0].queue.deliver(message, policy) {
+            let delivery = group[0].queue.deliver(message, policy);
+            if matches!(delivery, Delivery::Queued | Delivery::Congested)
+                && let Some(recipients) = recipients.as_deref_mut()
+            {
+                recipients.push(group[0].session);
+            }
+            match delivery {
                 Delivery::Queued => result.successful += 1,
                 Delivery::Congested => {
                     result.successful += 1;

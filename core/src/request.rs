@@ -297,6 +297,8 @@ pub enum Response {
         record: Record,
         /// Whether an event was published.
         published: bool,
+        /// Where the event went (zeros when none was published).
+        results: crate::PublishResult,
     },
     /// The record at an exact path, or `None`.
     Record(Option<Record>),

@@ -389,12 +389,21 @@ impl Session {
     }
 
     /// The stored records a new subscription to `pattern` should receive (MQTT retained
-    /// messages), ordered by path.
+    /// messages), ordered by path; for a pattern naming `$SYS`, the current `$SYS`
+    /// values too (kept in memory, never stored: `crate::sys`).
     ///
     /// # Errors
     /// [`Error::Store`].
     pub async fn retained(&self, pattern: &Pattern) -> Result<Vec<Record>, Error> {
-        let records = self.core.store().scan(&pattern.covering_glob()).await?;
+        let mut records = self.core.store().scan(&pattern.covering_glob()).await?;
+        let sys = self.core.inner.sys.matching(pattern);
+        if !sys.is_empty() {
+            // The live values stand for their topics (a record stored there before
+            // clients were refused `$SYS` writes is left out).
+            records.retain(|r| !crate::sys::is_sys(r.path.as_str()));
+            records.extend(sys);
+            records.sort_by(|a, b| a.path.cmp(&b.path));
+        }
         let visible = self.visible();
         Ok(records
             .into_iter()

@@ -1,15 +1,62 @@
 //! The core's counters (DESIGN.md §9): a snapshot type, and its Prometheus text for the
-//! HTTP `/metrics` endpoint.
+//! HTTP `/metrics` endpoint. The `$SYS` topics ([`crate::sys`]) publish the same counters.
 
 use std::fmt::Write as _;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// Counters of the core, read with [`Core::stats`].
+/// Counters of the core, read with [`Core::stats`](crate::Core::stats).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) published: AtomicU64,
     pub(crate) delivered: AtomicU64,
     pub(crate) dropped: AtomicU64,
+    /// Sessions opened since start.
+    pub(crate) opened: AtomicU64,
+    /// The most sessions seen live at once, updated when a snapshot is taken (as
+    /// Mosquitto's `clients/maximum`: short-lived peaks between snapshots may be missed).
+    pub(crate) max_sessions: AtomicU64,
+    /// Network connections accepted since start (every listener).
+    pub(crate) accepted: AtomicU64,
+    /// Bytes read from network connections (every listener), counted per read.
+    pub(crate) bytes_received: Striped,
+    /// Bytes written to network connections (every listener), counted per write.
+    pub(crate) bytes_sent: Striped,
+}
+
+/// How many stripes a [`Striped`] counter has.
+const STRIPES: usize = 8;
+
+/// One stripe, alone on its cache line(s) so that threads adding to different stripes do
+/// not contend.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Stripe(AtomicU64);
+
+/// A counter added to on hot paths (every socket read and write): each thread adds to its
+/// own stripe, so concurrent connections do not fight over one cache line; a read sums
+/// the stripes.
+#[derive(Debug, Default)]
+pub(crate) struct Striped([Stripe; STRIPES]);
+
+impl Striped {
+    pub(crate) fn add(&self, n: u64) {
+        self.0[stripe()].0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sum(&self) -> u64 {
+        (self.0.iter())
+            .map(|s| s.0.load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+}
+
+/// This thread's stripe: threads take stripes in turn as they first count.
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    }
+    STRIPE.with(|s| *s)
 }
 
 /// A snapshot of the core's counters.
@@ -18,6 +65,12 @@ pub(crate) struct Counters {
 pub struct Stats {
     /// Live sessions.
     pub sessions: usize,
+    /// The most sessions live at once since start (as seen by snapshots).
+    pub sessions_max: usize,
+    /// Sessions opened since start.
+    pub sessions_opened: u64,
+    /// Network connections accepted since start, on every listener.
+    pub connections_accepted: u64,
     /// Live subscriptions.
     pub subscriptions: usize,
     /// Events published since start.
@@ -26,14 +79,38 @@ pub struct Stats {
     pub delivered: u64,
     /// Event deliveries dropped (full queues) since start.
     pub dropped: u64,
+    /// Bytes read from network connections since start, on every listener.
+    pub bytes_received: u64,
+    /// Bytes written to network connections since start, on every listener.
+    pub bytes_sent: u64,
+    /// Seconds since the core started.
+    pub uptime_secs: u64,
 }
 
 impl Stats {
     /// The snapshot in the Prometheus text exposition format (version 0.0.4): one gauge or
     /// counter per field, prefixed `pathmq_`.
     pub fn to_prometheus(&self) -> String {
-        let metrics: [(&str, &str, &str, u64); 5] = [
+        let metrics: [(&str, &str, &str, u64); 11] = [
             ("sessions", "gauge", "Live sessions.", self.sessions as u64),
+            (
+                "sessions_max",
+                "gauge",
+                "The most sessions live at once since start.",
+                self.sessions_max as u64,
+            ),
+            (
+                "sessions_opened_total",
+                "counter",
+                "Sessions opened since start.",
+                self.sessions_opened,
+            ),
+            (
+                "connections_accepted_total",
+                "counter",
+                "Network connections accepted since start.",
+                self.connections_accepted,
+            ),
             (
                 "subscriptions",
                 "gauge",
@@ -58,6 +135,24 @@ impl Stats {
                 "Event deliveries dropped because a session's outbound queue was full (the overflow policy).",
                 self.dropped,
             ),
+            (
+                "received_bytes_total",
+                "counter",
+                "Bytes read from network connections since start.",
+                self.bytes_received,
+            ),
+            (
+                "sent_bytes_total",
+                "counter",
+                "Bytes written to network connections since start.",
+                self.bytes_sent,
+            ),
+            (
+                "uptime_seconds",
+                "gauge",
+                "Seconds since the broker started.",
+                self.uptime_secs,
+            ),
         ];
         let mut out = String::new();
         for (name, kind, help, value) in metrics {
@@ -78,10 +173,16 @@ mod tests {
     fn prometheus_text_has_help_type_and_value() {
         let stats = Stats {
             sessions: 2,
+            sessions_max: 7,
+            sessions_opened: 8,
+            connections_accepted: 9,
             subscriptions: 3,
             published: 4,
             delivered: 5,
             dropped: 6,
+            bytes_received: 10,
+            bytes_sent: 11,
+            uptime_secs: 12,
         };
         let text = stats.to_prometheus();
         assert!(
@@ -92,6 +193,24 @@ mod tests {
             text.contains("# TYPE pathmq_dropped_total counter\npathmq_dropped_total 6\n"),
             "{text}"
         );
-        assert_eq!(text.lines().count(), 15);
+        assert!(
+            text.contains("# TYPE pathmq_sent_bytes_total counter\npathmq_sent_bytes_total 11\n"),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 33);
+    }
+
+    /// The striped counter adds up what every thread added.
+    #[test]
+    fn striped_counter_sums_all_threads() {
+        let counter = std::sync::Arc::new(Striped::default());
+        let threads: Vec<_> = (0..12)
+            .map(|_| {
+                let counter = counter.clone();
+                std::thread::spawn(move || (0..1000).for_each(|_| counter.add(2)))
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(counter.sum(), 24_000);
     }
 }

@@ -196,7 +196,8 @@ impl Directory {
     }
 
     /// Creates or updates a user (reference: upsertUser): hashes the new password (or
-    /// keeps the stored hash when none is given), replaces `custom_data`, merges
+    /// keeps the stored hash when none is given, or the same password is given again:
+    /// a changed password refuses the user's older tokens), replaces `custom_data`, merges
     /// `permissions` ([`merge_permissions`]) and keeps the user's groups. Returns the user
     /// as stored.
     ///
@@ -213,9 +214,20 @@ impl Directory {
         } = input;
         check_name(User::KIND, &username)?;
         let permissions = normalize_permissions(permissions)?;
-        let hash = match password {
-            Some(password) => Some(self.hash(&username, password).await?),
-            None => None,
+        // The same password again (a provisioning script run twice) keeps the stored
+        // hash, and the user's tokens.
+        let stored = self.get_user(&username).and_then(|u| u.password_hash);
+        let hash = match (password, stored) {
+            (Some(password), Some(stored))
+                if matches!(
+                    self.hasher.verify(password.clone(), Some(&stored)).await,
+                    Ok(true)
+                ) =>
+            {
+                None
+            }
+            (Some(password), _) => Some(self.hash(&username, password).await?),
+            (None, _) => None,
         };
         let _writer = self.writer.lock().await;
         let old = self.get_user(&username);
@@ -251,8 +263,8 @@ impl Directory {
             user.password_hash = Some(hash);
             user.tokens_after_ms = crate::now_ms();
         })
-            .await
-            .map(drop)
+        .await
+        .map(drop)
     }
 
     /// Sets `_ADMIN`'s password (the explicit way: [`Directory::ensure_admin`] never

@@ -27,7 +27,7 @@ pub mod http;
 mod lockout;
 pub mod login;
 #[cfg(test)]
-mod mem_store;
+pub(crate) mod mem_store;
 pub mod model;
 pub mod password;
 pub mod profile;

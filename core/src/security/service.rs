@@ -305,7 +305,13 @@ impl Security {
                 let user = self
                     .lookup_user(&claims.sub)
                     .ok_or(LoginError::BadCredentials)?;
-                if claims.iat_ms < user.tokens_after_ms {
+                // Tokens without `iat_ms` (signed elsewhere) are placed at the end of
+                // their second.
+                let issued_ms = match claims.iat_ms {
+                    0 => claims.iat.saturating_mul(1000).saturating_add(999),
+                    ms => ms,
+                };
+                if issued_ms < user.tokens_after_ms {
                     // Issued before the password changed, or to an earlier user of the name.
                     return Err(LoginError::Token(TokenError::Revoked));
                 }

@@ -6,6 +6,7 @@
 //! Handshakes happen inside the connection task, under a timeout, never in the loop.
 
 mod http;
+mod metered;
 mod tcp;
 
 use std::net::SocketAddr;

@@ -28,6 +28,7 @@ pub async fn run_tcp(
         let (protocol, core2) = (protocol.clone(), core.clone());
         core.tasks().spawn(
             async move {
+                let stream = super::metered::Metered::new(stream, &core2);
                 protocol.serve_io(core2, Box::new(stream), peer).await;
                 drop(permit);
             }

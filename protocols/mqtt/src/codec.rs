@@ -137,7 +137,7 @@ pub(crate) fn decode(
         }));
     }
     let packet = match version {
-        Version::V4 => v4::decode(buf, &frame, max)?,
+        Version::V3 | Version::V4 => v4::decode(buf, &frame, max)?,
         Version::V5 => v5::decode(buf, &frame, max)?,
     };
     Ok(Some(packet))
@@ -153,15 +153,16 @@ pub(crate) struct ConnectError {
 }
 
 /// Decodes the first packet of a connection, which must be a CONNECT, consuming its bytes.
-/// Its protocol level selects the codec of the rest of the connection. `Ok(None)` when
-/// `buf` does not hold the whole packet yet.
+/// Its protocol name and level select the codec of the rest of the connection: `MQIsdp` 3
+/// (MQTT 3.1), `MQTT` 4 (3.1.1) or `MQTT` 5. `Ok(None)` when `buf` does not hold the whole
+/// packet yet.
 ///
 /// # Errors
 /// [`ConnectError`] with [`ProtocolError::FirstPacketNotConnect`] (checked on the first
 /// byte), [`ProtocolError::BadProtocolName`],
-/// [`ProtocolError::UnsupportedProtocolLevel`] (answered with a 3.1.1 CONNACK for levels
-/// below 5, an MQTT 5 one above), [`ProtocolError::ReservedConnectFlag`], or any framing or
-/// decoding error.
+/// [`ProtocolError::UnsupportedProtocolLevel`] (any other level or name/level pair,
+/// answered with a 3.1.1 CONNACK for levels below 5, an MQTT 5 one above),
+/// [`ProtocolError::ReservedConnectFlag`], or any framing or decoding error.
 pub(crate) fn decode_connect(
     buf: &mut BytesMut,
     max: usize,
@@ -204,9 +205,10 @@ pub(crate) fn decode_connect(
         return fail(None, malformed());
     };
     let version = match (name, level) {
+        (b"MQIsdp", 3) => Version::V3,
         (b"MQTT", 4) => Version::V4,
         (b"MQTT", 5) => Version::V5,
-        (b"MQTT" | b"MQIsdp", level) if level != 4 && level != 5 => {
+        (b"MQTT" | b"MQIsdp", level) => {
             let version = if level > 5 { Version::V5 } else { Version::V4 };
             return fail(
                 Some(version),
@@ -226,6 +228,7 @@ pub(crate) fn decode_connect(
         return fail(Some(version), ProtocolError::ReservedConnectFlag);
     }
     let decoded = match version {
+        Version::V3 => v4::decode_connect_v31(buf, &frame, max),
         Version::V4 => v4::decode_connect(buf, max),
         Version::V5 => v5::decode_connect(buf, max),
     };
@@ -238,7 +241,7 @@ pub(crate) fn decode_connect(
 /// Appends `reply` to `buf` in `version`'s format.
 pub(crate) fn encode(version: Version, buf: &mut BytesMut, reply: &Reply<'_>) {
     match version {
-        Version::V4 => v4::encode(buf, reply),
+        Version::V3 | Version::V4 => v4::encode(buf, reply),
         Version::V5 => v5::encode(buf, reply),
     }
 }
@@ -255,7 +258,7 @@ pub(crate) fn encode_publish(
     max: Option<usize>,
 ) -> Result<(), TooLarge> {
     match version {
-        Version::V4 => v4::encode_publish(buf, publish),
+        Version::V3 | Version::V4 => v4::encode_publish(buf, publish),
         Version::V5 => v5::encode_publish(buf, publish, max),
     }
 }
@@ -378,19 +381,31 @@ mod tests {
 
     #[test]
     fn connect_level_selects_the_codec() {
-        // MQTT 3.1 (MQIsdp, level 3): answered with a 3.1.1 CONNACK.
+        // MQTT 3.1 (MQIsdp, level 3).
         let mut buf = BytesMut::from(
             &[
                 0x10, 0x12, 0, 6, b'M', b'Q', b'I', b's', b'd', b'p', 3, 2, 0, 60, 0, 4, b't',
                 b'e', b's', b't',
             ][..],
         );
-        let error = decode_connect(&mut buf, 1024).unwrap_err();
-        assert_eq!(error.version, Some(Version::V4));
-        assert_eq!(
-            error.error,
-            ProtocolError::UnsupportedProtocolLevel { level: 3 }
-        );
+        let (version, connect) = decode_connect(&mut buf, 1024).unwrap().unwrap();
+        assert_eq!(version, Version::V3);
+        assert_eq!(connect.client_id, "test");
+        assert!(buf.is_empty());
+        // Level 3 under the name MQTT, level 4 under MQIsdp: a 3.1.1 CONNACK refusal.
+        for (name, level) in [(&b"MQTT"[..], 3u8), (&b"MQIsdp"[..], 4)] {
+            let mut body = vec![0, name.len() as u8];
+            body.extend_from_slice(name);
+            body.extend_from_slice(&[level, 2, 0, 60, 0, 1, b't']);
+            let mut buf = BytesMut::from(&[0x10, body.len() as u8][..]);
+            buf.extend_from_slice(&body);
+            let error = decode_connect(&mut buf, 1024).unwrap_err();
+            assert_eq!(error.version, Some(Version::V4));
+            assert_eq!(
+                error.error,
+                ProtocolError::UnsupportedProtocolLevel { level }
+            );
+        }
         // Level 6: answered with an MQTT 5 CONNACK.
         let mut buf =
             BytesMut::from(&[0x10, 0x0A, 0, 4, b'M', b'Q', b'T', b'T', 6, 2, 0, 60, 0, 0][..]);
@@ -454,17 +469,13 @@ mod tests {
                 let _ = decode(version, &mut buf, 1024);
             }
             if round % 4 == 0 {
-                // A CONNECT that gets past the name and level checks.
-                let mut body = vec![
-                    0,
-                    4,
-                    b'M',
-                    b'Q',
-                    b'T',
-                    b'T',
-                    4 + (next() & 1),
-                    next() & 0xFE,
-                ];
+                // A CONNECT that gets past the name and level checks: MQTT 3.1.1 or 5, or
+                // MQTT 3.1 (rewritten as 3.1.1 before decoding).
+                let mut body = match next() % 3 {
+                    0 => vec![0, 6, b'M', b'Q', b'I', b's', b'd', b'p', 3],
+                    n => vec![0, 4, b'M', b'Q', b'T', b'T', 3 + n],
+                };
+                body.push(next() & 0xFE);
                 body.extend((0..len).map(|_| next()));
                 let mut connect = vec![0x10, body.len() as u8];
                 connect.extend(body);

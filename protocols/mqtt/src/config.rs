@@ -27,6 +27,16 @@ pub struct MqttConfig {
     /// `0x93`. (QoS 1 publications are acknowledged as soon as they are processed, in
     /// order, so they never accumulate.) Default 128.
     pub receive_maximum: u16,
+    /// The longest keep alive a client may use, in seconds; 0: no maximum (a client's keep
+    /// alive is used as asked, 0 included: never timed out). An MQTT 5 client asking for
+    /// more, or for 0, gets this value as the CONNACK's Server Keep Alive and is held to it
+    /// (MQTT-3.2.2-21/22). A 3.1.x client asking for more is refused with return code 2
+    /// (identifier rejected), as Mosquitto does: 3.1.x cannot be told another value; one
+    /// asking for 0 is accepted (and not timed out). Default 65,535 (as Mosquitto's
+    /// `max_keepalive`): only MQTT 5 clients asking for 0 are affected, and are timed out
+    /// after 1.5 × 65,535 s (~27 h) of silence, so a half-open connection does not live
+    /// forever.
+    pub max_keepalive: u16,
 }
 
 impl Default for MqttConfig {
@@ -36,6 +46,7 @@ impl Default for MqttConfig {
             max_packet_size: 1024 * 1024 + 1024,
             max_inflight: 32,
             receive_maximum: 128,
+            max_keepalive: u16::MAX,
         }
     }
 }

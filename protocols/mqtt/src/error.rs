@@ -67,12 +67,13 @@ pub enum ProtocolError {
         /// The name received.
         name: String,
     },
-    /// The CONNECT's protocol level is not 4 (3.1.1) or 5 [MQTT-3.1.2-2].
+    /// The CONNECT's protocol level is not 3 (MQTT 3.1, name `MQIsdp`), 4 (3.1.1) or 5
+    /// (name `MQTT`) [MQTT-3.1.2-2].
     #[error(
-        "protocol level {level} is not supported; only 4 (MQTT 3.1.1) and 5 are [MQTT-3.1.2-2]"
+        "protocol level {level} is not supported; only 3 (MQIsdp, MQTT 3.1), 4 (MQTT 3.1.1) and 5 are [MQTT-3.1.2-2]"
     )]
     UnsupportedProtocolLevel {
-        /// The level received (3 is MQTT 3.1).
+        /// The level received.
         level: u8,
     },
     /// The CONNECT's reserved flag is set [MQTT-3.1.2-3].
@@ -81,6 +82,44 @@ pub enum ProtocolError {
     /// An MQTT 3.1.1 client sent an empty client id with clean session 0 [MQTT-3.1.3-8].
     #[error("empty client id with clean session 0 [MQTT-3.1.3-8]")]
     ClientIdRejected,
+    /// An MQTT 3.1 client sent an empty client id: 3.1 requires one (MQTT 3.1 §3.1, "1 to
+    /// 23 characters"; longer ones are accepted, as Mosquitto does). 3.1 return code 2.
+    #[error("empty client id from an MQTT 3.1 client [MQTT 3.1 §3.1 Client Identifier]")]
+    EmptyClientIdV31,
+    /// A 3.1.x client asked for a keep alive longer than the server's maximum
+    /// (`MqttConfig::max_keepalive`). 3.1.x cannot be told to use another value (MQTT 5
+    /// clients get a Server Keep Alive instead), so, as Mosquitto does, the CONNECT is
+    /// refused with return code 2, identifier rejected (MQTT 3.1.1 §3.1.2.10, §3.2.2.3).
+    #[error(
+        "keep alive of {keep_alive} s exceeds the server's maximum of {max} s [MQTT 3.1.1 §3.1.2.10]"
+    )]
+    KeepAliveTooLong {
+        /// The keep alive asked for, in seconds.
+        keep_alive: u16,
+        /// The server's maximum, in seconds.
+        max: u16,
+    },
+    /// The will topic is empty, holds a wildcard, or is otherwise not a valid path
+    /// [MQTT-3.1.3-10, MQTT-4.7.1-1]; MQTT 5 CONNACK `0x90` (§3.2.2.2), 3.1.x: closed.
+    #[error("invalid will topic {topic:?}: {source} [MQTT-4.7.1-1, MQTT 5 §3.2.2.2]")]
+    InvalidWillTopic {
+        /// The will topic received.
+        topic: String,
+        /// Why the topic is not a valid path.
+        #[source]
+        source: PathError,
+    },
+    /// The will payload is larger than the broker accepts for a PUBLISH (the core's
+    /// `max_payload`); MQTT 5 CONNACK `0x95` (§3.2.2.2), 3.1.x: closed.
+    #[error(
+        "will payload of {size} bytes exceeds the maximum payload of {limit} bytes [MQTT 5 §3.2.2.2]"
+    )]
+    WillTooLarge {
+        /// The will payload's size, in bytes.
+        size: usize,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The broker is secure and the CONNECT's user name or password is missing or wrong
     /// (MQTT 5 §3.2.2.2, reason 0x86; 3.1.1 return code 4).
     #[error("bad user name or password [MQTT-3.1.4-2, §3.2.2.2]")]
@@ -185,7 +224,7 @@ impl ProtocolError {
             | Self::EmptyUnsubscribe
             | Self::UnexpectedPacket { .. } => 0x82,
             Self::BadProtocolName { .. } | Self::UnsupportedProtocolLevel { .. } => 0x84,
-            Self::ClientIdRejected => 0x85,
+            Self::ClientIdRejected | Self::EmptyClientIdV31 | Self::KeepAliveTooLong { .. } => 0x85,
             Self::BadCredentials => 0x86,
             Self::NotAuthorized { .. } => 0x87,
             Self::Banned { .. } => 0x8A,
@@ -193,10 +232,10 @@ impl ProtocolError {
             Self::QuotaExceeded { .. } => 0x97,
             Self::BadAuthenticationMethod { .. } => 0x8C,
             Self::KeepAliveTimeout { .. } => 0x8D,
-            Self::InvalidTopic { .. } => 0x90,
+            Self::InvalidTopic { .. } | Self::InvalidWillTopic { .. } => 0x90,
             Self::ReceiveMaximumExceeded { .. } => 0x93,
             Self::TopicAliasInvalid { .. } => 0x94,
-            Self::PacketTooLarge { .. } => 0x95,
+            Self::PacketTooLarge { .. } | Self::WillTooLarge { .. } => 0x95,
         }
     }
 }
@@ -263,6 +302,16 @@ mod tests {
                 source: PathError::Empty,
             },
             ProtocolError::EmptySubscribe,
+            ProtocolError::EmptyClientIdV31,
+            ProtocolError::KeepAliveTooLong {
+                keep_alive: 600,
+                max: 60,
+            },
+            ProtocolError::InvalidWillTopic {
+                topic: "a/#".into(),
+                source: PathError::Empty,
+            },
+            ProtocolError::WillTooLarge { size: 2, limit: 1 },
         ];
         for error in cases {
             assert!(error.reason_code() >= 0x80, "{error}");

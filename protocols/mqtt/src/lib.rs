@@ -1,5 +1,5 @@
-//! pathmq MQTT: MQTT 3.1.1 and 5 for the pathmq broker, over TCP and WebSocket
-//! (DESIGN.md §2–§6).
+//! pathmq MQTT: MQTT 3.1.1 and 5 (and 3.1, protocol name `MQIsdp`) for the pathmq broker,
+//! over TCP and WebSocket (DESIGN.md §2–§6).
 //!
 //! [`Mqtt`] implements [`pathmq_core::Protocol`]. Each connection runs in one task
 //! (`connection/`): the CONNECT handshake under a timeout, then one `select!` loop over the
@@ -25,11 +25,16 @@
 //! `content_type: application/json`. Retained messages are sent at min(granted QoS, 1):
 //! records do not keep the QoS they were published with.
 //!
+//! Will messages are published through the core like a PUBLISH from their client when
+//! its connection ends without a normal DISCONNECT (`connection/will.rs`); a client may
+//! keep alive at most [`MqttConfig::max_keepalive`] (MQTT 5: Server Keep Alive). See
+//! docs/MQTT.md.
+//!
 //! Not yet: durable sessions (clean session 0 / session expiry are accepted, session
-//! present is always 0), will messages (accepted and ignored), topic aliases (Topic Alias
-//! Maximum 0), shared subscriptions (`0x9E`), subscription identifiers (`0xA1`), message
-//! expiry and the other PUBLISH properties, retain-as-published, authentication (user name
-//! and password are accepted and ignored). Topic names holding `*` are refused (`0x90`):
+//! present is always 0, so a will's delay ends with the connection), topic aliases (Topic
+//! Alias Maximum 0), shared subscriptions (`0x9E`), subscription identifiers (`0xA1`),
+//! message expiry and the other PUBLISH (and will) properties but user properties,
+//! retain-as-published, extended authentication. Topic names holding `*` are refused (`0x90`):
 //! in pathmq `*` is the data wildcard, so the core does not accept it in a path.
 //!
 //! ```no_run

@@ -12,6 +12,9 @@ use crate::error::ReasonCode;
 /// The protocol version of a connection, fixed by its CONNECT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Version {
+    /// MQTT 3.1 (protocol name `MQIsdp`, level 3): after its CONNECT, the same packets as
+    /// 3.1.1 (the `v4` codec); its CONNACK has no session present flag.
+    V3,
     /// MQTT 3.1.1 (protocol level 4).
     V4,
     /// MQTT 5 (protocol level 5).
@@ -35,12 +38,26 @@ pub(crate) struct Connect {
     pub(crate) max_packet_size: Option<u32>,
     /// MQTT 5 Authentication Method (extended authentication).
     pub(crate) authentication_method: Option<String>,
-    /// Whether a will message was given (not supported yet: ignored).
-    pub(crate) has_will: bool,
+    /// The will message, when the Will Flag is set (boxed: the CONNECT stays small in the
+    /// connection task's future).
+    pub(crate) will: Option<Box<Will>>,
     /// The user name, when given (checked when the broker is secure).
     pub(crate) username: Option<String>,
     /// The password, when given; never printed.
     pub(crate) password: Option<pathmq_core::security::Password>,
+}
+
+/// A will message (MQTT 3.1.1 §3.1.2.5, §3.1.3.2–3; MQTT 5 §3.1.2.5, §3.1.3.2–4): what the
+/// server publishes for the client when its network connection ends without a normal
+/// DISCONNECT.
+#[derive(Debug)]
+pub(crate) struct Will {
+    /// The message, as a PUBLISH from the client would carry it (Will Topic, Will Payload,
+    /// Will QoS, Will Retain, MQTT 5 will properties; packet id 0, no topic alias), so it
+    /// takes the PUBLISH path to the core and carries whatever a PUBLISH carries.
+    pub(crate) message: Publish,
+    /// MQTT 5 Will Delay Interval, in seconds (0 when absent, and for 3.1.x).
+    pub(crate) delay: u32,
 }
 
 /// A decoded PUBLISH.
@@ -140,7 +157,11 @@ pub(crate) enum Packet {
     /// PINGREQ.
     PingReq,
     /// DISCONNECT.
-    Disconnect,
+    Disconnect {
+        /// MQTT 5 reason code (`0x00` for 3.1.x and when absent): `0x00` discards the will,
+        /// any other (`0x04` Disconnect with Will Message) has it published.
+        reason: ReasonCode,
+    },
 }
 
 /// A control packet the server sends. Reason codes are MQTT 5 codes; the 3.1.1 encoder
@@ -203,7 +224,8 @@ pub(crate) enum Reply<'a> {
 pub(crate) struct ConnAck {
     /// The MQTT 5 reason code (`0x00` success).
     pub(crate) code: ReasonCode,
-    /// Session present (always 0 until durable sessions exist).
+    /// Session present (always 0 until durable sessions exist; MQTT 3.1 has no such flag
+    /// and must get 0).
     pub(crate) session_present: bool,
     /// MQTT 5 Assigned Client Identifier, when the server chose the id.
     pub(crate) assigned_client_id: Option<String>,
@@ -213,6 +235,9 @@ pub(crate) struct ConnAck {
     pub(crate) max_packet_size: u32,
     /// MQTT 5 Session Expiry Interval the server uses, when it differs from the client's.
     pub(crate) session_expiry: Option<u32>,
+    /// MQTT 5 Server Keep Alive: the keep alive the server uses instead of the client's
+    /// (MQTT-3.2.2-21).
+    pub(crate) server_keep_alive: Option<u16>,
 }
 
 /// An application message to send: a live event or a retained record.

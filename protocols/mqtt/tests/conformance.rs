@@ -80,10 +80,19 @@ async fn invalid_fixed_header_flags_are_malformed() {
 }
 
 #[tokio::test]
-async fn mqtt_3_1_gets_connack_0x01() {
+async fn mqtt_3_1_is_accepted_and_level_3_under_the_name_mqtt_gets_connack_0x01() {
     let broker = start().await;
     let mut raw = Raw::connect(&broker).await;
     raw.send(&connect(3, "old", 30)).await;
+    assert_eq!(raw.packet().await.unwrap(), CONNACK_V4_OK);
+    raw.send(&PINGREQ).await;
+    assert_eq!(raw.packet().await.unwrap(), PINGRESP);
+    // "MQTT" with level 3 is neither 3.1 nor 3.1.1.
+    let mut body = string("MQTT");
+    body.extend_from_slice(&[3, 0x02, 0, 30]);
+    body.extend(string("odd"));
+    let mut raw = Raw::connect(&broker).await;
+    raw.send(&packet(0x10, &body)).await;
     assert_eq!(raw.packet().await.unwrap(), [0x20, 0x02, 0x00, 0x01]);
     raw.expect_closed().await;
     still_works(&broker).await;

@@ -71,7 +71,15 @@ pub(crate) struct Connection {
     in_flight: InFlight,
     /// Frames for the next write, in order.
     out: Vec<Bytes>,
+    /// `publication-ack` frames held until every request read so far is answered: the
+    /// answer to a `set` must reach the client before its publication results, which can
+    /// be ready sooner (fast acknowledgements).
+    held: Vec<Bytes>,
 }
+
+/// Held `publication-ack` frames beyond this are written anyway (a client that never
+/// stops pipelining must not grow them without end).
+const MAX_HELD: usize = 1024;
 
 impl Connection {
     /// Serves a connection to its end: opens a session, runs the loop in a span carrying
@@ -101,6 +109,7 @@ impl Connection {
             write_timeout: config.write_timeout,
             in_flight: InFlight::new(config.max_in_flight),
             out: Vec::new(),
+            held: Vec::new(),
         };
         connection.run().instrument(span).await;
     }
@@ -190,6 +199,9 @@ impl Connection {
                 break;
             }
         }
+        if !self.held.is_empty() && (self.in_flight.is_empty() || self.held.len() > MAX_HELD) {
+            self.out.append(&mut self.held);
+        }
         Ok(())
     }
 
@@ -258,6 +270,11 @@ impl Connection {
                 Ok(())
             }
             Some(Outbound::Close(reason)) => Err(End::Server(reason.to_string())),
+            Some(Outbound::Published(publication)) => {
+                self.held
+                    .push(crate::response::publication_frame(&publication));
+                Ok(())
+            }
             Some(other) => {
                 tracing::debug!(?other, "ignoring an outbound message native does not carry");
                 Ok(())

@@ -112,9 +112,12 @@ fn path_item(path: &Path) -> Value {
 /// `_meta` key in object data is dropped. Answer: the stored value (merged, for
 /// `merge`) with `_meta {path, created, modified, published}`.
 ///
-/// Consistency 1 and 3 publish, but their publication results are not carried yet:
-/// the answer is followed by a `publication-ack` frame with `status: 'error'` saying
-/// so.
+/// Consistency (reference: CONSISTENCY; DESIGN.md §6): the answer comes once the event
+/// is in every recipient's queue at every level; DEFERRED (1) follows it with a
+/// `publication-ack` frame of the results `{successful, failed, skipped, queued}`;
+/// ACKNOWLEDGED (3) with one once every native recipient answered `ack` (or the
+/// acknowledgement timeout passed: `status: 'error'` naming those that did not), with
+/// `acknowledged`.
 ///
 /// # Errors
 /// 400 for a missing or wildcard path, a mistyped option, or an increment whose data is
@@ -175,7 +178,12 @@ pub(crate) async fn set(
             options,
         })
         .await?;
-    let Response::Set { record, published } = response else {
+    let Response::Set {
+        record,
+        published,
+        results,
+    } = response
+    else {
         return Err(unexpected(envelope.action, &response));
     };
     let mut frames = Vec::with_capacity(2);
@@ -194,16 +202,8 @@ pub(crate) async fn set(
             None => frames.push(reply.record(&record, published)),
         }
     }
-    if published
-        && matches!(
-            consistency,
-            Consistency::Deferred | Consistency::Acknowledged
-        )
-    {
-        frames.push(reply.publication_ack_error(
-            "publication results (consistency DEFERRED and ACKNOWLEDGED) are not \
-             implemented yet; the event was published",
-        ));
+    if published && consistency == Consistency::Deferred {
+        frames.push(reply.publication_ack(&results));
     }
     Ok(frames)
 }

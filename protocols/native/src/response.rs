@@ -9,7 +9,7 @@
 use std::io::Write as _;
 
 use bytes::Bytes;
-use pathmq_core::{Error, Payload, Record, SessionId};
+use pathmq_core::{Error, Payload, Publication, PublishResult, Record, SessionId};
 use serde_json::{Map, Value, json};
 
 use crate::frame::PROTOCOL;
@@ -183,22 +183,64 @@ impl Reply<'_> {
 
     /// A `publication-ack` frame reporting that publication results cannot be given
     /// (wire doc §6), so a client's `onPublished` gets a clear error instead of a timeout.
-    pub(crate) fn publication_ack_error(&self, message: &str) -> Bytes {
+    /// The `publication-ack` of consistency DEFERRED, right after the answer: `{id,
+    /// action:'publication-ack', result:{successful, failed, skipped, queued}, status:'ok',
+    /// _meta:{type:'ack', eventId}, protocol}` (wire doc §6, publication results).
+    pub(crate) fn publication_ack(&self, results: &PublishResult) -> Bytes {
         let id = match self.event_id {
             Some(Value::String(s)) => format!("{}-{s}", self.session),
             Some(other) => format!("{}-{other}", self.session),
             None => format!("{}-", self.session),
         };
-        let frame = json!({
-            "id": id,
-            "action": "publication-ack",
-            "status": "error",
-            "error": message,
-            "_meta": { "type": "ack", "eventId": self.event_id },
-            "protocol": PROTOCOL,
-        });
-        Bytes::from(serde_json::to_vec(&frame).unwrap_or_default())
+        publication_ack_frame(&id, self.event_id.cloned(), results, None, None)
     }
+}
+
+/// The `publication-ack` frame of publication `id`: `result` with `acknowledged` for
+/// consistency ACKNOWLEDGED, `status: 'error'` and `error` when some recipients did not
+/// acknowledge in time.
+pub(crate) fn publication_ack_frame(
+    id: &str,
+    event_id: Option<Value>,
+    results: &PublishResult,
+    acknowledged: Option<u64>,
+    error: Option<&str>,
+) -> Bytes {
+    let mut result = json!({
+        "successful": results.successful,
+        "failed": results.failed,
+        "skipped": results.skipped,
+        "queued": results.successful,
+    });
+    if let Some(acknowledged) = acknowledged {
+        result["acknowledged"] = acknowledged.into();
+    }
+    if let Some(error) = error {
+        result["lastError"] = error.into();
+    }
+    let mut frame = json!({
+        "id": id,
+        "action": "publication-ack",
+        "result": result,
+        "status": if error.is_some() { "error" } else { "ok" },
+        "_meta": { "type": "ack", "eventId": event_id },
+        "protocol": PROTOCOL,
+    });
+    if let Some(error) = error {
+        frame["error"] = error.into();
+    }
+    Bytes::from(serde_json::to_vec(&frame).unwrap_or_default())
+}
+
+/// The `publication-ack` frame of a publication the core finished waiting for.
+pub(crate) fn publication_frame(publication: &Publication) -> Bytes {
+    publication_ack_frame(
+        &publication.id,
+        publication.event_id.map(Value::from),
+        &publication.results,
+        publication.acknowledged,
+        publication.error.as_deref(),
+    )
 }
 
 /// Writes `"path":…,"created":…,"modified":…` and `,"modifiedBy":…` when known: the item

@@ -116,9 +116,16 @@ impl NativeSession {
                     return Handled::Run(Effect::Exclusive, Box::pin(call));
                 }
             },
-            // Acknowledged delivery is not carried yet: the ack is answered so the
-            // subscriber's client does not wait, and echoes the publication id.
-            Action::Ack => Ok(vec![reply.ok(envelope.data.clone(), Map::new(), false)]),
+            // A recipient acknowledges a publication of consistency ACKNOWLEDGED by its id
+            // (`data`), matched on this session, never on a client-supplied session id.
+            // Answered with the id in any case (an unknown or repeated ack is not an error).
+            Action::Ack => {
+                if let Some(id) = envelope.data.as_str() {
+                    let counted = self.session.core().acknowledge(self.session.id(), id);
+                    tracing::trace!(publication = id, counted, "ack");
+                }
+                Ok(vec![reply.ok(envelope.data.clone(), Map::new(), false)])
+            }
             Action::RevokeToken if self.session.core().security().is_some() => {
                 let security = self.session.core().security().cloned();
                 let call = revoke_token(security.expect("checked"), self.session.clone(), envelope);

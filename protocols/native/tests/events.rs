@@ -274,10 +274,10 @@ async fn publish_without_storing_is_delivered() -> Result<()> {
     Ok(())
 }
 
-/// Guards: consistency 1 and 3 publish, and the writer is told at once that publication
-/// results are not available, rather than its `onPublished` timing out.
+/// Reference: CONSISTENCY. DEFERRED (1): the answer, then a `publication-ack` with the
+/// results `{successful, failed, skipped, queued}`.
 #[tokio::test]
-async fn deferred_consistency_publishes_and_reports_no_results() -> Result<()> {
+async fn deferred_consistency_reports_the_publication_results() -> Result<()> {
     let (_broker, mut listener, mut writer, writer_session) = pair().await?;
     listener.on("/ALL@/q", Value::Null).await?;
     let id = writer
@@ -288,8 +288,84 @@ async fn deferred_consistency_publishes_and_reports_no_results() -> Result<()> {
     let ack = writer.next().await?;
     assert_eq!(ack["action"], "publication-ack");
     assert_eq!(ack["_meta"]["type"], "ack");
-    assert_eq!(ack["status"], "error");
+    assert_eq!(ack["_meta"]["eventId"], id);
+    assert_eq!(ack["status"], "ok");
     assert_eq!(ack["id"], format!("{writer_session}-{id}"));
+    assert_eq!(
+        ack["result"],
+        json!({"successful": 1, "failed": 0, "skipped": 0, "queued": 1})
+    );
     assert_eq!(listener.event().await?["_meta"]["consistency"], 1);
+    Ok(())
+}
+
+/// ACKNOWLEDGED (3): the `publication-ack` comes once every recipient answered `ack`
+/// with the publication id; an `ack` from a session that was not a recipient does not
+/// count.
+#[tokio::test]
+async fn acknowledged_consistency_waits_for_every_recipient() -> Result<()> {
+    let (broker, mut listener, mut writer, writer_session) = pair().await?;
+    let mut stranger = Client::ws(&broker, "/primus").await?;
+    stranger.handshake().await?;
+    listener.on("/ALL@/q", Value::Null).await?;
+    let id = writer
+        .send(
+            "set",
+            Some("/q"),
+            json!({"v": 1}),
+            json!({"consistency": 3}),
+        )
+        .await?;
+    assert_eq!(writer.response(id).await?["_meta"]["status"], "ok");
+    let event = listener.event().await?;
+    assert_eq!(event["_meta"]["consistency"], 3);
+    let publication = event["_meta"]["publicationId"].clone();
+    assert_eq!(publication, format!("{writer_session}-{id}"));
+    // Not a recipient: answered, not counted.
+    let stray = stranger
+        .send("ack", None, publication.clone(), Value::Null)
+        .await?;
+    stranger.response(stray).await?;
+    let ack = listener
+        .send("ack", None, publication.clone(), Value::Null)
+        .await?;
+    assert_eq!(listener.response(ack).await?["data"], publication);
+    let result = writer.next().await?;
+    assert_eq!(result["action"], "publication-ack");
+    assert_eq!(result["status"], "ok", "{result}");
+    assert_eq!(result["result"]["acknowledged"], 1);
+    assert_eq!(result["result"]["successful"], 1);
+    Ok(())
+}
+
+/// ACKNOWLEDGED with a recipient that never answers: after the acknowledgement timeout
+/// the writer gets `status: 'error'` naming the silent session.
+#[tokio::test]
+async fn a_missing_acknowledgement_is_reported_after_the_timeout() -> Result<()> {
+    let mut core_config = pathmq_core::CoreConfig::default();
+    core_config.ack_timeout = std::time::Duration::from_millis(200);
+    let broker = common::start_core(
+        std::sync::Arc::new(pathmq_storage::MemoryStore::new()),
+        core_config,
+        Default::default(),
+    )
+    .await?;
+    let mut listener = Client::ws(&broker, "/primus").await?;
+    let mut writer = Client::ws(&broker, "/primus").await?;
+    let listener_session = listener.handshake().await?["id"].clone();
+    writer.handshake().await?;
+    listener.on("/ALL@/q", Value::Null).await?;
+    let id = writer
+        .send("set", Some("/q"), json!({}), json!({"consistency": 3}))
+        .await?;
+    writer.response(id).await?;
+    let result = writer.next().await?;
+    assert_eq!(result["status"], "error", "{result}");
+    assert_eq!(result["result"]["acknowledged"], 0);
+    let error = result["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(listener_session.as_str().unwrap_or("?")),
+        "{error}"
+    );
     Ok(())
 }

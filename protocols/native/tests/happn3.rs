@@ -18,8 +18,8 @@ use tokio::process::Command;
 /// The whole script; each of its steps has its own 10 s timeout.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
 
-#[tokio::test]
-async fn published_happn3_client_sets_gets_and_subscribes() -> Result<()> {
+/// Runs `tests/node/<script>` against a fresh broker and answers its result line.
+async fn run_script(script: &str) -> Result<Value> {
     let node_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/node");
     if !node_dir.join("node_modules/happn-3").is_dir() {
         bail!(
@@ -30,7 +30,7 @@ async fn published_happn3_client_sets_gets_and_subscribes() -> Result<()> {
     }
     let broker = common::start().await?;
     let run = Command::new("node")
-        .arg(node_dir.join("happn3_client.js"))
+        .arg(node_dir.join(script))
         .arg(broker.http.port().to_string())
         .current_dir(&node_dir)
         .stdin(Stdio::null())
@@ -38,7 +38,7 @@ async fn published_happn3_client_sets_gets_and_subscribes() -> Result<()> {
         .output();
     let output = tokio::time::timeout(SCRIPT_TIMEOUT, run)
         .await
-        .context("happn3_client.js did not finish in time")?
+        .with_context(|| format!("{script} did not finish in time"))?
         .context("could not run `node`: is Node.js (18 or later) installed?")?;
 
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -51,13 +51,29 @@ async fn published_happn3_client_sets_gets_and_subscribes() -> Result<()> {
         .and_then(|line| Ok(serde_json::from_str(line)?))?;
     if !output.status.success() || result["ok"] != true {
         bail!(
-            "happn-3 client failed at {}: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            "{script} failed at {}: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
             result["stage"],
             result["error"]
         );
     }
-    eprintln!("happn-3 client result: {result}");
+    eprintln!("{script} result: {result}");
+    Ok(result)
+}
+
+#[tokio::test]
+async fn published_happn3_client_sets_gets_and_subscribes() -> Result<()> {
+    let result = run_script("happn3_client.js").await?;
     assert_eq!(result["get"]["hello"], "world");
     assert_eq!(result["event"]["meta"]["channel"], "/ALL@/pathmq/happn3/*");
+    Ok(())
+}
+
+/// Reference: CONSISTENCY. DEFERRED and ACKNOWLEDGED publication results reach the
+/// happn-3 client's `onPublished`; its subscribers acknowledge by themselves.
+#[tokio::test]
+async fn happn3_on_published_gets_deferred_and_acknowledged_results() -> Result<()> {
+    let result = run_script("happn3_consistency.js").await?;
+    assert_eq!(result["acknowledged"]["acknowledged"], 2);
+    assert_eq!(result["deferred"]["successful"], 2);
     Ok(())
 }

@@ -167,6 +167,7 @@ async fn serve_connection(
     permit: OwnedSemaphorePermit,
 ) {
     let permit = Arc::new(permit);
+    let metered = super::metered::Metered::new(stream, &shared.core);
     let shutdown = shared.core.shutdown_token().clone();
     let header_timeout = shared.limits.handshake_timeout;
     let service = hyper::service::service_fn(move |req| {
@@ -176,7 +177,7 @@ async fn serve_connection(
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(metered), service)
         .with_upgrades();
     tokio::pin!(conn);
     tokio::select! {

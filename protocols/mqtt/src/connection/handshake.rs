@@ -13,7 +13,7 @@ use pathmq_core::security::{
 };
 use tracing::Instrument as _;
 
-use super::{CLOSE_TIMEOUT, Connection};
+use super::{CLOSE_TIMEOUT, Connection, will};
 use crate::MqttConfig;
 use crate::codec::{self, ConnectError};
 use crate::error::ProtocolError;
@@ -64,16 +64,18 @@ pub(crate) async fn serve<T: Transport>(
             return close(transport).await;
         }
         Some(Ok(Err(First::Refused(refused)))) => {
-            return refuse(transport, refused.version, &refused.error).await;
+            return Box::pin(refuse(transport, refused.version, &refused.error)).await;
         }
         Some(Ok(Ok(connect))) => connect,
     };
-    if let Err(error) = check(version, &connect) {
-        return refuse(transport, Some(version), &error).await;
+    if let Err(error) = check(version, &connect, core.config().max_payload) {
+        return Box::pin(refuse(transport, Some(version), &error)).await;
     }
-    if connect.has_will {
-        tracing::debug!("will messages are not supported yet; the will is ignored");
-    }
+    let (keep_alive, server_keep_alive) =
+        match keep_alive(version, connect.keep_alive, config.max_keepalive) {
+            Ok(negotiated) => negotiated,
+            Err(error) => return Box::pin(refuse(transport, Some(version), &error)).await,
+        };
     let assigned = connect.client_id.is_empty();
     let client_id = if assigned {
         format!("pathmq-{}", uuid::Uuid::new_v4().simple())
@@ -88,7 +90,7 @@ pub(crate) async fn serve<T: Transport>(
         Some(security) => {
             match Box::pin(login(&core, security, &mut connect, &client_id, peer)).await {
                 Ok(identity) => Some(identity),
-                Err(error) => return refuse(transport, Some(version), &error).await,
+                Err(error) => return Box::pin(refuse(transport, Some(version), &error)).await,
             }
         }
     };
@@ -102,18 +104,27 @@ pub(crate) async fn serve<T: Transport>(
         session = %session.id(),
         version = ?version,
     );
+    // Durable sessions are not implemented yet: every session ends with its network
+    // connection, whatever the client asked for.
+    let session_expiry = 0;
     let connack = ConnAck {
         code: 0,
-        // Durable sessions are not implemented yet: there is never a session to resume.
+        // There is never a session to resume (and MQTT 3.1 has no such flag).
         session_present: false,
         assigned_client_id: (assigned && version == Version::V5).then_some(client_id),
         receive_maximum: config.receive_maximum.max(1),
         max_packet_size: u32::try_from(config.max_packet_size).unwrap_or(u32::MAX),
-        // The client asked to keep its session; we cannot, so we say we use 0.
-        session_expiry: (connect.session_expiry > 0).then_some(0),
+        // The client asked to keep its session; we cannot, so we say what we use.
+        session_expiry: (connect.session_expiry != session_expiry).then_some(session_expiry),
+        server_keep_alive,
     };
+    // The will waits at most until the session ends (MQTT 5 §3.1.3.2.2).
+    let will = connect.will.take().map(|mut will| {
+        will.delay = will.delay.min(session_expiry);
+        will
+    });
     let window = match version {
-        Version::V4 => config.max_inflight,
+        Version::V3 | Version::V4 => config.max_inflight,
         Version::V5 => connect.receive_maximum.unwrap_or(u16::MAX),
     };
     // Built in its box: the task's future then holds a pointer, not the connection.
@@ -127,16 +138,22 @@ pub(crate) async fn serve<T: Transport>(
         max_packet_size: config.max_packet_size,
         client_max_packet_size: connect.max_packet_size.map(|m| m as usize),
         receive_maximum: config.receive_maximum.max(1),
-        keep_alive: connect.keep_alive,
+        keep_alive,
         deadline: None,
         subscriptions: HashMap::new(),
         inflight: Inflight::new(window),
         pending: VecDeque::new(),
         awaiting_pubrel: HashSet::new(),
+        will,
     });
     connection.reply(&Reply::ConnAck(&connack));
     span.in_scope(|| {
-        tracing::debug!(keep_alive = connect.keep_alive, username = ?connect.username, "connected");
+        tracing::debug!(
+            keep_alive,
+            will = connection.will.is_some(),
+            username = ?connect.username,
+            "connected"
+        );
     });
     // Boxed: the task's own future then keeps only the (dead) handshake state, not a
     // second copy of the connection; an idle connection's memory is mostly this box.
@@ -216,10 +233,18 @@ async fn read_connect<T: Transport>(
     }
 }
 
-/// The checks of a decoded CONNECT that the codec cannot make.
-fn check(version: Version, connect: &Connect) -> Result<(), ProtocolError> {
-    if connect.client_id.is_empty() && !connect.clean_start && version == Version::V4 {
-        return Err(ProtocolError::ClientIdRejected);
+/// The checks of a decoded CONNECT that the codec cannot make; `max_payload`: the core's
+/// limit, which a will payload must respect.
+fn check(version: Version, connect: &Connect, max_payload: usize) -> Result<(), ProtocolError> {
+    if connect.client_id.is_empty() {
+        match version {
+            Version::V3 => return Err(ProtocolError::EmptyClientIdV31),
+            Version::V4 if !connect.clean_start => return Err(ProtocolError::ClientIdRejected),
+            _ => {}
+        }
+    }
+    if let Some(will) = &connect.will {
+        will::check(will, max_payload)?;
     }
     if let Some(method) = &connect.authentication_method {
         return Err(ProtocolError::BadAuthenticationMethod {
@@ -235,8 +260,30 @@ fn check(version: Version, connect: &Connect) -> Result<(), ProtocolError> {
     Ok(())
 }
 
+/// The keep alive the server uses for a client asking for `asked` seconds, and the MQTT 5
+/// Server Keep Alive to announce when it differs (see `MqttConfig::max_keepalive`; `max` 0:
+/// no maximum). MQTT 5: more than `max`, or 0, becomes `max`, announced
+/// [MQTT-3.2.2-21/22]. 3.1.x: more than `max` is refused; 0 is kept.
+///
+/// # Errors
+/// [`ProtocolError::KeepAliveTooLong`] for a 3.1.x client asking for more than `max`.
+fn keep_alive(version: Version, asked: u16, max: u16) -> Result<(u16, Option<u16>), ProtocolError> {
+    if max == 0 || (asked != 0 && asked <= max) {
+        return Ok((asked, None));
+    }
+    match version {
+        Version::V5 => Ok((max, Some(max))),
+        Version::V3 | Version::V4 if asked > max => Err(ProtocolError::KeepAliveTooLong {
+            keep_alive: asked,
+            max,
+        }),
+        Version::V3 | Version::V4 => Ok((asked, None)),
+    }
+}
+
 /// Answers a refused CONNECT with the CONNACK `version` can express (none when `version`
-/// is unknown or 3.1.1 has no code for the error), then closes.
+/// is unknown or 3.1.1 has no code for the error), then closes. Callers box it: refusals
+/// are rare, and its future would otherwise widen every connection task's future.
 async fn refuse<T: Transport>(mut transport: T, version: Option<Version>, error: &ProtocolError) {
     tracing::debug!(%error, reason_code = error.reason_code(), "CONNECT refused");
     if let Some(version) = version {
@@ -255,4 +302,28 @@ async fn refuse<T: Transport>(mut transport: T, version: Option<Version>, error:
 
 async fn close<T: Transport>(mut transport: T) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, transport.close()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_alive_is_capped_for_mqtt5_and_refused_beyond_the_maximum_for_3_1_x() {
+        // No maximum: as asked.
+        assert_eq!(keep_alive(Version::V5, 0, 0), Ok((0, None)));
+        assert_eq!(keep_alive(Version::V4, 9999, 0), Ok((9999, None)));
+        // Within the maximum: as asked.
+        assert_eq!(keep_alive(Version::V5, 30, 60), Ok((30, None)));
+        assert_eq!(keep_alive(Version::V3, 60, 60), Ok((60, None)));
+        // MQTT 5 beyond it, or 0: the maximum, announced.
+        assert_eq!(keep_alive(Version::V5, 61, 60), Ok((60, Some(60))));
+        assert_eq!(keep_alive(Version::V5, 0, 60), Ok((60, Some(60))));
+        // 3.1.x beyond it: refused (return code 2); 0 is kept.
+        for version in [Version::V3, Version::V4] {
+            let refused = keep_alive(version, 61, 60).unwrap_err();
+            assert_eq!(refused.reason_code(), 0x85);
+            assert_eq!(keep_alive(version, 0, 60), Ok((0, None)));
+        }
+    }
 }

@@ -5,7 +5,8 @@
 
 use bytes::Bytes;
 use pathmq_core::{
-    Consistency, Glob, Off, OnOptions, Path, Pattern, Payload, Request, Response, SetOptions,
+    Consistency, Glob, Off, OnOptions, Path, PathError, Pattern, Payload, Request, Response,
+    SetOptions,
 };
 use serde_json::{Map, Value};
 
@@ -59,7 +60,7 @@ impl<T: Transport> Connection<T> {
                 self.reply(&Reply::PingResp);
                 Ok(())
             }
-            Packet::Disconnect => Err(Ending::ClientDisconnect),
+            Packet::Disconnect { reason } => Err(Ending::ClientDisconnect { reason }),
         }
     }
 
@@ -102,52 +103,16 @@ impl<T: Transport> Connection<T> {
                 .into());
             }
         }
-        let meta = (!user_properties.is_empty()).then(|| {
-            user_properties
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect::<Map<_, _>>()
-        });
-        let request = if retain && payload.is_empty() {
-            match Glob::parse(path.as_str()) {
-                Ok(target) => Request::Remove {
-                    target,
-                    meta,
-                    event_id: None,
-                },
-                Err(source) => return Err(ProtocolError::InvalidTopic { topic, source }.into()),
-            }
-        } else {
-            // A stored payload is copied out of the read buffer so that the record does not
-            // keep the whole chunk it arrived in alive; live messages share it (zero-copy).
-            let payload = if retain {
-                Bytes::copy_from_slice(&payload)
-            } else {
-                payload
-            };
-            let options = SetOptions {
-                no_store: !retain,
-                qos,
-                meta,
-                consistency: if qos == 0 {
-                    Consistency::Queued
-                } else {
-                    Consistency::Transactional
-                },
-                ..SetOptions::default()
-            };
-            Request::Set {
-                path,
-                payload: Payload::detect(payload),
-                options,
-            }
+        let request = match message_request(path, payload, qos, retain, user_properties) {
+            Ok(request) => request,
+            Err(source) => return Err(ProtocolError::InvalidTopic { topic, source }.into()),
         };
         let reason = match self.session.request(request).await {
             Ok(_) => 0,
             Err(error) => {
                 tracing::debug!(%error, %topic, qos, "PUBLISH refused");
                 match self.version {
-                    Version::V4 => 0,
+                    Version::V3 | Version::V4 => 0,
                     Version::V5 => publish_reason(&error),
                 }
             }
@@ -283,4 +248,57 @@ impl<T: Transport> Connection<T> {
         });
         Ok(())
     }
+}
+
+/// The core request of an application message from the client (DESIGN.md §4), shared by
+/// PUBLISH and the will message (published "like a PUBLISH from that client"): retained →
+/// stored `set`; retained and empty → `remove` of the exact path; otherwise a `set` with
+/// `no_store`. MQTT 5 user properties become the custom meta (a repeated key keeps its
+/// last value). QoS 0 is QUEUED, QoS 1/2 TRANSACTIONAL (DESIGN.md §6).
+///
+/// # Errors
+/// [`PathError`] when the path cannot be a remove target.
+pub(super) fn message_request(
+    path: Path,
+    payload: Bytes,
+    qos: u8,
+    retain: bool,
+    user_properties: Vec<(String, String)>,
+) -> Result<Request, PathError> {
+    let meta = (!user_properties.is_empty()).then(|| {
+        user_properties
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect::<Map<_, _>>()
+    });
+    if retain && payload.is_empty() {
+        return Ok(Request::Remove {
+            target: Glob::parse(path.as_str())?,
+            meta,
+            event_id: None,
+        });
+    }
+    // A stored payload is copied out of the read buffer so that the record does not keep
+    // the whole chunk it arrived in alive; live messages share it (zero-copy).
+    let payload = if retain {
+        Bytes::copy_from_slice(&payload)
+    } else {
+        payload
+    };
+    let options = SetOptions {
+        no_store: !retain,
+        qos,
+        meta,
+        consistency: if qos == 0 {
+            Consistency::Queued
+        } else {
+            Consistency::Transactional
+        },
+        ..SetOptions::default()
+    };
+    Ok(Request::Set {
+        path,
+        payload: Payload::detect(payload),
+        options,
+    })
 }

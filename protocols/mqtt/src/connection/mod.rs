@@ -8,10 +8,12 @@
 //! buffer that is written once per wake-up (or when it passes [`FLUSH_AT`]).
 //!
 //! The connection is generic over its [`Transport`]: TCP and WebSocket share every line.
+//! When it ends without a normal DISCONNECT, its will message is published ([`will`]).
 
 mod handshake;
 mod inbound;
 mod outbound;
+mod will;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
@@ -23,9 +25,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::codec;
-use crate::error::{ProtocolError, close_reason_code};
+use crate::error::{ProtocolError, ReasonCode, close_reason_code};
 use crate::inflight::Inflight;
-use crate::packet::{Reply, Version};
+use crate::packet::{Reply, Version, Will};
 use crate::transport::Transport;
 
 pub(crate) use handshake::serve;
@@ -41,8 +43,11 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Why a connection ends.
 #[derive(Debug)]
 enum Ending {
-    /// The client sent DISCONNECT.
-    ClientDisconnect,
+    /// The client sent DISCONNECT, with this reason code (`0x00` for 3.1.x).
+    ClientDisconnect {
+        /// `0x00` discards the will; any other (`0x04`) has it published.
+        reason: ReasonCode,
+    },
     /// The client closed the connection, or it failed.
     Closed(Option<io::Error>),
     /// The client broke the protocol.
@@ -96,18 +101,32 @@ struct Connection<T> {
     /// SUBSCRIBE; live events are not taken from the session queue while this is
     /// non-empty). Bounded by the records one SUBSCRIBE matched.
     pending: VecDeque<(Pending, u8)>,
+    /// The will message, published when the connection ends without a normal DISCONNECT.
+    /// Boxed: a connection without a will pays one word for it.
+    will: Option<Box<Will>>,
     /// Packet ids of the client's QoS 2 PUBLISHes awaiting PUBREL (MQTT §4.3.3): a PUBLISH
     /// with one of these ids is a duplicate and is not processed again. At most 65,535.
     awaiting_pubrel: HashSet<u16>,
 }
 
 impl<T: Transport> Connection<T> {
-    /// Runs the connection until it ends, then tells the client why (MQTT 5) and closes.
-    /// Takes the connection boxed: an `async fn` keeps its by-value arguments apart from
-    /// its locals, so a `Connection` by value would sit in the future twice.
+    /// Runs the connection until it ends, tells the client why (MQTT 5) and closes; then
+    /// publishes the will when the ending calls for it ([`will`]). Takes the connection
+    /// boxed: an `async fn` keeps its by-value arguments apart from its locals, so a
+    /// `Connection` by value would sit in the future twice.
     async fn run(mut self: Box<Self>) {
         let ending = self.run_loop().await;
+        let will = self.will.take().and_then(|will| will::keep(will, &ending));
+        let taken_over = matches!(ending, Ending::Core(CloseReason::TakenOver));
         self.finish(ending).await;
+        if let Some(will) = will {
+            // The socket and buffers go now; the session stays until the will is out.
+            let Connection {
+                session, shutdown, ..
+            } = *self;
+            // Boxed: only connections with a will ever build this future.
+            Box::pin(will::publish(session, *will, taken_over, shutdown)).await;
+        }
     }
 
     async fn run_loop(&mut self) -> Ending {
@@ -220,7 +239,7 @@ impl<T: Transport> Connection<T> {
     /// [`Connection::run`]) drops the session, which removes its subscriptions.
     async fn finish(&mut self, ending: Ending) {
         let reason = match &ending {
-            Ending::ClientDisconnect | Ending::Closed(None) => {
+            Ending::ClientDisconnect { .. } | Ending::Closed(None) => {
                 tracing::debug!(?ending, "connection closed by the client");
                 None
             }
@@ -291,6 +310,7 @@ mod tests {
             inflight: Inflight::new(1),
             pending: VecDeque::new(),
             awaiting_pubrel: HashSet::new(),
+            will: None,
         };
         let run_loop_size = std::mem::size_of_val(&connection.run_loop());
         let run_size = std::mem::size_of_val(&Box::new(connection).run());

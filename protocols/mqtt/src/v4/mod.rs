@@ -4,5 +4,5 @@
 mod decode;
 mod encode;
 
-pub(crate) use decode::{decode, decode_connect};
+pub(crate) use decode::{decode, decode_connect, decode_connect_v31};
 pub(crate) use encode::{encode, encode_publish};

@@ -10,7 +10,9 @@ use mqttbytes::v5::{Packet as Wire, RetainForwardRule};
 
 use crate::codec::{Frame, malformed};
 use crate::error::ProtocolError;
-use crate::packet::{Connect, Filter, Packet, Publish, RetainHandling, Subscribe, Unsubscribe};
+use crate::packet::{
+    Connect, Filter, Packet, Publish, RetainHandling, Subscribe, Unsubscribe, Will,
+};
 
 /// Decodes the complete packet `frame` describes at the start of `buf`, consuming it.
 ///
@@ -24,8 +26,13 @@ pub(crate) fn decode(
 ) -> Result<Packet, ProtocolError> {
     match frame.packet_type {
         14 if frame.remaining_len < 2 => {
+            // Remaining length 1: the reason code alone; 0: reason 0x00.
+            let reason = match frame.remaining_len {
+                1 => buf[frame.header_len],
+                _ => 0x00,
+            };
             buf.advance(frame.len());
-            return Ok(Packet::Disconnect);
+            return Ok(Packet::Disconnect { reason });
         }
         10 => {
             let packet = buf.split_to(frame.len()).freeze();
@@ -80,7 +87,9 @@ pub(crate) fn decode(
             filters: u.filters,
         }),
         Wire::PingReq => Packet::PingReq,
-        Wire::Disconnect(_) => Packet::Disconnect,
+        Wire::Disconnect(d) => Packet::Disconnect {
+            reason: d.reason_code as u8,
+        },
         Wire::Connect(_) => return Err(ProtocolError::SecondConnect),
         Wire::ConnAck(_) => return unexpected("CONNACK"),
         Wire::SubAck(_) => return unexpected("SUBACK"),
@@ -151,7 +160,7 @@ pub(crate) fn decode_connect(buf: &mut BytesMut, max: usize) -> Result<Connect, 
                 receive_maximum: props.as_ref().and_then(|p| p.receive_maximum),
                 max_packet_size: props.as_ref().and_then(|p| p.max_packet_size),
                 authentication_method: props.and_then(|p| p.authentication_method),
-                has_will: c.last_will.is_some(),
+                will: c.last_will.map(will),
                 username: c.login.as_ref().map(|l| l.username.clone()),
                 password: c.login.map(|l| l.password.into()),
             })
@@ -160,6 +169,30 @@ pub(crate) fn decode_connect(buf: &mut BytesMut, max: usize) -> Result<Connect, 
             detail: format!("expected CONNECT, decoded {other:?}"),
         }),
     }
+}
+
+/// The will of a CONNECT (MQTT 5 §3.1.3.2–4). Of the will properties, the Will Delay
+/// Interval and the user properties (in order) are kept: the other properties (payload
+/// format indicator, message expiry, content type, response topic, correlation data) are
+/// those a PUBLISH's, which the connection does not carry to the core yet either. The
+/// payload is copied out of the read buffer (the will lives as long as the connection).
+fn will(w: mqttbytes::v5::LastWill) -> Box<Will> {
+    let (delay, user_properties) = match w.properties {
+        Some(p) => (p.delay_interval.unwrap_or(0), p.user_properties),
+        None => (0, Vec::new()),
+    };
+    Box::new(Will {
+        message: Publish {
+            topic: w.topic,
+            qos: w.qos as u8,
+            retain: w.retain,
+            pkid: 0,
+            payload: Bytes::copy_from_slice(&w.message),
+            topic_alias: None,
+            user_properties,
+        },
+        delay,
+    })
 }
 
 #[cfg(test)]
@@ -177,11 +210,60 @@ mod tests {
 
     #[test]
     fn short_disconnect_is_a_normal_disconnect() {
-        assert!(matches!(decode_all(&[0xE0, 0x00]), Ok(Packet::Disconnect)));
+        assert!(matches!(
+            decode_all(&[0xE0, 0x00]),
+            Ok(Packet::Disconnect { reason: 0x00 })
+        ));
         assert!(matches!(
             decode_all(&[0xE0, 0x01, 0x00]),
-            Ok(Packet::Disconnect)
+            Ok(Packet::Disconnect { reason: 0x00 })
         ));
+    }
+
+    /// Guards MQTT-3.14.4-3: only reason 0x00 discards the will, so the reason code of a
+    /// DISCONNECT must survive decoding, in its short and long forms.
+    #[test]
+    fn disconnect_keeps_its_reason_code() {
+        assert!(matches!(
+            decode_all(&[0xE0, 0x01, 0x04]),
+            Ok(Packet::Disconnect { reason: 0x04 })
+        ));
+        assert!(matches!(
+            decode_all(&[0xE0, 0x02, 0x04, 0x00]),
+            Ok(Packet::Disconnect { reason: 0x04 })
+        ));
+    }
+
+    #[test]
+    fn connect_will_keeps_delay_and_user_properties_in_order() {
+        let mut will =
+            mqttbytes::v5::LastWill::new("w/t", "bye", mqttbytes::QoS::AtLeastOnce, true);
+        will.properties = Some(mqttbytes::v5::WillProperties {
+            delay_interval: Some(7),
+            payload_format_indicator: Some(1),
+            message_expiry_interval: None,
+            content_type: Some("text/plain".into()),
+            response_topic: None,
+            correlation_data: None,
+            user_properties: vec![("z".into(), "1".into()), ("a".into(), "2".into())],
+        });
+        let mut connect = mqttbytes::v5::Connect::new("c5");
+        connect.last_will = Some(will);
+        let mut buf = BytesMut::new();
+        connect.write(&mut buf).unwrap();
+        let connect = decode_connect(&mut buf, 1024).unwrap();
+        let will = connect.will.unwrap();
+        assert_eq!(will.delay, 7);
+        assert_eq!(will.message.topic, "w/t");
+        assert_eq!(&will.message.payload[..], b"bye");
+        assert_eq!((will.message.qos, will.message.retain), (1, true));
+        assert_eq!(
+            will.message.user_properties,
+            [
+                ("z".to_owned(), "1".to_owned()),
+                ("a".to_owned(), "2".to_owned())
+            ]
+        );
     }
 
     #[test]

@@ -91,7 +91,7 @@ fn unsuback_reason(code: ReasonCode) -> v5::UnsubAckReason {
 /// Appends `reply` to `buf`. A successful CONNACK carries the server's limits as
 /// properties: Receive Maximum, Maximum Packet Size, Topic Alias Maximum 0 (absent),
 /// Shared Subscriptions and Subscription Identifiers unavailable, and the Assigned Client
-/// Identifier / Session Expiry Interval when set.
+/// Identifier / Session Expiry Interval / Server Keep Alive when set.
 pub(crate) fn encode(buf: &mut BytesMut, reply: &Reply<'_>) {
     // mqttbytes only fails to encode packets longer than MAX_REMAINING_LEN; control
     // packets are a few bytes (a CONNACK carries one assigned client id).
@@ -105,6 +105,7 @@ pub(crate) fn encode(buf: &mut BytesMut, reply: &Reply<'_>) {
                 p.max_packet_size = Some(c.max_packet_size);
                 p.assigned_client_identifier = c.assigned_client_id.clone();
                 p.session_expiry_interval = c.session_expiry;
+                p.server_keep_alive = c.server_keep_alive;
                 p.shared_subscription_available = Some(0);
                 p.subscription_identifiers_available = Some(0);
             }
@@ -301,6 +302,7 @@ mod tests {
             receive_maximum: 32,
             max_packet_size: 1000,
             session_expiry: Some(0),
+            server_keep_alive: Some(60),
         };
         encode(&mut buf, &Reply::ConnAck(&connack));
         let v5::Packet::ConnAck(decoded) = v5::read(&mut buf, 1 << 20).unwrap() else {
@@ -310,6 +312,7 @@ mod tests {
         assert_eq!(props.assigned_client_identifier.as_deref(), Some("auto-1"));
         assert_eq!(props.receive_max, Some(32));
         assert_eq!(props.max_packet_size, Some(1000));
+        assert_eq!(props.server_keep_alive, Some(60));
         let refusal = crate::packet::ConnAck {
             code: 0x84,
             ..Default::default()

@@ -243,7 +243,9 @@ impl DataApi for LocalClient {
             options: core_options,
         };
         match self.request("set", request).await? {
-            Response::Set { record, published } => {
+            Response::Set {
+                record, published, ..
+            } => {
                 let mut item = Item::from_record(&record, published);
                 // As the broker answers an increment: the gauge, `{gauge, value}`.
                 if let Some(increment) = increment {

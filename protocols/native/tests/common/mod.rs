@@ -54,7 +54,16 @@ pub(crate) async fn start_with(config: NativeConfig) -> Result<Broker> {
 
 /// Starts a broker over `store` with `config`.
 pub(crate) async fn start_on(store: Arc<dyn Store>, config: NativeConfig) -> Result<Broker> {
-    let core = Core::builder_arc(store).build();
+    start_core(store, pathmq_core::CoreConfig::default(), config).await
+}
+
+/// Starts a broker over `store` with the core's `core_config` and `config`.
+pub(crate) async fn start_core(
+    store: Arc<dyn Store>,
+    core_config: pathmq_core::CoreConfig,
+    config: NativeConfig,
+) -> Result<Broker> {
+    let core = Core::builder_arc(store).config(core_config).build();
     let native: Arc<dyn Protocol> = Arc::new(Native::new(config));
     let routes = WEBSOCKET_PATHS
         .iter()

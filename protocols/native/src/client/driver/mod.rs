@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use pathmq_core::Consistency;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -183,6 +184,8 @@ enum Pending {
     Collect,
     /// Nobody: an `off` for a finished listener; a failure is only logged.
     Off,
+    /// Nobody: the `ack` of an event of consistency ACKNOWLEDGED.
+    Ack,
 }
 
 /// Why serving a connection stopped.
@@ -351,7 +354,7 @@ impl Driver {
         if self.pending.len() >= self.prune_at {
             self.pending.retain(|_, p| match p {
                 Pending::Caller { reply, .. } => !reply.is_closed(),
-                Pending::Collect | Pending::Off => true,
+                Pending::Collect | Pending::Off | Pending::Ack => true,
             });
             self.prune_at = (2 * self.pending.len()).max(1024);
         }
@@ -389,10 +392,26 @@ impl Driver {
                         tracing::debug!(%error, "removing a finished listener's subscription failed");
                     }
                 }
+                Some(Pending::Ack) => {}
                 None => tracing::debug!(id, "an answer nobody waits for (timed out?)"),
             },
             Inbound::Event(frame) => match wire::event(frame) {
-                Some(event) => self.shared.hub.route_channel(event),
+                Some(event) => {
+                    // Consistency ACKNOWLEDGED: the writer waits for every recipient's
+                    // `ack` (reference: CONSISTENCY), sent as the event arrives.
+                    let ack = (event.meta.consistency == Some(Consistency::Acknowledged))
+                        .then(|| event.meta.publication_id.clone())
+                        .flatten();
+                    self.shared.hub.route_channel(event);
+                    if let Some(id) = ack
+                        && let Ok(request) =
+                            self.shared
+                                .encode("ack", None, Some(&Value::String(id)), &Map::new())
+                    {
+                        self.track(request.id, Pending::Ack);
+                        conn.send(request.frame).await?;
+                    }
+                }
                 None => tracing::warn!("ignoring an event frame without its meta"),
             },
             Inbound::Disconnect(reason) => {
