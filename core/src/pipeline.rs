@@ -135,7 +135,10 @@ impl CoreBuilder {
         let core = self.build_core();
         let in_runtime = tokio::runtime::Handle::try_current().is_ok();
         if core.inner.security.is_some() && in_runtime {
-            tokio::spawn(crate::security::follow_changes(core.clone()));
+            // On the core's tracker: shutdown waits for it (it ends when the token is
+            // cancelled).
+            core.tasks()
+                .spawn(crate::security::follow_changes(core.clone()));
         }
         if !core.inner.config.sys_interval.is_zero() && in_runtime {
             crate::sys::spawn(&core);
