@@ -74,7 +74,11 @@ async function main() {
     check(acknowledged.results.acknowledged === 2, `acknowledged results ${JSON.stringify(acknowledged.results)}`);
     check(acknowledged.results.successful === 2, `acknowledged results ${JSON.stringify(acknowledged.results)}`);
     result.acknowledged = acknowledged.results;
-    check(heard.filter((c) => c === 3).length === 2, `subscribers heard ${JSON.stringify(heard)}`);
+    // The happn-3 client sends `ack` before it calls the handler: wait for the handlers.
+    await within('handlers', new Promise((resolve) => {
+      const poll = () => (heard.filter((c) => c === 3).length === 2 ? resolve() : setTimeout(poll, 10));
+      poll();
+    }));
   } finally {
     await Promise.all([writer, ...subscribers].map((c) => c.disconnect().catch(() => {})));
   }
