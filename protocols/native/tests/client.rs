@@ -778,33 +778,3 @@ async fn calls_send_the_frames_of_the_wire_protocol() -> Result<()> {
     assert_eq!((&off["path"], off.get("options")), (&json!("*"), None));
     Ok(())
 }
-
-/// Reference: CONSISTENCY. The Rust client acknowledges events of consistency
-/// ACKNOWLEDGED by itself, so a writer's publication completes with it as a recipient.
-#[tokio::test]
-async fn the_rust_client_acknowledges_acknowledged_events() -> Result<()> {
-    let broker = common::start().await?;
-    let subscriber = connect(&broker, Transport::Ws).await?;
-    let mut events = subscriber.on("/acked/*", OnOptions::new()).await?;
-    let mut writer = common::Client::ws(&broker, "/primus").await?;
-    writer.handshake().await?;
-    let id = writer
-        .send(
-            "set",
-            Some("/acked/1"),
-            json!({"v": 1}),
-            json!({"consistency": 3}),
-        )
-        .await?;
-    writer.response(id).await?;
-    let event = next_event(&mut events).await?;
-    assert_eq!(
-        event.meta.consistency,
-        Some(pathmq_core::Consistency::Acknowledged)
-    );
-    let result = writer.next().await?;
-    assert_eq!(result["action"], "publication-ack");
-    assert_eq!(result["status"], "ok", "{result}");
-    assert_eq!(result["result"]["acknowledged"], 1);
-    Ok(())
-}

@@ -369,3 +369,38 @@ async fn a_missing_acknowledgement_is_reported_after_the_timeout() -> Result<()>
     );
     Ok(())
 }
+
+/// Reference: CONSISTENCY. The Rust client acknowledges events of consistency
+/// ACKNOWLEDGED by itself, so a writer's publication completes with it as a recipient.
+#[tokio::test]
+async fn the_rust_client_acknowledges_acknowledged_events() -> Result<()> {
+    use pathmq_native::client::{Client as RustClient, ClientConfig, DataApi, OnOptions};
+
+    let broker = common::start().await?;
+    let url = format!("ws://{}/", broker.http);
+    let subscriber = RustClient::connect(ClientConfig::websocket(url)).await?;
+    let mut events = subscriber.on("/acked/*", OnOptions::new()).await?;
+    let mut writer = Client::ws(&broker, "/primus").await?;
+    writer.handshake().await?;
+    let id = writer
+        .send(
+            "set",
+            Some("/acked/1"),
+            json!({"v": 1}),
+            json!({"consistency": 3}),
+        )
+        .await?;
+    writer.response(id).await?;
+    let event = tokio::time::timeout(std::time::Duration::from_secs(10), events.recv())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the listener ended"))?;
+    assert_eq!(
+        event.meta.consistency,
+        Some(pathmq_core::Consistency::Acknowledged)
+    );
+    let result = writer.next().await?;
+    assert_eq!(result["action"], "publication-ack");
+    assert_eq!(result["status"], "ok", "{result}");
+    assert_eq!(result["result"]["acknowledged"], 1);
+    Ok(())
+}
