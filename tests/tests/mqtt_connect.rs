@@ -124,13 +124,7 @@ async fn mosquitto_clients_speak_mqtt_3_1() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("mosquitto_sub is installed (mosquitto-clients)");
-    tokio::time::timeout(WAIT, async {
-        while broker.broker.core().stats().subscriptions <= subscriptions {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("mosquitto_sub never subscribed");
+    broker.subscribed_beyond(subscriptions).await;
     let status = tokio::process::Command::new("mosquitto_pub")
         .args(["-V", "mqttv31", "-h", "127.0.0.1", "-p", &port])
         .args(["-t", "t31/m", "-m", "over 3.1", "-q", "1"])

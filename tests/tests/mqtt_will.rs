@@ -400,13 +400,7 @@ async fn mosquitto_sub_killed_gets_its_will_published() {
         .stdout(Stdio::null())
         .spawn()
         .expect("mosquitto_sub is installed (mosquitto-clients)");
-    tokio::time::timeout(WAIT, async {
-        while broker.broker.core().stats().subscriptions <= subscriptions {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("mosquitto_sub never subscribed");
+    broker.subscribed_beyond(subscriptions).await;
     sub.kill().await.unwrap();
     let publish = expect_v4(&mut events, v4_publish).await;
     assert_eq!(publish.topic, "will/mosquitto");

@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use pathmq::core::security::{Group, PasswordHasher, PermissionEntry, Permissions, Right};
 use pathmq::native::client::{Client, ClientConfig, DataApi, SetOptions};
 use rumqttc::{ConnectReturnCode, ConnectionError, MqttOptions, QoS};
@@ -158,33 +156,11 @@ async fn native_logins_reach_file_users_and_auth_type_picks_the_provider() {
     assert_eq!(login("nosuch", "sensor-1", "file-pw").await, 401);
 }
 
-/// Sends one native `login` frame over a WebSocket and answers the response's status.
+/// Sends one native `login` with `data` on a new connection and answers its status.
 async fn raw_login(url: &str, data: serde_json::Value) -> u16 {
-    use futures_util::{SinkExt as _, StreamExt as _};
-    use tokio_tungstenite::tungstenite::Message;
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let frame = json!({"action": "login", "eventId": 1, "data": data});
-    socket.send(Message::text(frame.to_string())).await.unwrap();
-    let answer = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Text(text))) => {
-                    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-                    if value.get("eventId") == Some(&json!(1))
-                        || value["_meta"]["eventId"] == json!(1)
-                    {
-                        return value;
-                    }
-                }
-                Some(Ok(_)) => {}
-                other => panic!("socket ended: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("a login answer in time");
-    match answer["_meta"]["status"].as_str() {
-        Some("ok") => 200,
-        _ => answer["_meta"]["error"]["code"].as_u64().unwrap_or(0) as u16,
+    let mut native = Native::open(url).await;
+    match native.request("login", None, data, None).await {
+        Ok(_) => 200,
+        Err(meta) => meta["error"]["code"].as_u64().unwrap_or(0) as u16,
     }
 }

@@ -72,6 +72,18 @@ pub async fn start_builder(builder: pathmq::Broker) -> TestBroker {
 }
 
 impl TestBroker {
+    /// Waits (bounded by [`WAIT`]) until the broker holds more than `before` live
+    /// subscriptions: an external client (`mosquitto_sub`) has subscribed.
+    pub async fn subscribed_beyond(&self, before: usize) {
+        tokio::time::timeout(WAIT, async {
+            while self.broker.core().stats().subscriptions <= before {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the client never subscribed");
+    }
+
     /// A rumqttc 3.1.1 client and its event loop.
     pub fn mqtt_v4(&self, client_id: &str) -> (rumqttc::AsyncClient, rumqttc::EventLoop) {
         let mut options =
@@ -172,8 +184,19 @@ pub struct Native {
 }
 
 impl Native {
-    /// Connects to `url` and runs `configure-session` and `login`.
+    /// Connects to `url` and runs `configure-session` and `login` (a broker with security
+    /// off takes any login).
     pub async fn connect(url: &str) -> Native {
+        let mut native = Native::open(url).await;
+        native
+            .request("login", None, json!({}), None)
+            .await
+            .expect("login");
+        native
+    }
+
+    /// Connects to `url` and runs `configure-session`, without logging in.
+    pub async fn open(url: &str) -> Native {
         let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
             .await
             .expect("websocket connect timed out")
@@ -192,10 +215,6 @@ impl Native {
             )
             .await
             .expect("configure-session");
-        native
-            .request("login", None, json!({}), None)
-            .await
-            .expect("login");
         native
     }
 
