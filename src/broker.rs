@@ -24,6 +24,9 @@ pub enum StartError {
     /// The store could not be opened (the error names the file).
     #[error("cannot open the store: {0}")]
     Store(#[source] pathmq_storage::OpenError),
+    /// The stored durable MQTT sessions could not be read.
+    #[error("cannot restore the stored MQTT sessions: {0}")]
+    Sessions(#[source] pathmq_core::StoreError),
     /// Security could not be set up (the directory of users could not be read, or the
     /// admin password is missing or refused).
     #[error("cannot set up security: {0}")]
@@ -164,6 +167,7 @@ impl Broker {
         core_config.max_payload = limits.max_payload;
         core_config.backpressure_timeout = Duration::from_millis(limits.backpressure_timeout_ms);
         core_config.ack_timeout = Duration::from_millis(limits.ack_timeout_ms);
+        core_config.max_queued_messages = config.mqtt.max_queued_messages.max(1);
         // The `$SYS` task lives in the core's task tracker and stops with its shutdown
         // token: `RunningBroker::shutdown` (or dropping it) ends it.
         core_config.sys_interval = Duration::from_secs(config.mqtt.sys_interval_s);
@@ -180,6 +184,10 @@ impl Broker {
             builder = builder.layer_arc(layer);
         }
         let core = builder.build();
+        // Before any listener: a returning client finds its session.
+        core.restore_sessions()
+            .await
+            .map_err(StartError::Sessions)?;
 
         let mut transport_limits = transport::Limits::default();
         transport_limits.max_connections = limits.max_connections;
@@ -190,6 +198,7 @@ impl Broker {
         mqtt_config.connect_timeout = transport_limits.handshake_timeout;
         mqtt_config.max_packet_size = config.mqtt.max_packet_size;
         mqtt_config.max_keepalive = config.mqtt.max_keepalive_s;
+        mqtt_config.max_session_expiry = config.mqtt.max_session_expiry_s;
         let mqtt: Arc<dyn pathmq_core::Protocol> = Arc::new(Mqtt::new(mqtt_config));
         let mut native_config = NativeConfig::default();
         native_config.heartbeat_interval = Duration::from_millis(limits.heartbeat_interval_ms);

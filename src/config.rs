@@ -14,6 +14,8 @@
 //! max_packet_size = 1049600    # bytes
 //! sys_interval_s = 10          # $SYS/broker/... statistics; 0: off
 //! max_keepalive_s = 65535      # longest client keep alive; 0: no maximum
+//! max_session_expiry_s = 4294967295 # longest session expiry; 0: no durable sessions
+//! max_queued_messages = 1000   # QoS 1/2 messages kept per disconnected session
 //!
 //! [storage]
 //! engine = "redb"              # or "memory" (nothing survives a restart)
@@ -317,6 +319,15 @@ pub struct MqttListener {
     /// for more are refused (return code 2). Default 65,535, as Mosquitto's
     /// `max_keepalive` (docs/MQTT.md).
     pub max_keepalive_s: u16,
+    /// The longest session expiry interval, in seconds (docs/MQTT.md, Sessions): 3.1.1
+    /// clients with clean session 0 get it, MQTT 5 clients get at most it; 0 turns
+    /// durable sessions off. Default 4,294,967,295 (`u32::MAX`): sessions never expire,
+    /// as Mosquitto's default.
+    pub max_session_expiry_s: u32,
+    /// The most QoS 1/2 messages a disconnected durable session queues; beyond it new
+    /// messages are dropped, counted and logged. Default 1,000 (Mosquitto's
+    /// `max_queued_messages`).
+    pub max_queued_messages: usize,
 }
 
 impl Default for MqttListener {
@@ -327,6 +338,8 @@ impl Default for MqttListener {
             max_packet_size: 1024 * 1024 + 1024,
             sys_interval_s: 10,
             max_keepalive_s: u16::MAX,
+            max_session_expiry_s: u32::MAX,
+            max_queued_messages: 1000,
         }
     }
 }

@@ -101,6 +101,9 @@ pub struct Event {
     pub merge_input: Option<Payload>,
     native_data: OnceLock<Bytes>,
     native_frame: OnceLock<Box<[Bytes]>>,
+    /// The shared part of this event's stored form for durable sessions
+    /// ([`crate::durable`]), encoded once for all of them.
+    stored_body: OnceLock<Bytes>,
 }
 
 impl Event {
@@ -138,6 +141,7 @@ impl Event {
             merge_input: None,
             native_data: OnceLock::new(),
             native_frame: OnceLock::new(),
+            stored_body: OnceLock::new(),
         }
     }
 
@@ -186,6 +190,13 @@ impl Event {
     pub fn native_frame(&self, encode: impl FnOnce(&Self) -> Box<[Bytes]>) -> &[Bytes] {
         self.native_frame.get_or_init(|| encode(self))
     }
+
+    /// The event's stored form for durable sessions, encoded once ([`crate::durable`]).
+    pub(crate) fn stored_body(&self) -> Bytes {
+        self.stored_body
+            .get_or_init(|| crate::durable::encode_body(self))
+            .clone()
+    }
 }
 
 /// Why the core ends a session.
@@ -230,6 +241,9 @@ pub enum Outbound {
     /// How a publication of this session's went, once its recipients acknowledged (or
     /// did not in time): consistency ACKNOWLEDGED (native `publication-ack`).
     Published(Arc<crate::acks::Publication>),
+    /// A QoS 1/2 message of a durable session (MQTT clean start 0): kept in the store
+    /// until the protocol reports it acknowledged ([`crate::Session::acknowledged`]).
+    Durable(crate::durable::DurableMessage),
 }
 
 /// The subscriptions of one session that one event matched, as [`Outbound::Event`] carries

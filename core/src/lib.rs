@@ -14,6 +14,7 @@
 //! ```
 
 mod acks;
+pub mod durable;
 mod error;
 mod event;
 mod layer;
@@ -28,6 +29,7 @@ mod request;
 mod router;
 pub mod security;
 mod session;
+pub mod session_log;
 mod stats;
 mod store;
 mod sys;

@@ -50,6 +50,10 @@ pub struct CoreConfig {
     /// How long a publication with consistency ACKNOWLEDGED waits for its recipients'
     /// acknowledgements; then its writer is told which did not answer. Default 30 s.
     pub ack_timeout: std::time::Duration,
+    /// The most QoS 1/2 messages a parked durable session (MQTT, no connection) queues;
+    /// beyond it new messages are dropped and counted. Default 1,000 (Mosquitto's
+    /// `max_queued_messages`).
+    pub max_queued_messages: usize,
 }
 
 impl Default for CoreConfig {
@@ -63,6 +67,7 @@ impl Default for CoreConfig {
             backpressure_timeout: std::time::Duration::from_secs(5),
             sys_interval: std::time::Duration::ZERO,
             ack_timeout: std::time::Duration::from_secs(30),
+            max_queued_messages: 1000,
         }
     }
 }
@@ -264,41 +269,95 @@ impl Core {
     }
 
     /// Opens a session. With a client id, an existing session holding that id is ended
-    /// with [`CloseReason::TakenOver`] (MQTT 3.1.4-2).
+    /// with [`CloseReason::TakenOver`] (MQTT 3.1.4-2). (MQTT connections use
+    /// [`Core::attach`], which also resumes durable sessions.)
     pub fn open_session(
         &self,
         protocol: &'static str,
         peer: Option<std::net::SocketAddr>,
         client_id: Option<String>,
     ) -> Session {
-        let id = SessionId::new();
-        let queue = SessionQueue::new(self.inner.config.session_queue);
-        let entry = Arc::new(SessionEntry {
+        let entry = self.new_entry(protocol, peer, client_id, None);
+        self.register(entry)
+    }
+
+    /// A new session entry (not registered yet).
+    pub(crate) fn new_entry(
+        &self,
+        protocol: &'static str,
+        peer: Option<std::net::SocketAddr>,
+        client_id: Option<String>,
+        durable: Option<Arc<crate::durable::Durable>>,
+    ) -> Arc<SessionEntry> {
+        let queue = SessionQueue::with_durable(self.inner.config.session_queue, durable.clone());
+        Arc::new(SessionEntry {
             info: SessionInfo {
-                id,
+                id: SessionId::new(),
                 protocol,
                 peer,
-                client_id: client_id.clone(),
+                client_id,
             },
             queue,
             subscriptions: Mutex::new(HashMap::new()),
             identity: parking_lot::RwLock::new(None),
-        });
+            durable,
+        })
+    }
+
+    /// Registers a new entry under its id and client id (taking the client id over from
+    /// a live session) and attaches a guard to it.
+    pub(crate) fn register(&self, entry: Arc<SessionEntry>) -> Session {
+        let id = entry.info.id;
         self.inner.sessions.insert(id, entry.clone());
         self.inner.counters.opened.fetch_add(1, Ordering::Relaxed);
-        if let Some(cid) = client_id
+        if let Some(cid) = &entry.info.client_id
             && let Some(old) = self.inner.client_ids.insert(cid.clone(), id)
+            && old != id
             && let Some(old) = self.inner.sessions.get(&old)
         {
             tracing::info!(client_id = %cid, old_session = %old.info.id, "client id taken over");
             old.queue.close(CloseReason::TakenOver);
         }
-        tracing::info!(session = %id, protocol, "session attached");
+        tracing::info!(session = %id, protocol = entry.info.protocol, "session attached");
         Session::new(self.clone(), entry)
     }
 
-    /// Ends a session: removes its subscriptions, its client id, and itself.
-    pub(crate) fn close_session(&self, entry: &SessionEntry) {
+    /// Registers `entry` in place of the entry with the same id (a resumed durable
+    /// session) and attaches a guard to it.
+    pub(crate) fn reregister(&self, entry: Arc<SessionEntry>) -> Session {
+        self.inner.sessions.insert(entry.info.id, entry.clone());
+        if let Some(cid) = &entry.info.client_id {
+            self.inner.client_ids.insert(cid.clone(), entry.info.id);
+        }
+        self.inner.counters.opened.fetch_add(1, Ordering::Relaxed);
+        Session::new(self.clone(), entry)
+    }
+
+    /// Registers a parked durable session restored at start-up (no guard).
+    pub(crate) fn register_parked(&self, entry: Arc<SessionEntry>) {
+        if let Some(cid) = &entry.info.client_id {
+            self.inner.client_ids.insert(cid.clone(), entry.info.id);
+        }
+        self.inner.sessions.insert(entry.info.id, entry);
+    }
+
+    /// The entry of the session (live or parked) holding `client_id`.
+    pub(crate) fn entry_of_client(&self, client_id: &str) -> Option<Arc<SessionEntry>> {
+        let id = *self.inner.client_ids.get(client_id)?;
+        self.inner.sessions.get(&id).map(|e| e.value().clone())
+    }
+
+    /// A session guard (attach `generation`) dropped: a durable session is parked (or left
+    /// to a newer connection), any other ends.
+    pub(crate) fn close_session(&self, entry: &Arc<SessionEntry>, generation: u64) {
+        match &entry.durable {
+            Some(durable) => self.detach_durable(entry, durable, generation),
+            None => self.remove_entry(entry),
+        }
+    }
+
+    /// Removes a session: its subscriptions, its client id, and itself.
+    pub(crate) fn remove_entry(&self, entry: &SessionEntry) {
         entry.queue.shut();
         let subs: Vec<_> = entry.subscriptions.lock().drain().map(|(_, s)| s).collect();
         for sub in &subs {
@@ -309,7 +368,9 @@ impl Core {
                 .client_ids
                 .remove_if(cid, |_, v| *v == entry.info.id);
         }
-        self.inner.sessions.remove(&entry.info.id);
+        self.inner
+            .sessions
+            .remove_if(&entry.info.id, |_, e| std::ptr::eq(&**e, entry));
         tracing::info!(session = %entry.info.id, protocol = entry.info.protocol, "session detached");
     }
 
@@ -487,6 +548,7 @@ impl Core {
                     subs.insert(sub.id, sub.clone());
                 }
                 self.inner.router.insert(sub.clone());
+                self.subscriptions_changed(session).await;
                 Ok(Response::Subscribed(sub.id))
             }
             Request::Off(off) => {
@@ -509,10 +571,24 @@ impl Core {
                 for sub in &removed {
                     self.inner.router.remove(sub);
                 }
+                if !removed.is_empty() {
+                    self.subscriptions_changed(session).await;
+                }
                 Ok(Response::Unsubscribed(
                     removed.iter().map(|s| s.id).collect(),
                 ))
             }
+        }
+    }
+}
+
+impl Core {
+    /// A durable session's subscriptions changed: its state is written, and the SUBACK /
+    /// UNSUBACK waits until it is durable.
+    async fn subscriptions_changed(&self, session: &Session) {
+        if let Some(durable) = &session.entry.durable {
+            let ticket = durable.write_state(&session.entry);
+            durable.written(ticket).await;
         }
     }
 }

@@ -44,6 +44,9 @@ struct Fanned {
     congested: Vec<SessionQueue>,
     recipients: Vec<SessionId>,
     results: PublishResult,
+    /// The session-log ticket of the last message written for a durable recipient (0:
+    /// none): the writer is answered once it is durable.
+    ticket: u64,
 }
 
 impl Core {
@@ -130,8 +133,10 @@ impl Core {
                     Arc::new(event_for(&record)),
                     Some(&mut fanned.congested),
                     wants_recipients.then_some(&mut fanned.recipients),
+                    &mut fanned.ticket,
                 );
                 self.wait_for_room(&fanned.congested).await;
+                self.wait_for_session_log(fanned.ticket).await;
             }
             record
         } else {
@@ -154,11 +159,13 @@ impl Core {
                         congested,
                         recipients,
                         results,
+                        ticket,
                     } = &mut *fanned;
                     *results = core.publish_into(
                         Arc::new(event_for(record)),
                         Some(congested),
                         wants_recipients.then_some(recipients),
+                        ticket,
                     );
                 }) as OnCommit<Record>
             });
@@ -174,6 +181,7 @@ impl Core {
             };
             fanned = std::mem::take(&mut *shared.lock());
             self.wait_for_room(&fanned.congested).await;
+            self.wait_for_session_log(fanned.ticket).await;
             if let Some(tag) = tag {
                 let snapshot = Write {
                     path: tag,
@@ -299,7 +307,18 @@ impl Core {
     /// with all of that session's matching subscriptions. Never waits: a full queue is
     /// handled by the overflow policy.
     pub fn publish(&self, event: Arc<Event>) -> PublishResult {
-        self.publish_into(event, None, None)
+        self.publish_into(event, None, None, &mut 0)
+    }
+
+    /// Holds a publisher back until the messages its event left for durable sessions are
+    /// in the store's session log (DESIGN.md §6: a PUBACKed message survives a crash).
+    async fn wait_for_session_log(&self, ticket: u64) {
+        if ticket == 0 {
+            return;
+        }
+        if let Err(error) = self.inner.store.session_ops_durable(ticket).await {
+            tracing::warn!(%error, "durable session messages not confirmed by the store");
+        }
     }
 
     /// Holds a publisher back until every queue its event congested has room again, at most [`crate::CoreConfig::backpressure_timeout`] in all (DESIGN.md
@@ -316,13 +335,15 @@ impl Core {
     }
 
     /// [`Core::publish`], noting in `congested` the queues that took the event beyond
-    /// their capacity ([`Delivery::Congested`]), and in `recipients` the sessions it was
-    /// queued for.
+    /// their capacity ([`Delivery::Congested`]), in `recipients` the sessions it was
+    /// queued for, and in `ticket` the last session-log write it caused (durable
+    /// sessions).
     pub(crate) fn publish_into(
         &self,
         event: Arc<Event>,
         congested: Option<&mut Vec<SessionQueue>>,
         recipients: Option<&mut Vec<SessionId>>,
+        ticket: &mut u64,
     ) -> PublishResult {
         let counters = &self.inner.counters;
         counters.published.fetch_add(1, Ordering::Relaxed);
@@ -330,7 +351,7 @@ impl Core {
         // fresh list instead of a panic.
         let mut matches = MATCHES.take();
         self.inner.router.lookup(&event.path, &mut matches);
-        let result = self.fan_out(&event, &mut matches, congested, recipients);
+        let result = self.fan_out(&event, &mut matches, congested, recipients, ticket);
         matches.clear();
         if matches.capacity() <= KEEP_MATCHES {
             MATCHES.set(matches);
@@ -355,6 +376,7 @@ impl Core {
         matches: &mut [Arc<Subscription>],
         mut congested: Option<&mut Vec<SessionQueue>>,
         mut recipients: Option<&mut Vec<SessionId>>,
+        ticket: &mut u64,
     ) -> PublishResult {
         let mut result = PublishResult::default();
         // A session with several matching subscriptions gets one message: bring them
@@ -394,7 +416,7 @@ impl Core {
                 subscriptions,
             };
             // Every subscription of a session holds the session's queue.
-            let delivery = group[0].queue.deliver(message, policy);
+            let delivery = group[0].queue.offer(message, policy, ticket);
             if matches!(delivery, Delivery::Queued | Delivery::Congested)
                 && let Some(recipients) = recipients.as_deref_mut()
             {

@@ -133,6 +133,9 @@ struct QueueShared {
     kicked: AtomicBool,
     reason: Mutex<Option<CloseReason>>,
     dropped: AtomicU64,
+    /// Set for a durable session's queue: QoS 1/2 messages are numbered and written to
+    /// the store's session log as they are queued ([`crate::durable`]).
+    durable: Option<Arc<crate::durable::Durable>>,
 }
 
 /// The sending side of a session's bounded outbound queue.
@@ -147,7 +150,16 @@ const KEEP_QUEUE_CAPACITY: usize = 1024;
 
 impl SessionQueue {
     /// A queue holding at most `capacity` messages (at least 1).
+    #[cfg(test)]
     pub(crate) fn new(capacity: usize) -> Self {
+        Self::with_durable(capacity, None)
+    }
+
+    /// [`SessionQueue::new`], for a durable session when `durable` is set.
+    pub(crate) fn with_durable(
+        capacity: usize,
+        durable: Option<Arc<crate::durable::Durable>>,
+    ) -> Self {
         Self {
             shared: Arc::new(QueueShared {
                 items: Mutex::new(VecDeque::new()),
@@ -159,6 +171,7 @@ impl SessionQueue {
                 kicked: AtomicBool::new(false),
                 reason: Mutex::new(None),
                 dropped: AtomicU64::new(0),
+                durable,
             }),
         }
     }
@@ -206,6 +219,106 @@ impl SessionQueue {
             OverflowPolicy::Disconnect => self.close(CloseReason::QueueFull),
         }
         Delivery::Dropped
+    }
+
+    /// [`SessionQueue::deliver`], or for a durable session's queue: a QoS 1/2 event is
+    /// numbered and written to the session log (raising `ticket` to the write's ticket,
+    /// which the publisher waits on), a QoS 0 one is not queued while the session is
+    /// parked ([`Delivery::Closed`]).
+    pub(crate) fn offer(
+        &self,
+        message: Outbound,
+        policy: OverflowPolicy,
+        ticket: &mut u64,
+    ) -> Delivery {
+        let Some(durable) = &self.shared.durable else {
+            return self.deliver(message, policy);
+        };
+        let Outbound::Event {
+            event,
+            subscriptions,
+        } = &message
+        else {
+            return self.deliver(message, policy);
+        };
+        let granted = subscriptions
+            .iter()
+            .map(|s| s.options.qos)
+            .max()
+            .unwrap_or(0);
+        let qos = event.qos.min(granted).min(2);
+        if qos == 0 {
+            if durable.is_parked() {
+                return Delivery::Closed;
+            }
+            return self.deliver(message, policy);
+        }
+        let body = event.stored_body();
+        let shared = &*self.shared;
+        let mut items = shared.items.lock();
+        if shared.closed.load(Ordering::Relaxed) {
+            return Delivery::Closed;
+        }
+        let len = items.len();
+        let delivery = if durable.is_parked() {
+            match len < durable.max_queued {
+                true => Delivery::Queued,
+                false => Delivery::Dropped,
+            }
+        } else if len < shared.capacity {
+            Delivery::Queued
+        } else if len < 2 * shared.capacity && !shared.stalled.load(Ordering::Relaxed) {
+            Delivery::Congested
+        } else {
+            Delivery::Dropped
+        };
+        if delivery == Delivery::Dropped {
+            drop(items);
+            let dropped = shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(
+                    client_id = %durable.client_id,
+                    dropped,
+                    parked = durable.is_parked(),
+                    "durable session queue full: dropping new messages"
+                );
+            }
+            if policy == OverflowPolicy::Disconnect && !durable.is_parked() {
+                self.close(CloseReason::QueueFull);
+            }
+            return delivery;
+        }
+        let message = crate::durable::DurableMessage {
+            seq: durable.next_seq(),
+            event: event.clone(),
+            qos,
+            retain: false,
+            pkid: None,
+            released: false,
+        };
+        *ticket = (*ticket).max(durable.write_message_with_body(&message, body));
+        items.push_back(Outbound::Durable(message));
+        drop(items);
+        shared.ready.notify_one();
+        delivery
+    }
+
+    /// Puts `message` back at the front (a message a durable session's connection took
+    /// but did not finish with).
+    pub(crate) fn push_front(&self, message: Outbound) {
+        self.shared.items.lock().push_front(message);
+    }
+
+    /// How many messages are queued.
+    pub(crate) fn len(&self) -> usize {
+        self.shared.items.lock().len()
+    }
+
+    /// Clears a close request, for a durable session a new connection resumes (the old
+    /// connection, told to close, is gone).
+    pub(crate) fn reopen(&self) {
+        *self.shared.reason.lock() = None;
+        self.shared.kicked.store(false, Ordering::Release);
     }
 
     /// The next queued message, if any (never waits).
@@ -280,6 +393,8 @@ pub(crate) struct SessionEntry {
     pub(crate) subscriptions: Mutex<HashMap<SubscriptionId, Arc<Subscription>>>,
     /// Who the session is, once it logged in on a secure broker.
     pub(crate) identity: parking_lot::RwLock<Option<Arc<Identity>>>,
+    /// Set for a session that outlives its connection ([`crate::durable`]).
+    pub(crate) durable: Option<Arc<crate::durable::Durable>>,
 }
 
 impl SessionEntry {
@@ -313,14 +428,19 @@ pub struct Session {
     /// `.await`) so that `recv` takes `&self`: a connection can wait for messages while its
     /// requests (also `&self`) are in flight.
     pending: Mutex<Option<Outbound>>,
+    /// A durable session's attach generation when this guard was made: a guard that
+    /// outlived its attachment leaves the session alone when dropped.
+    pub(crate) generation: u64,
 }
 
 impl Session {
     pub(crate) fn new(core: Core, entry: Arc<SessionEntry>) -> Self {
+        let generation = entry.durable.as_ref().map_or(0, |d| d.generation());
         Self {
             core,
             entry,
             pending: Mutex::new(None),
+            generation,
         }
     }
 
@@ -445,11 +565,19 @@ impl Session {
                 Some(message) => message,
                 None => self.next_queued().await?,
             };
-            if let Outbound::Event { event, .. } = &message
-                && self.core.security().is_some()
-                && !self.visible()(&event.path)
-            {
-                continue;
+            match &message {
+                Outbound::Event { event, .. }
+                    if self.core.security().is_some() && !self.visible()(&event.path) =>
+                {
+                    continue;
+                }
+                Outbound::Durable(durable)
+                    if self.core.security().is_some() && !self.visible()(&durable.event.path) =>
+                {
+                    self.acknowledged(durable.seq);
+                    continue;
+                }
+                _ => {}
             }
             if !self.core.has_layers() {
                 return Some(message);
@@ -516,7 +644,12 @@ impl Drop for Kept<'_> {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.core.close_session(&self.entry);
+        if self.entry.durable.is_some()
+            && let Some(message) = self.pending.get_mut().take()
+        {
+            self.entry.queue.push_front(message);
+        }
+        self.core.close_session(&self.entry, self.generation);
     }
 }
 

@@ -10,6 +10,7 @@ use crate::path::Path;
 use crate::pattern::Glob;
 use crate::payload::{Payload, Record};
 use crate::query::{Criteria, Query};
+use crate::session_log::{SessionOp, StoredSession};
 
 /// A store operation failed. The operation did not happen; data written before is intact.
 #[derive(Debug, thiserror::Error)]
@@ -237,6 +238,40 @@ pub trait Store: Send + Sync + 'static {
                 .filter(|record| criteria.matches_record(record))
                 .count() as u64),
         }
+    }
+
+    /// Whether this store keeps sessions across restarts (the redb store does; the
+    /// memory store keeps nothing, so its session operations are no-ops).
+    fn keeps_sessions(&self) -> bool {
+        false
+    }
+
+    /// Queues `op` on the session log (durable MQTT sessions, [`crate::session_log`])
+    /// and returns its ticket, without waiting: callable from a commit hook on the
+    /// store's writer thread. Operations apply in the order they were submitted; tickets
+    /// increase in that order. The default (a store that keeps no sessions) drops `op`
+    /// and returns 0.
+    fn submit_session_op(&self, op: SessionOp) -> u64 {
+        drop(op);
+        0
+    }
+
+    /// Waits until the operation with `ticket`, and every one submitted before it, is
+    /// durable. Returns at once for ticket 0.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] when the store stopped before writing them.
+    async fn session_ops_durable(&self, ticket: u64) -> Result<(), StoreError> {
+        let _ = ticket;
+        Ok(())
+    }
+
+    /// Every stored session with its messages, ordered by client id (start-up).
+    ///
+    /// # Errors
+    /// [`StoreError`]; nothing is changed.
+    async fn load_sessions(&self) -> Result<Vec<StoredSession>, StoreError> {
+        Ok(Vec::new())
     }
 
     /// Makes everything written so far durable and stops accepting writes; called once at

@@ -37,6 +37,13 @@ pub struct MqttConfig {
     /// after 1.5 × 65,535 s (~27 h) of silence, so a half-open connection does not live
     /// forever.
     pub max_keepalive: u16,
+    /// The longest session expiry interval, in seconds; `u32::MAX`: sessions may live
+    /// forever. A 3.1.1 client with clean session 0 gets this expiry; an MQTT 5 client
+    /// asking for more (or for `0xFFFFFFFF`) gets this value, told in the CONNACK's Session
+    /// Expiry Interval (MQTT-3.2.2 §3.2.2.3.2). 0 turns durable sessions off: every
+    /// session ends with its connection. Default `u32::MAX` (as Mosquitto's
+    /// `persistent_client_expiration`, which is unset by default).
+    pub max_session_expiry: u32,
 }
 
 impl Default for MqttConfig {
@@ -47,6 +54,7 @@ impl Default for MqttConfig {
             max_inflight: 32,
             receive_maximum: 128,
             max_keepalive: u16::MAX,
+            max_session_expiry: u32::MAX,
         }
     }
 }

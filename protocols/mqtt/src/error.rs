@@ -195,6 +195,10 @@ pub enum ProtocolError {
         /// The announced Receive Maximum.
         limit: u16,
     },
+    /// A DISCONNECT setting a session expiry above 0 when the CONNECT's was 0
+    /// [MQTT-3.14.2-2].
+    #[error("DISCONNECT sets a session expiry when the CONNECT's was 0 [MQTT-3.14.2-2]")]
+    SessionExpiryAfterZero,
     /// A SUBSCRIBE without topic filters [MQTT-3.8.3-3].
     #[error("SUBSCRIBE without topic filters [MQTT-3.8.3-3]")]
     EmptySubscribe,
@@ -221,6 +225,7 @@ impl ProtocolError {
             | Self::ZeroReceiveMaximum
             | Self::ZeroMaximumPacketSize
             | Self::EmptySubscribe
+            | Self::SessionExpiryAfterZero
             | Self::EmptyUnsubscribe
             | Self::UnexpectedPacket { .. } => 0x82,
             Self::BadProtocolName { .. } | Self::UnsupportedProtocolLevel { .. } => 0x84,

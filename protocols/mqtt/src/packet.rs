@@ -161,6 +161,9 @@ pub(crate) enum Packet {
         /// MQTT 5 reason code (`0x00` for 3.1.x and when absent): `0x00` discards the will,
         /// any other (`0x04` Disconnect with Will Message) has it published.
         reason: ReasonCode,
+        /// MQTT 5 Session Expiry Interval property, in seconds: replaces the one of the
+        /// CONNECT (§3.14.2.2.2).
+        session_expiry: Option<u32>,
     },
 }
 
@@ -253,6 +256,8 @@ pub(crate) struct OutgoingPublish<'a> {
     pub(crate) retain: bool,
     /// The packet identifier (0 for QoS 0).
     pub(crate) pkid: u16,
+    /// The DUP flag: a resend of a message sent before (MQTT-3.3.1-1).
+    pub(crate) dup: bool,
     /// MQTT 5 Content Type.
     pub(crate) content_type: Option<&'static str>,
     /// Custom meta, sent as MQTT 5 user properties.

@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 use super::RedbStore;
 use super::range::RECORDS;
 use super::reader::Reader;
+use super::sessions::{SESSION_MESSAGES, SESSIONS};
 use super::writer::Writer;
 
 /// Why a [`RedbStore`] could not be opened. Nothing is left running and the file, if it
@@ -33,9 +34,9 @@ pub enum OpenError {
         /// redb's error.
         source: redb::DatabaseError,
     },
-    /// The records table could not be created or opened (for example, it exists with
-    /// another key or value type).
-    #[error("cannot prepare the records table in `{file}`: {source}")]
+    /// A table (`records`, `sessions` or `session_messages`) could not be created or
+    /// opened (for example, it exists with another key or value type).
+    #[error("cannot prepare the tables in `{file}`: {source}")]
     Table {
         /// The store file.
         file: PathBuf,
@@ -165,11 +166,13 @@ impl RedbStoreBuilder {
     }
 }
 
-/// Makes sure the records table exists (with the right types), so that read transactions
-/// can always open it.
+/// Makes sure the tables exist (with the right types), so that read transactions can
+/// always open them.
 fn create_table(db: &redb::Database) -> Result<(), redb::Error> {
     let txn = db.begin_write()?;
     txn.open_table(RECORDS)?;
+    txn.open_table(SESSIONS)?;
+    txn.open_table(SESSION_MESSAGES)?;
     txn.commit()?;
     Ok(())
 }

@@ -1,11 +1,17 @@
 //! The redb store: records in one embedded, crash-safe file (DESIGN.md §2, STYLE 15).
 //!
-//! - **Layout**: one table, `records`, from the path (`&str`) to the encoded record
+//! - **Layout**: three tables. `records` maps the path (`&str`) to the encoded record
 //!   (`&[u8]`, [`codec`] describes the versioned encoding). Keys are ordered bytewise, which
-//!   is [`Path`]'s order, so results come out ordered by path.
+//!   is [`Path`]'s order, so results come out ordered by path. For durable MQTT sessions
+//!   ([`pathmq_core::session_log`], [`sessions`]), `sessions` maps the client id (`&str`)
+//!   to the session's state as the core encoded it (`&[u8]`), and `session_messages` maps
+//!   `(client id, seq)` (`(&str, u64)`) to a stored message, its head followed by its body
+//!   (`&[u8]`); a session's messages are one key range, in `seq` order.
 //! - **Writes** (`set`, `remove`) go to one writer thread ([`writer`]) that commits
 //!   everything pending in one durable write transaction (group commit) before answering.
 //!   `merge` reads and rewrites the record inside that transaction, so it is atomic.
+//!   Session operations are queued without waiting and committed by the same thread, in
+//!   the same transactions, in submission order ([`writer`] says how).
 //! - **Point reads** (`get`) go to reader threads ([`reader`]) that answer every pending
 //!   `get` from one fresh read transaction. **Queries** (`query`, `count_matching` with
 //!   criteria) run on the same reader threads, after the `get`s of their batch: they
@@ -21,6 +27,7 @@ mod builder;
 mod codec;
 mod range;
 mod reader;
+mod sessions;
 mod writer;
 
 use std::path::{Path as FsPath, PathBuf};
@@ -28,6 +35,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
+use pathmq_core::session_log::{SessionOp, StoredSession};
 use pathmq_core::{Criteria, Glob, OnCommit, Path, Query, Record, Store, StoreError, Write};
 use redb::{Database, ReadOnlyTable, ReadableDatabase};
 
@@ -306,8 +314,52 @@ impl Store for RedbStore {
             .await
     }
 
+    /// Keeps them: see [`Store::submit_session_op`] and [`Store::load_sessions`].
+    fn keeps_sessions(&self) -> bool {
+        true
+    }
+
+    /// Queues `op` for the writer thread without blocking (safe in a commit hook, which
+    /// runs on that thread) and returns its ticket: from 1, increasing in submission
+    /// order. The writer applies queued session operations in that order, in the next
+    /// transaction it commits, before that transaction's sets and removes. Returns 0 and
+    /// drops `op` once the store is closed (or its writer thread has died).
+    fn submit_session_op(&self, op: SessionOp) -> u64 {
+        self.writer.submit_session(op)
+    }
+
+    /// Waits until the transaction holding `ticket` (and every earlier session operation)
+    /// has been committed. Returns at once for ticket 0.
+    ///
+    /// When that transaction fails, the error is logged and this returns `Ok` all the
+    /// same: the waiters are released rather than stuck, and the core still holds the
+    /// sessions in memory (they are not on disk, and a later write of the same session
+    /// rewrites its state).
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] when the writer stopped before reaching `ticket`: its
+    /// thread died, or `ticket` was never given out (such a wait ends only then).
+    async fn session_ops_durable(&self, ticket: u64) -> Result<(), StoreError> {
+        self.writer.session_durable(ticket).await
+    }
+
+    /// Reads the `sessions` and `session_messages` tables in one read transaction on the
+    /// blocking pool: every session ordered by client id (bytewise), its messages
+    /// `(seq, head ++ body)` in increasing `seq` order. Messages of a client id without
+    /// a stored state are skipped (logged at warn level).
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] after `close`; [`StoreError::Engine`] when a table or entry
+    /// cannot be read. Nothing is changed.
+    async fn load_sessions(&self) -> Result<Vec<StoredSession>, StoreError> {
+        let db = self.db.lock().clone().ok_or(StoreError::Closed)?;
+        tokio::task::spawn_blocking(move || sessions::load(&db))
+            .await
+            .map_err(engine("load sessions"))?
+    }
+
     /// Stops accepting operations, waits until the writer has committed everything
-    /// queued before the call, and releases the file (once reads still running finish).
+    /// queued before the call (session operations included), and releases the file (once reads still running finish).
     /// Later operations return [`StoreError::Closed`]; closing again does nothing.
     ///
     /// # Errors

@@ -9,18 +9,33 @@
 //! with its error and changes nothing; the rest of its batch commits. An engine error
 //! (in the transaction or its commit) fails the whole batch: every caller of the batch gets
 //! the error and none of their writes happened.
+//!
+//! Session operations ([`super::sessions`]) do not wait in the bounded channel: they wait
+//! in a [`SessionQueue`], and the first one queued after the thread last took it sends an
+//! [`Op::Wake`] (with `try_send`: when the channel is full, the thread has operations to
+//! take and takes the session queue with them; when it is closed, the thread is finishing
+//! and takes it before it stops). Each transaction applies everything the session queue
+//! holds when its batch is taken, before the batch's record operations; a batch of wake-ups
+//! alone with nothing queued commits nothing. After the commit the thread publishes the
+//! last ticket it took on a watch. When the batch fails, the session operations are lost
+//! (logged at error level) and the ticket is published all the same: their waiters are
+//! released, the core still holds those sessions in memory. At the end the thread takes
+//! the session queue until it is empty, then closes it, so every session operation
+//! submitted before `stop` is committed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
+use pathmq_core::session_log::SessionOp;
 use pathmq_core::{Glob, OnCommit, Path, Record, StoreError, Write, now_ms};
 use redb::{Database, ReadableTable, Table};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::codec;
 use super::range::{RECORDS, for_each_match};
+use super::sessions::{self, SessionQueue, Taken};
 
 /// One write, with where to send its answer.
 pub(super) enum Op {
@@ -36,19 +51,23 @@ pub(super) enum Op {
         on_commit: Option<OnCommit<[Path]>>,
         reply: oneshot::Sender<Result<Vec<Path>, StoreError>>,
     },
+    /// Nothing: session operations are queued ([`Writer::submit_session`]).
+    Wake,
 }
 
 /// Counts of the writer's work since the store was opened, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CommitStats {
-    /// Write transactions committed.
+    /// Write transactions committed (including those holding only session operations).
     pub transactions: u64,
     /// Operations (sets and removes) in those transactions, including any answered with
     /// their own error (such as a merge into an unreadable record).
     pub operations: u64,
-    /// The most operations committed in one transaction.
+    /// The most operations (sets and removes) committed in one transaction.
     pub largest_batch: u64,
+    /// Session operations ([`SessionOp`]) in those transactions.
+    pub session_operations: u64,
 }
 
 #[derive(Debug, Default)]
@@ -56,6 +75,7 @@ struct Counters {
     transactions: AtomicU64,
     operations: AtomicU64,
     largest_batch: AtomicU64,
+    session_operations: AtomicU64,
 }
 
 /// Owns the writer thread: dropping it lets the thread commit what is queued, then joins
@@ -68,6 +88,10 @@ pub(super) struct Writer {
     stopped: watch::Receiver<bool>,
     thread: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
+    /// Session operations waiting for the thread.
+    sessions: Arc<SessionQueue>,
+    /// The last session ticket committed (or failed); its sender goes with the thread.
+    durable: watch::Receiver<u64>,
     /// Senders take turns (a fair, FIFO lock) while the queue is full, so operations enter
     /// it in the order `submit` was called: a later operation cannot take room freed while
     /// an earlier one waits to be polled (pipelined writes of one client keep their order).
@@ -88,21 +112,36 @@ impl Writer {
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(queue);
         let (stopped_tx, stopped) = watch::channel(false);
+        let (durable_tx, durable) = watch::channel(0);
         let counters = Arc::new(Counters::default());
-        let thread_counters = Arc::clone(&counters);
-        let thread = std::thread::Builder::new()
-            .name("pathmq-redb-writer".into())
-            .spawn(move || {
-                run(&db, rx, max_batch, &thread_counters);
-                // Release the file before saying so: a reopen may follow at once.
-                drop(db);
-                stopped_tx.send_replace(true);
-            })?;
+        let sessions = Arc::new(SessionQueue::default());
+        let thread = {
+            let (counters, sessions) = (Arc::clone(&counters), Arc::clone(&sessions));
+            std::thread::Builder::new()
+                .name("pathmq-redb-writer".into())
+                .spawn(move || {
+                    // Refuses session ops once the thread ends, even by a panic.
+                    let _close = CloseOnDrop(&sessions);
+                    let thread = Thread {
+                        db: &db,
+                        counters: &counters,
+                        sessions: &sessions,
+                        durable: durable_tx,
+                    };
+                    thread.run(rx, max_batch);
+                    drop(thread);
+                    // Release the file before saying so: a reopen may follow at once.
+                    drop(db);
+                    stopped_tx.send_replace(true);
+                })?
+        };
         Ok(Self {
             tx: Mutex::new(Some(tx)),
             stopped,
             thread: Some(thread),
             counters,
+            sessions,
+            durable,
             turn: tokio::sync::Mutex::new(()),
         })
     }
@@ -131,6 +170,39 @@ impl Writer {
         })?
     }
 
+    /// Queues a session operation without waiting and returns its ticket (from 1,
+    /// increasing in queue order), or 0 when the writer has stopped (`op` is dropped).
+    /// Safe on the writer thread itself (commit hooks).
+    pub(super) fn submit_session(&self, op: SessionOp) -> u64 {
+        let Some((ticket, was_empty)) = self.sessions.push(op) else {
+            tracing::debug!("redb store closed; session operation dropped");
+            return 0;
+        };
+        // One wake-up per taking of the queue is enough (module docs). A full or closed
+        // channel needs none.
+        if was_empty && let Some(tx) = self.tx.lock().as_ref() {
+            let _ = tx.try_send(Op::Wake);
+        }
+        ticket
+    }
+
+    /// Waits until the session operation with `ticket` (and every earlier one) has been
+    /// committed, or its batch failed (module docs). Returns at once for ticket 0.
+    ///
+    /// # Errors
+    /// [`StoreError::Closed`] when the thread stopped before reaching `ticket`.
+    pub(super) async fn session_durable(&self, ticket: u64) -> Result<(), StoreError> {
+        if ticket == 0 {
+            return Ok(());
+        }
+        let mut durable = self.durable.clone();
+        durable
+            .wait_for(|&done| done >= ticket)
+            .await
+            .map(drop)
+            .map_err(|_| StoreError::Closed)
+    }
+
     /// Stops accepting operations and waits until the thread has committed everything
     /// already queued and released the database. Safe to call more than once.
     pub(super) async fn stop(&self) {
@@ -146,6 +218,7 @@ impl Writer {
             transactions: self.counters.transactions.load(Ordering::Relaxed),
             operations: self.counters.operations.load(Ordering::Relaxed),
             largest_batch: self.counters.largest_batch.load(Ordering::Relaxed),
+            session_operations: self.counters.session_operations.load(Ordering::Relaxed),
         }
     }
 }
@@ -163,24 +236,81 @@ impl Drop for Writer {
     }
 }
 
-/// The thread's loop: until every sender is gone and the queue is empty, take a batch,
-/// commit it, answer it.
-fn run(db: &Database, mut rx: mpsc::Receiver<Op>, max_batch: usize, counters: &Counters) {
-    let mut batch = Vec::with_capacity(max_batch);
-    while rx.blocking_recv_many(&mut batch, max_batch) > 0 {
-        let ops: Vec<Op> = std::mem::take(&mut batch);
-        let n = ops.len() as u64;
-        match apply(db, &ops) {
+/// Closes the session queue when the writer thread ends.
+struct CloseOnDrop<'a>(&'a SessionQueue);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        let dropped = self.0.close();
+        if dropped > 0 {
+            tracing::error!(
+                dropped,
+                "the redb writer thread ended; session operations lost"
+            );
+        }
+    }
+}
+
+/// What the writer thread works with.
+struct Thread<'a> {
+    db: &'a Database,
+    counters: &'a Counters,
+    sessions: &'a SessionQueue,
+    /// The last session ticket committed (or failed).
+    durable: watch::Sender<u64>,
+}
+
+impl Thread<'_> {
+    /// The thread's loop: until every sender is gone and the queue is empty, take a batch
+    /// (and the session queue), commit it, answer it; then commit the session queue until
+    /// it stays empty, and close it.
+    fn run(&self, mut rx: mpsc::Receiver<Op>, max_batch: usize) {
+        let mut batch = Vec::with_capacity(max_batch);
+        while rx.blocking_recv_many(&mut batch, max_batch) > 0 {
+            let ops: Vec<Op> = std::mem::take(&mut batch);
+            self.commit(ops, self.sessions.take());
+        }
+        while let Some(taken) = self.sessions.take_or_close() {
+            self.commit(Vec::new(), Some(taken));
+        }
+    }
+
+    /// Commits `ops` after the session ops `taken` in one transaction, publishes the
+    /// session ticket, and answers `ops`. Commits nothing when there is nothing to write.
+    fn commit(&self, ops: Vec<Op>, taken: Option<Taken>) {
+        let n = ops.iter().filter(|op| !matches!(op, Op::Wake)).count() as u64;
+        if n == 0 && taken.is_none() {
+            return;
+        }
+        let (session_ops, last_ticket) = taken.map_or((Vec::new(), 0), |t| (t.ops, t.last_ticket));
+        let result = apply(self.db, &session_ops, &ops);
+        if result.is_ok() {
+            let counters = self.counters;
+            counters.transactions.fetch_add(1, Ordering::Relaxed);
+            counters.operations.fetch_add(n, Ordering::Relaxed);
+            counters.largest_batch.fetch_max(n, Ordering::Relaxed);
+            let sessions = session_ops.len() as u64;
+            counters
+                .session_operations
+                .fetch_add(sessions, Ordering::Relaxed);
+        }
+        if last_ticket > 0 {
+            // Also after a failure: the waiters are released (module docs).
+            self.durable.send_replace(last_ticket);
+        }
+        match result {
             Ok(outcomes) => {
-                counters.transactions.fetch_add(1, Ordering::Relaxed);
-                counters.operations.fetch_add(n, Ordering::Relaxed);
-                counters.largest_batch.fetch_max(n, Ordering::Relaxed);
                 for (op, outcome) in ops.into_iter().zip(outcomes) {
                     answer(op, outcome);
                 }
             }
             Err(message) => {
-                tracing::error!(ops = n, error = %message, "redb batch failed; nothing written");
+                tracing::error!(
+                    ops = n,
+                    session_ops = session_ops.len(),
+                    error = %message,
+                    "redb batch failed; nothing written"
+                );
                 for op in ops {
                     fail(op, &message);
                 }
@@ -193,6 +323,7 @@ fn run(db: &Database, mut rx: mpsc::Receiver<Op>, max_batch: usize, counters: &C
 enum Outcome {
     Set(Result<Record, StoreError>),
     Remove(Result<Vec<Path>, StoreError>),
+    Wake,
 }
 
 /// Runs the op's commit hook (ops are answered in batch order, so hooks run in commit
@@ -222,6 +353,7 @@ fn answer(op: Op, outcome: Outcome) {
             }
             let _ = reply.send(result);
         }
+        (Op::Wake, Outcome::Wake) => {}
         // `apply` returns one outcome of the same kind per op, in order.
         (op, _) => fail(op, "internal error: mismatched batch outcome"),
     }
@@ -236,17 +368,20 @@ fn fail(op: Op, message: &str) {
         Op::Remove { reply, .. } => {
             let _ = reply.send(Err(error()));
         }
+        Op::Wake => {}
     }
 }
 
-/// Applies `ops` in order in one write transaction and commits it durably.
+/// Applies `session_ops`, then `ops`, in order in one write transaction and commits it
+/// durably.
 ///
 /// # Errors
 /// The engine's error, as text: the transaction was not committed.
-fn apply(db: &Database, ops: &[Op]) -> Result<Vec<Outcome>, String> {
+fn apply(db: &Database, session_ops: &[SessionOp], ops: &[Op]) -> Result<Vec<Outcome>, String> {
     let txn = db
         .begin_write()
         .map_err(|e| format!("cannot begin a write transaction: {e}"))?;
+    sessions::apply(&txn, session_ops).map_err(|e| format!("session write failed: {e}"))?;
     let mut outcomes = Vec::with_capacity(ops.len());
     {
         let mut table = txn
@@ -256,6 +391,7 @@ fn apply(db: &Database, ops: &[Op]) -> Result<Vec<Outcome>, String> {
             let outcome = match op {
                 Op::Set { write, .. } => set(&mut table, write).map(Outcome::Set),
                 Op::Remove { glob, .. } => remove(&mut table, glob).map(Outcome::Remove),
+                Op::Wake => Ok(Outcome::Wake),
             };
             outcomes.push(outcome.map_err(|e| format!("write failed: {e}"))?);
         }

@@ -8,6 +8,7 @@ use bytes::BytesMut;
 use std::sync::Arc;
 
 use pathmq_core::Core;
+use pathmq_core::durable::{Attach, Attached};
 use pathmq_core::security::{
     Credentials, Identity, LoginError, Security, SessionFacts, TokenError,
 };
@@ -94,28 +95,52 @@ pub(crate) async fn serve<T: Transport>(
             }
         }
     };
-    let session = core.open_session("mqtt", Some(peer), Some(client_id.clone()));
+    // 3.1.x: clean session 0 keeps the session as long as the broker allows; MQTT 5: as
+    // asked (0 when absent), at most that long.
+    let asked_expiry = match version {
+        Version::V5 => connect.session_expiry,
+        Version::V3 | Version::V4 if connect.clean_start => 0,
+        Version::V3 | Version::V4 => u32::MAX,
+    };
+    let session_expiry = asked_expiry.min(config.max_session_expiry);
+    let attach = Attach {
+        protocol: "mqtt",
+        peer: Some(peer),
+        client_id: client_id.clone(),
+        clean_start: connect.clean_start,
+        expiry_s: session_expiry,
+    };
+    // Boxed: waiting for an old connection to let go is rare and its future large.
+    let Attached {
+        session,
+        present,
+        unacked,
+        awaiting_pubrel,
+    } = Box::pin(core.attach(attach)).await;
     if let Some(identity) = identity {
         session.set_identity(identity);
     }
+    let subscriptions: HashMap<Box<str>, u8> = session
+        .mqtt_subscriptions()
+        .into_iter()
+        .map(|(pattern, qos)| (pattern.into_boxed_str(), qos))
+        .collect();
     let span = tracing::info_span!(
         "mqtt",
         client_id = %client_id,
         session = %session.id(),
         version = ?version,
     );
-    // Durable sessions are not implemented yet: every session ends with its network
-    // connection, whatever the client asked for.
-    let session_expiry = 0;
     let connack = ConnAck {
         code: 0,
-        // There is never a session to resume (and MQTT 3.1 has no such flag).
-        session_present: false,
+        // MQTT-3.2.2-2/3 (MQTT 3.1 has no such flag: the codec leaves it out).
+        session_present: present,
         assigned_client_id: (assigned && version == Version::V5).then_some(client_id),
         receive_maximum: config.receive_maximum.max(1),
         max_packet_size: u32::try_from(config.max_packet_size).unwrap_or(u32::MAX),
-        // The client asked to keep its session; we cannot, so we say what we use.
-        session_expiry: (connect.session_expiry != session_expiry).then_some(session_expiry),
+        // The client asked for a longer session than the broker keeps: say what it gets.
+        session_expiry: (version == Version::V5 && asked_expiry != session_expiry)
+            .then_some(session_expiry),
         server_keep_alive,
     };
     // The will waits at most until the session ends (MQTT 5 §3.1.3.2.2).
@@ -140,13 +165,16 @@ pub(crate) async fn serve<T: Transport>(
         receive_maximum: config.receive_maximum.max(1),
         keep_alive,
         deadline: None,
-        subscriptions: HashMap::new(),
+        subscriptions,
         inflight: Inflight::new(window),
+        log_ticket: 0,
+        max_session_expiry: config.max_session_expiry,
         pending: VecDeque::new(),
-        awaiting_pubrel: HashSet::new(),
+        awaiting_pubrel: awaiting_pubrel.into_iter().collect::<HashSet<u16>>(),
         will,
     });
     connection.reply(&Reply::ConnAck(&connack));
+    connection.resend(unacked);
     span.in_scope(|| {
         tracing::debug!(
             keep_alive,

@@ -23,16 +23,33 @@ impl<T: Transport> Connection<T> {
         match packet {
             Packet::Publish(publish) => self.on_publish(publish).await,
             Packet::PubAck { pkid } => {
-                if !self.inflight.on_puback(pkid) {
-                    tracing::debug!(pkid, "PUBACK for a packet id not in flight; ignored");
+                match self.inflight.on_puback(pkid) {
+                    Some(message) => self.done_with(message),
+                    None => tracing::debug!(pkid, "PUBACK for a packet id not in flight; ignored"),
                 }
                 self.drain_pending();
                 Ok(())
             }
             Packet::PubRec { pkid, reason } => {
                 match self.inflight.on_pubrec(pkid, reason) {
-                    PubRecAction::SendPubRel => self.reply(&Reply::PubRel { pkid }),
-                    PubRecAction::Done => self.drain_pending(),
+                    (PubRecAction::SendPubRel, _) => {
+                        // A durable message is stored as released first (the flush waits),
+                        // so that a restart resends the PUBREL, not the message.
+                        if let Some(Pending::Durable(message)) = self.inflight.get_mut(pkid)
+                            && !message.released
+                        {
+                            message.released = true;
+                            let ticket = self.session.rewrite(message);
+                            self.log_ticket = self.log_ticket.max(ticket);
+                        }
+                        self.reply(&Reply::PubRel { pkid });
+                    }
+                    (PubRecAction::Done, message) => {
+                        if let Some(message) = message {
+                            self.done_with(message);
+                        }
+                        self.drain_pending();
+                    }
                 }
                 Ok(())
             }
@@ -48,8 +65,9 @@ impl<T: Transport> Connection<T> {
                 Ok(())
             }
             Packet::PubComp { pkid } => {
-                if !self.inflight.on_pubcomp(pkid) {
-                    tracing::debug!(pkid, "PUBCOMP for a packet id not in flight; ignored");
+                match self.inflight.on_pubcomp(pkid) {
+                    Some(message) => self.done_with(message),
+                    None => tracing::debug!(pkid, "PUBCOMP for a packet id not in flight; ignored"),
                 }
                 self.drain_pending();
                 Ok(())
@@ -60,7 +78,18 @@ impl<T: Transport> Connection<T> {
                 self.reply(&Reply::PingResp);
                 Ok(())
             }
-            Packet::Disconnect { reason } => Err(Ending::ClientDisconnect { reason }),
+            Packet::Disconnect {
+                reason,
+                session_expiry,
+            } => {
+                if let Some(expiry) = session_expiry {
+                    if expiry > 0 && !self.session.is_durable() {
+                        return Err(ProtocolError::SessionExpiryAfterZero.into());
+                    }
+                    self.session.set_expiry(expiry.min(self.max_session_expiry));
+                }
+                Err(Ending::ClientDisconnect { reason })
+            }
         }
     }
 

@@ -96,7 +96,12 @@ struct Connection<T> {
     /// This connection's subscriptions: pattern text (`/a/+`) → granted QoS.
     subscriptions: HashMap<Box<str>, u8>,
     /// Outbound QoS 1/2 messages awaiting acknowledgement.
-    inflight: Inflight,
+    inflight: Inflight<Pending>,
+    /// A session-log write (a durable QoS 2 message's packet id or stage) that must be
+    /// durable before the write buffer goes out; 0: none.
+    log_ticket: u64,
+    /// The longest session expiry a DISCONNECT may set, in seconds.
+    max_session_expiry: u32,
     /// Messages waiting for room in the window, in order (retained messages of a
     /// SUBSCRIBE; live events are not taken from the session queue while this is
     /// non-empty). Bounded by the records one SUBSCRIBE matched.
@@ -119,6 +124,28 @@ impl<T: Transport> Connection<T> {
         let will = self.will.take().and_then(|will| will::keep(will, &ending));
         let taken_over = matches!(ending, Ending::Core(CloseReason::TakenOver));
         self.finish(ending).await;
+        if self.session.is_durable() {
+            // The session stays: it gets back what this connection did not finish.
+            let (unacked, awaiting_pubrel) = self.hand_back();
+            let Connection {
+                session, shutdown, ..
+            } = *self;
+            let detached = session.detached();
+            let identity = session.identity();
+            let core = session.core().clone();
+            let peer = session.info().peer;
+            session.park(unacked, awaiting_pubrel);
+            if let (Some(will), Some(detached)) = (will, detached) {
+                let parked = will::Parked {
+                    core,
+                    identity,
+                    peer,
+                    detached,
+                };
+                Box::pin(will::publish_parked(parked, *will, shutdown)).await;
+            }
+            return;
+        }
         if let Some(will) = will {
             // The socket and buffers go now; the session stays until the will is out.
             let Connection {
@@ -217,6 +244,10 @@ impl<T: Transport> Connection<T> {
         if self.write_buf.is_empty() {
             return Ok(());
         }
+        if self.log_ticket != 0 {
+            let ticket = std::mem::take(&mut self.log_ticket);
+            self.session.written(ticket).await;
+        }
         let abandoned = |what: &str| {
             Err(Ending::Closed(Some(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -232,6 +263,30 @@ impl<T: Transport> Connection<T> {
             () = tokio::time::sleep_until(self.deadline.unwrap_or_else(Instant::now)),
                 if self.deadline.is_some() => abandoned("keepalive expired"),
         }
+    }
+
+    /// What a durable session keeps of this connection: the messages in flight (in the
+    /// order they were sent, with their packet ids) and those waiting for the window,
+    /// as durable messages, and the QoS 2 packet ids awaiting PUBREL.
+    fn hand_back(&mut self) -> (Vec<pathmq_core::durable::DurableMessage>, Vec<u16>) {
+        let mut unacked: Vec<_> = self
+            .inflight
+            .drain()
+            .into_iter()
+            .filter_map(|(pkid, stage, message)| {
+                let qos = match stage {
+                    crate::inflight::Awaiting::Ack => 1,
+                    _ => 2,
+                };
+                message.into_durable(qos, Some((pkid, stage)))
+            })
+            .collect();
+        unacked.extend(
+            self.pending
+                .drain(..)
+                .filter_map(|(message, qos)| message.into_durable(qos, None)),
+        );
+        (unacked, self.awaiting_pubrel.drain().collect())
     }
 
     /// Ends the connection: an MQTT 5 DISCONNECT with the reason code when the server ends
@@ -308,6 +363,8 @@ mod tests {
             deadline: None,
             subscriptions: HashMap::new(),
             inflight: Inflight::new(1),
+            log_ticket: 0,
+            max_session_expiry: 0,
             pending: VecDeque::new(),
             awaiting_pubrel: HashSet::new(),
             will: None,

@@ -8,11 +8,13 @@
 use std::sync::Arc;
 
 use futures_util::FutureExt as _;
-use pathmq_core::{Event, Format, Outbound, Record};
+use pathmq_core::durable::DurableMessage;
+use pathmq_core::{Consistency, Event, EventKind, Format, Outbound, Record};
 
 use super::{Connection, Ending, FLUSH_AT};
 use crate::codec;
-use crate::packet::{OutgoingPublish, TooLarge};
+use crate::inflight::Awaiting;
+use crate::packet::{OutgoingPublish, Reply, TooLarge};
 use crate::transport::Transport;
 
 /// How many more messages one wake-up takes from the session queue when they are ready,
@@ -29,6 +31,64 @@ pub(super) enum Pending {
     Event(Arc<Event>),
     /// A stored record sent because of a SUBSCRIBE (retain 1).
     Record(Record),
+    /// A QoS 1/2 message of a durable session: acknowledged to the core once the client
+    /// acknowledges it, resent with its packet id (and DUP) when it has one.
+    Durable(DurableMessage),
+}
+
+impl Pending {
+    /// The packet id a durable message was sent with before.
+    fn sent_pkid(&self) -> Option<u16> {
+        match self {
+            Pending::Durable(message) => message.pkid,
+            _ => None,
+        }
+    }
+
+    /// This message as a durable session keeps it, sent under `pkid` at `stage` (`None`:
+    /// not sent), or `None` for QoS 0.
+    pub(super) fn into_durable(
+        self,
+        qos: u8,
+        sent: Option<(u16, Awaiting)>,
+    ) -> Option<DurableMessage> {
+        let mut message = match self {
+            Pending::Durable(message) => message,
+            _ if qos == 0 => return None,
+            Pending::Event(event) => DurableMessage {
+                seq: 0,
+                event,
+                qos,
+                retain: false,
+                pkid: None,
+                released: false,
+            },
+            Pending::Record(record) => DurableMessage {
+                seq: 0,
+                event: Arc::new(Event::new(
+                    EventKind::Set,
+                    record.path,
+                    record.payload,
+                    record.created,
+                    record.modified,
+                    None,
+                    None,
+                    Consistency::Transactional,
+                    None,
+                    qos,
+                )),
+                qos,
+                retain: true,
+                pkid: None,
+                released: false,
+            },
+        };
+        if let Some((pkid, stage)) = sent {
+            message.pkid = Some(pkid);
+            message.released = stage == Awaiting::Completion;
+        }
+        Some(message)
+    }
 }
 
 impl<T: Transport> Connection<T> {
@@ -73,6 +133,11 @@ impl<T: Transport> Connection<T> {
                 self.deliver(Pending::Event(event), qos);
                 Ok(())
             }
+            Outbound::Durable(message) => {
+                let qos = message.qos;
+                self.deliver(Pending::Durable(message), qos);
+                Ok(())
+            }
             Outbound::Close(reason) => Err(Ending::Core(reason)),
             other => {
                 tracing::debug!(?other, "outbound message MQTT does not handle; ignored");
@@ -81,11 +146,33 @@ impl<T: Transport> Connection<T> {
         }
     }
 
+    /// Resends what a resumed session's last connection left unacknowledged, in order
+    /// (MQTT-4.4.0-1): a PUBREL for a QoS 2 message whose PUBREC arrived, the PUBLISH
+    /// (with DUP and its packet id, when it was sent) otherwise.
+    pub(super) fn resend(&mut self, unacked: Vec<DurableMessage>) {
+        for message in unacked {
+            match message.pkid {
+                Some(pkid) if message.released && message.qos == 2 => {
+                    if self
+                        .inflight
+                        .resume(pkid, Awaiting::Completion, Pending::Durable(message))
+                    {
+                        self.reply(&Reply::PubRel { pkid });
+                    }
+                }
+                _ => {
+                    let qos = message.qos;
+                    self.deliver(Pending::Durable(message), qos);
+                }
+            }
+        }
+    }
+
     /// Sends `message` at `qos` now, or queues it behind earlier ones when the window is
     /// full (order is kept).
     pub(super) fn deliver(&mut self, message: Pending, qos: u8) {
         if self.pending.is_empty() && (qos == 0 || self.inflight.has_room()) {
-            self.send(&message, qos);
+            self.send(message, qos);
         } else {
             self.pending.push_back((message, qos));
         }
@@ -98,26 +185,57 @@ impl<T: Transport> Connection<T> {
                 break;
             }
             if let Some((message, qos)) = self.pending.pop_front() {
-                self.send(&message, qos);
+                self.send(message, qos);
             }
         }
     }
 
-    /// Encodes one PUBLISH into the write buffer. A message larger than the client's
-    /// Maximum Packet Size is dropped (MQTT 5 §3.1.2.11.4), as if it had been sent.
-    fn send(&mut self, message: &Pending, qos: u8) {
-        let (path, payload, meta, retain) = match message {
-            Pending::Event(event) => (&event.path, &event.payload, event.meta.as_ref(), false),
-            Pending::Record(record) => (&record.path, &record.payload, None, true),
-        };
+    /// The client is done with `message` (acknowledged, refused, or it could not be
+    /// sent): a durable one leaves the store.
+    pub(super) fn done_with(&self, message: Pending) {
+        if let Pending::Durable(message) = message {
+            self.session.acknowledged(message.seq);
+        }
+    }
+
+    /// Encodes one PUBLISH into the write buffer and keeps a QoS 1/2 message in the
+    /// window. A message larger than the client's Maximum Packet Size is dropped (MQTT 5
+    /// §3.1.2.11.4), as if it had been sent. A durable QoS 2 message is stored with its
+    /// packet id before the PUBLISH is written (the next flush waits for it), so a
+    /// restart resends it under the same id.
+    fn send(&mut self, mut message: Pending, qos: u8) {
+        let mut dup = false;
         let pkid = match qos {
             0 => 0,
-            _ => match self.inflight.allocate(qos) {
-                Some(pkid) => pkid,
+            _ => match message.sent_pkid() {
+                Some(pkid) if !self.inflight.in_use(pkid) => {
+                    dup = true;
+                    pkid
+                }
                 // Callers check the window; should it be full, the message is dropped
                 // rather than sent beyond the client's Receive Maximum.
-                None => return,
+                _ => match self.inflight.free_id() {
+                    Some(pkid) => pkid,
+                    None => return self.done_with(message),
+                },
             },
+        };
+        if qos == 2
+            && let Pending::Durable(durable) = &mut message
+            && durable.pkid != Some(pkid)
+        {
+            durable.pkid = Some(pkid);
+            self.log_ticket = self.log_ticket.max(self.session.rewrite(durable));
+        }
+        let (path, payload, meta, retain) = match &message {
+            Pending::Event(event) => (&event.path, &event.payload, event.meta.as_ref(), false),
+            Pending::Record(record) => (&record.path, &record.payload, None, true),
+            Pending::Durable(m) => (
+                &m.event.path,
+                &m.event.payload,
+                m.event.meta.as_ref(),
+                m.retain,
+            ),
         };
         let publish = OutgoingPublish {
             topic: path.to_topic(),
@@ -125,6 +243,7 @@ impl<T: Transport> Connection<T> {
             qos,
             retain,
             pkid,
+            dup,
             content_type: (payload.format == Format::Json).then_some(JSON),
             meta,
         };
@@ -134,15 +253,23 @@ impl<T: Transport> Connection<T> {
             &publish,
             self.client_max_packet_size,
         );
-        if let Err(TooLarge { size }) = encoded {
-            tracing::debug!(
-                topic = publish.topic,
-                size,
-                limit = self.client_max_packet_size,
-                "message larger than the client accepts; dropped"
-            );
-            if pkid != 0 {
-                self.inflight.release(pkid);
+        match encoded {
+            Ok(()) if qos > 0 => {
+                let stage = match qos {
+                    1 => Awaiting::Ack,
+                    _ => Awaiting::Receipt,
+                };
+                self.inflight.put(pkid, stage, message);
+            }
+            Ok(()) => self.done_with(message),
+            Err(TooLarge { size }) => {
+                tracing::debug!(
+                    topic = publish.topic,
+                    size,
+                    limit = self.client_max_packet_size,
+                    "message larger than the client accepts; dropped"
+                );
+                self.done_with(message);
             }
         }
     }

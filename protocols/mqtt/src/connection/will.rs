@@ -15,16 +15,21 @@
 //!   retained will is stored (an empty retained one removes), its QoS is the PUBLISH QoS.
 //!
 //! Will Delay Interval (MQTT 5 §3.1.3.2.2): the will waits until the delay has passed or
-//! the session ends, whichever is first, and is not sent when a new connection for the
-//! client id arrives first [MQTT-3.1.3-9]. pathmq has no durable sessions yet: the session
-//! expiry in effect is 0 (a CONNACK tells a client that asked for more), so the session
-//! ends with its network connection and the will is published at once. The delay is
-//! computed as min(will delay, session expiry) at CONNECT, and the waiting below serves
-//! sessions that outlive their connection once they exist.
+//! the session ends, whichever is first (the delay is min(will delay, session expiry),
+//! fixed at CONNECT), and is not sent when a new connection resumes the session first
+//! [MQTT-3.1.3-9]. A session that ends with its connection (expiry 0) has its will
+//! published at once ([`publish`]); a durable one is parked first and its will waits on
+//! it ([`publish_parked`]): a new connection with clean start 0 cancels it, one with clean
+//! start 1 (the session ends) or the session's expiry sends it now.
 
 use std::time::Duration;
 
-use pathmq_core::{CloseReason, Off, Outbound, Path, Request, Session};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use pathmq_core::durable::{Change, Detached};
+use pathmq_core::security::Identity;
+use pathmq_core::{CloseReason, Core, Off, Outbound, Path, Request, Session};
 use tokio_util::sync::CancellationToken;
 
 use super::Ending;
@@ -109,6 +114,41 @@ pub(super) async fn publish(
                 return;
             }
         }
+    }
+    publish_now(&session, will.message).await;
+}
+
+/// A parked durable session whose connection had a will.
+pub(super) struct Parked {
+    pub(super) core: Core,
+    /// Who the connection was logged in as (the will is authorized as that user).
+    pub(super) identity: Option<Arc<Identity>>,
+    pub(super) peer: Option<SocketAddr>,
+    pub(super) detached: Detached,
+}
+
+/// Publishes the will of a durable session's connection after its delay, unless a new
+/// connection resumes the session first; when the session ends (clean start 1, expiry)
+/// or the broker stops, at once. It goes out through a short-lived session with the
+/// connection's identity, as the connection's PUBLISH would.
+pub(super) async fn publish_parked(parked: Parked, will: Will, shutdown: CancellationToken) {
+    if will.delay > 0 {
+        let delay = Duration::from_secs(u64::from(will.delay));
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.cancelled() => {}
+            change = parked.detached.changed() => if change == Change::Resumed {
+                tracing::debug!(
+                    topic = %will.message.topic,
+                    "the session was resumed within the will delay: will discarded [MQTT-3.1.3-9]"
+                );
+                return;
+            },
+        }
+    }
+    let session = parked.core.open_session("mqtt", parked.peer, None);
+    if let Some(identity) = parked.identity {
+        session.set_identity(identity);
     }
     publish_now(&session, will.message).await;
 }

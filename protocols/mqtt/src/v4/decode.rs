@@ -57,7 +57,10 @@ pub(crate) fn decode(
             filters: u.topics,
         }),
         Wire::PingReq => Packet::PingReq,
-        Wire::Disconnect => Packet::Disconnect { reason: 0x00 },
+        Wire::Disconnect => Packet::Disconnect {
+            reason: 0x00,
+            session_expiry: None,
+        },
         Wire::Connect(_) => return Err(ProtocolError::SecondConnect),
         Wire::ConnAck(_) => return unexpected("CONNACK"),
         Wire::SubAck(_) => return unexpected("SUBACK"),

@@ -76,7 +76,7 @@ pub(crate) fn encode_publish(buf: &mut BytesMut, p: &OutgoingPublish<'_>) -> Res
         });
     }
     buf.reserve(1 + varint_len(remaining) + remaining);
-    buf.put_u8(0x30 | (p.qos << 1) | u8::from(p.retain));
+    buf.put_u8(0x30 | (u8::from(p.dup) << 3) | (p.qos << 1) | u8::from(p.retain));
     put_varint(buf, remaining);
     put_string(buf, p.topic.as_bytes());
     if p.qos > 0 {
@@ -105,6 +105,7 @@ mod tests {
                 qos,
                 retain,
                 pkid,
+                dup: false,
                 content_type: Some("application/json"),
                 meta: None,
             };

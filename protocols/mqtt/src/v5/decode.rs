@@ -32,7 +32,10 @@ pub(crate) fn decode(
                 _ => 0x00,
             };
             buf.advance(frame.len());
-            return Ok(Packet::Disconnect { reason });
+            return Ok(Packet::Disconnect {
+                reason,
+                session_expiry: None,
+            });
         }
         10 => {
             let packet = buf.split_to(frame.len()).freeze();
@@ -89,6 +92,7 @@ pub(crate) fn decode(
         Wire::PingReq => Packet::PingReq,
         Wire::Disconnect(d) => Packet::Disconnect {
             reason: d.reason_code as u8,
+            session_expiry: d.properties.and_then(|p| p.session_expiry_interval),
         },
         Wire::Connect(_) => return Err(ProtocolError::SecondConnect),
         Wire::ConnAck(_) => return unexpected("CONNACK"),
@@ -212,11 +216,11 @@ mod tests {
     fn short_disconnect_is_a_normal_disconnect() {
         assert!(matches!(
             decode_all(&[0xE0, 0x00]),
-            Ok(Packet::Disconnect { reason: 0x00 })
+            Ok(Packet::Disconnect { reason: 0x00, .. })
         ));
         assert!(matches!(
             decode_all(&[0xE0, 0x01, 0x00]),
-            Ok(Packet::Disconnect { reason: 0x00 })
+            Ok(Packet::Disconnect { reason: 0x00, .. })
         ));
     }
 
@@ -226,11 +230,11 @@ mod tests {
     fn disconnect_keeps_its_reason_code() {
         assert!(matches!(
             decode_all(&[0xE0, 0x01, 0x04]),
-            Ok(Packet::Disconnect { reason: 0x04 })
+            Ok(Packet::Disconnect { reason: 0x04, .. })
         ));
         assert!(matches!(
             decode_all(&[0xE0, 0x02, 0x04, 0x00]),
-            Ok(Packet::Disconnect { reason: 0x04 })
+            Ok(Packet::Disconnect { reason: 0x04, .. })
         ));
     }
 

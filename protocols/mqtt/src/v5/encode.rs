@@ -207,7 +207,7 @@ pub(crate) fn encode_publish(
         return Err(TooLarge { size });
     }
     buf.reserve(size);
-    buf.put_u8(0x30 | (p.qos << 1) | u8::from(p.retain));
+    buf.put_u8(0x30 | (u8::from(p.dup) << 3) | (p.qos << 1) | u8::from(p.retain));
     put_varint(buf, remaining);
     put_string(buf, p.topic.as_bytes());
     if p.qos > 0 {
@@ -243,6 +243,7 @@ mod tests {
             qos: 1,
             retain: true,
             pkid: 9,
+            dup: false,
             content_type: Some("application/json"),
             meta: Some(meta),
         };
@@ -278,6 +279,7 @@ mod tests {
             qos: 0,
             retain: false,
             pkid: 0,
+            dup: false,
             content_type: None,
             meta: None,
         };
