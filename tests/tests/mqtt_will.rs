@@ -274,18 +274,20 @@ async fn will_user_properties_reach_mqtt5_subscribers_and_native_meta() {
     broker.broker.shutdown().await;
 }
 
-/// pathmq keeps no session after its connection (durable sessions are not implemented):
-/// the session expiry in effect is 0, so a will with a delay is published when the
-/// session ends, at once [MQTT-3.1.2-8, MQTT 5 §3.1.3.2.2], and a reconnect within the
-/// delay no longer cancels it.
-#[tokio::test]
-async fn will_delay_ends_with_the_session_which_ends_with_the_connection() {
+/// MQTT 5 options for `id`: session expiry `expiry_s`, a QoS 0 will on `topic` with
+/// delay `delay_s`, and clean start as given.
+fn delayed_will_options(
+    broker: &TestBroker,
+    id: &str,
+    topic: &str,
+    expiry_s: u32,
+    delay_s: u32,
+    clean_start: bool,
+) -> rumqttc::v5::MqttOptions {
     use rumqttc::v5::mqttbytes::QoS as Q5;
-    use rumqttc::v5::mqttbytes::v5::{LastWill as Will5, LastWillProperties, Packet as P5};
-    let broker = start().await;
-    let (_watcher, mut events) = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
+    use rumqttc::v5::mqttbytes::v5::{LastWill as Will5, LastWillProperties};
     let properties = LastWillProperties {
-        delay_interval: Some(3600),
+        delay_interval: Some(delay_s),
         payload_format_indicator: None,
         message_expiry_interval: None,
         content_type: None,
@@ -293,37 +295,75 @@ async fn will_delay_ends_with_the_session_which_ends_with_the_connection() {
         correlation_data: None,
         user_properties: Vec::new(),
     };
-    let mut options = rumqttc::v5::MqttOptions::new("later", "127.0.0.1", broker.mqtt.port());
-    options.set_session_expiry_interval(Some(7200));
-    options.set_last_will(Will5::new(
-        "will/later",
-        "gone",
-        Q5::AtMostOnce,
-        false,
-        Some(properties),
-    ));
-    let (_client, mut eventloop) = rumqttc::v5::AsyncClient::new(options.clone(), 16);
-    let connack = poll_v5(&mut eventloop, |e| match e {
-        rumqttc::v5::Event::Incoming(P5::ConnAck(c)) => Some(c.clone()),
+    let mut options = rumqttc::v5::MqttOptions::new(id, "127.0.0.1", broker.mqtt.port());
+    options.set_session_expiry_interval(Some(expiry_s));
+    options.set_clean_start(clean_start);
+    options.set_last_will(Will5::new(topic, "gone", Q5::AtMostOnce, false, Some(properties)));
+    options
+}
+
+/// Connects with `options` and returns the CONNACK's session present flag; the client
+/// stays connected while the returned event loop is kept.
+async fn connect_v5(
+    options: rumqttc::v5::MqttOptions,
+) -> (bool, rumqttc::v5::AsyncClient, rumqttc::v5::EventLoop) {
+    use rumqttc::v5::mqttbytes::v5::Packet as P5;
+    let (client, mut eventloop) = rumqttc::v5::AsyncClient::new(options, 16);
+    let present = poll_v5(&mut eventloop, |e| match e {
+        rumqttc::v5::Event::Incoming(P5::ConnAck(c)) => Some(c.session_present),
         _ => None,
     })
     .await;
-    let expiry = connack.properties.and_then(|p| p.session_expiry_interval);
-    assert_eq!(
-        expiry,
-        Some(0),
-        "the server says the session ends with the connection"
-    );
+    (present, client, eventloop)
+}
+
+/// MQTT 5 §3.1.3.2.2, [MQTT-3.1.3-9]: a durable session's will waits out its delay, and
+/// a new connection with clean start 0 within it resumes the session and cancels the will.
+#[tokio::test]
+async fn a_resumed_session_cancels_its_delayed_will() {
+    let broker = start().await;
+    let (_watcher, mut events) = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
+    let options = delayed_will_options(&broker, "later", "will/later", 7200, 3600, false);
+    let (present, _client, eventloop) = connect_v5(options.clone()).await;
+    assert!(!present);
     drop(eventloop);
-    // Reconnect at once with the same client id: the will comes anyway, long before
-    // its hour of delay.
-    let (_again, mut again) = rumqttc::v5::AsyncClient::new(options, 16);
-    poll_v5(&mut again, |e| {
-        matches!(e, rumqttc::v5::Event::Incoming(P5::ConnAck(_))).then_some(())
-    })
-    .await;
+    let (present, _again, _eventloop) = connect_v5(options).await;
+    assert!(present, "the session was resumed");
+    let will = tokio::time::timeout(Duration::from_millis(800), events.recv()).await;
+    assert!(will.is_err(), "no will after a resume: {will:?}");
+    broker.broker.shutdown().await;
+}
+
+/// The delay is min(will delay, session expiry) (MQTT 5 §3.1.3.2.2): a session that
+/// expires after 1 s sends its will then, long before the hour of will delay.
+#[tokio::test]
+async fn a_delayed_will_is_sent_when_the_session_expires() {
+    let broker = start().await;
+    let (_watcher, mut events) = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
+    let options = delayed_will_options(&broker, "short", "will/short", 1, 3600, false);
+    let (_, _client, eventloop) = connect_v5(options).await;
+    let gone = std::time::Instant::now();
+    drop(eventloop);
     let publish = expect_v4(&mut events, v4_publish).await;
-    assert_eq!(publish.topic, "will/later");
+    assert_eq!(publish.topic, "will/short");
+    assert!(gone.elapsed() >= Duration::from_millis(900), "{:?}", gone.elapsed());
+    broker.broker.shutdown().await;
+}
+
+/// [MQTT-3.1.3-9]: a new connection with clean start 1 ends the old session, so its will
+/// is sent at once, delay or not.
+#[tokio::test]
+async fn a_clean_start_ends_the_session_and_sends_its_delayed_will() {
+    let broker = start().await;
+    let (_watcher, mut events) = watcher(&broker, "watcher", "will/#", QoS::AtMostOnce).await;
+    let options = delayed_will_options(&broker, "restart", "will/restart", 7200, 3600, false);
+    let (_, _client, eventloop) = connect_v5(options).await;
+    drop(eventloop);
+    let clean = delayed_will_options(&broker, "restart", "will/other", 0, 0, true);
+    let (present, _again, _eventloop) = connect_v5(clean).await;
+    assert!(!present, "clean start discards the session");
+    let publish = expect_v4(&mut events, v4_publish).await;
+    assert_eq!(publish.topic, "will/restart");
     broker.broker.shutdown().await;
 }
 
