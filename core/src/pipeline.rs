@@ -251,10 +251,12 @@ impl Core {
     /// the current count.
     pub fn stats(&self) -> Stats {
         let c = &self.inner.counters;
-        let sessions = self.inner.sessions.len();
+        let parked = c.parked.load(Ordering::Relaxed).max(0) as usize;
+        let sessions = self.inner.sessions.len().saturating_sub(parked);
         let sessions_max = c.max_sessions.fetch_max(sessions as u64, Ordering::Relaxed);
         Stats {
             sessions,
+            sessions_parked: parked,
             sessions_max: (sessions_max as usize).max(sessions),
             sessions_opened: c.opened.load(Ordering::Relaxed),
             connections_accepted: c.accepted.load(Ordering::Relaxed),

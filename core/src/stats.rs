@@ -17,6 +17,8 @@ pub(crate) struct Counters {
     pub(crate) max_sessions: AtomicU64,
     /// Network connections accepted since start (every listener).
     pub(crate) accepted: AtomicU64,
+    /// Durable sessions without a connection (parked), now.
+    pub(crate) parked: std::sync::atomic::AtomicI64,
     /// Bytes read from network connections (every listener), counted per read.
     pub(crate) bytes_received: Striped,
     /// Bytes written to network connections (every listener), counted per write.
@@ -63,8 +65,10 @@ fn stripe() -> usize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Live sessions.
+    /// Live sessions (with a connection, or in-process).
     pub sessions: usize,
+    /// Durable MQTT sessions kept without a connection (parked, DESIGN.md §6).
+    pub sessions_parked: usize,
     /// The most sessions live at once since start (as seen by snapshots).
     pub sessions_max: usize,
     /// Sessions opened since start.
@@ -91,8 +95,14 @@ impl Stats {
     /// The snapshot in the Prometheus text exposition format (version 0.0.4): one gauge or
     /// counter per field, prefixed `pathmq_`.
     pub fn to_prometheus(&self) -> String {
-        let metrics: [(&str, &str, &str, u64); 11] = [
+        let metrics: [(&str, &str, &str, u64); 12] = [
             ("sessions", "gauge", "Live sessions.", self.sessions as u64),
+            (
+                "sessions_parked",
+                "gauge",
+                "Durable sessions kept without a connection.",
+                self.sessions_parked as u64,
+            ),
             (
                 "sessions_max",
                 "gauge",
@@ -173,6 +183,7 @@ mod tests {
     fn prometheus_text_has_help_type_and_value() {
         let stats = Stats {
             sessions: 2,
+            sessions_parked: 1,
             sessions_max: 7,
             sessions_opened: 8,
             connections_accepted: 9,
@@ -197,7 +208,7 @@ mod tests {
             text.contains("# TYPE pathmq_sent_bytes_total counter\npathmq_sent_bytes_total 11\n"),
             "{text}"
         );
-        assert_eq!(text.lines().count(), 33);
+        assert_eq!(text.lines().count(), 36);
     }
 
     /// The striped counter adds up what every thread added.

@@ -250,8 +250,11 @@ fn topics(stats: &Stats, received: u64) -> Vec<(String, String)> {
         ),
         ("uptime".into(), format!("{} seconds", stats.uptime_secs)),
         count("clients/connected", stats.sessions as u64),
-        // No session outlives its connection, so every known client is connected.
-        count("clients/total", stats.sessions as u64),
+        count("clients/disconnected", stats.sessions_parked as u64),
+        count(
+            "clients/total",
+            (stats.sessions + stats.sessions_parked) as u64,
+        ),
         count("clients/maximum", stats.sessions_max as u64),
         // pathmq counts application messages only: Mosquitto's `messages/*` also count
         // control packets (CONNECT, PINGREQ, acknowledgements).

@@ -95,6 +95,11 @@ impl Core {
         }
     }
 
+    /// Adds `delta` to the count of parked sessions (`Stats::sessions_parked`).
+    pub(crate) fn parked_count(&self, delta: i64) {
+        (self.inner.counters.parked).fetch_add(delta, Ordering::Relaxed);
+    }
+
     /// The entry of the durable session holding `client_id`, if any.
     fn durable_entry(&self, client_id: &str) -> Option<(Arc<SessionEntry>, Arc<Durable>)> {
         let entry = self.entry_of_client(client_id)?;
@@ -150,6 +155,7 @@ impl Core {
             )
         };
         durable.parked.store(false, Ordering::Release);
+        self.parked_count(-1);
         durable.changed.notify_waiters();
         old.queue.reopen();
         let entry = Arc::new(SessionEntry {
@@ -191,6 +197,7 @@ impl Core {
             (state.expiry_s, state.generation)
         };
         durable.parked.store(true, Ordering::Release);
+        self.parked_count(1);
         durable.write_state(entry);
         durable.changed.notify_waiters();
         tracing::info!(
@@ -241,6 +248,9 @@ impl Core {
             }
             state.ended = true;
             state.unacked.clear();
+        }
+        if durable.parked.swap(false, Ordering::AcqRel) {
+            self.parked_count(-1);
         }
         self.remove_entry(entry);
         self.store().submit_session_op(SessionOp::RemoveSession {

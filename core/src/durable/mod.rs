@@ -20,6 +20,8 @@
 mod attach;
 mod codec;
 mod restore;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -95,6 +95,7 @@ impl Core {
             next_seq,
         ));
         durable.parked.store(true, Ordering::Release);
+        self.parked_count(1);
         let generation = {
             let mut s = durable.state.lock();
             s.detached_ms = Some(detached);

@@ -133,8 +133,8 @@ pub(crate) async fn serve<T: Transport>(
     );
     let connack = ConnAck {
         code: 0,
-        // MQTT-3.2.2-2/3 (MQTT 3.1 has no such flag: the codec leaves it out).
-        session_present: present,
+        // MQTT-3.2.2-2/3; MQTT 3.1 has no such flag (the byte is reserved, 0).
+        session_present: present && version != Version::V3,
         assigned_client_id: (assigned && version == Version::V5).then_some(client_id),
         receive_maximum: config.receive_maximum.max(1),
         max_packet_size: u32::try_from(config.max_packet_size).unwrap_or(u32::MAX),
