@@ -76,8 +76,10 @@ impl LogStore {
 }
 
 fn core(store: &Arc<LogStore>, max_queued: usize) -> Core {
-    let mut config = CoreConfig::default();
-    config.max_queued_messages = max_queued;
+    let config = CoreConfig {
+        max_queued_messages: max_queued,
+        ..CoreConfig::default()
+    };
     Core::builder_arc(store.clone()).config(config).build()
 }
 
