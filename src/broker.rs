@@ -164,6 +164,8 @@ impl Broker {
         let mut core_config = CoreConfig::default();
         core_config.name = config.name.clone();
         core_config.session_queue = limits.session_queue;
+        core_config.session_queue_bytes = limits.session_queue_bytes;
+        core_config.max_queued_bytes = config.mqtt.max_queued_bytes;
         core_config.max_payload = limits.max_payload;
         core_config.backpressure_timeout = Duration::from_millis(limits.backpressure_timeout_ms);
         core_config.ack_timeout = Duration::from_millis(limits.ack_timeout_ms);
@@ -173,6 +175,7 @@ impl Broker {
         core_config.sys_interval = Duration::from_secs(config.mqtt.sys_interval_s);
         core_config.overflow = match limits.overflow {
             Overflow::DropNew => OverflowPolicy::DropNew,
+            Overflow::DropOldest => OverflowPolicy::DropOldest,
             Overflow::Disconnect => OverflowPolicy::Disconnect,
         };
         let mut builder = Core::builder_arc(store.clone()).config(core_config);

@@ -16,6 +16,7 @@
 //! max_keepalive_s = 65535      # longest client keep alive; 0: no maximum
 //! max_session_expiry_s = 4294967295 # longest session expiry; 0: no durable sessions
 //! max_queued_messages = 1000   # QoS 1/2 messages kept per disconnected session
+//! max_queued_bytes = 0         # their payload bytes; 0: no limit
 //!
 //! [storage]
 //! engine = "redb"              # or "memory" (nothing survives a restart)
@@ -25,7 +26,8 @@
 //! max_connections = 100000     # per listener
 //! handshake_timeout_ms = 10000
 //! session_queue = 10000        # messages per session's outbound queue
-//! overflow = "drop-new"        # or "disconnect": for a queue twice full or stalled
+//! session_queue_bytes = 0      # payload bytes per session's queue; 0: no limit
+//! overflow = "drop-new"        # or "drop-oldest", "disconnect": for a queue twice full or stalled
 //! backpressure_timeout_ms = 5000 # publishers wait this long at most for room
 //! ack_timeout_ms = 30000        # consistency ACKNOWLEDGED: wait this long for acks
 //! max_payload = 1048576        # bytes
@@ -328,6 +330,9 @@ pub struct MqttListener {
     /// messages are dropped, counted and logged. Default 1,000 (Mosquitto's
     /// `max_queued_messages`).
     pub max_queued_messages: usize,
+    /// The most payload bytes a disconnected durable session queues; 0: no byte limit.
+    /// Default 0 (as Mosquitto's `max_queued_bytes`).
+    pub max_queued_bytes: usize,
 }
 
 impl Default for MqttListener {
@@ -340,6 +345,7 @@ impl Default for MqttListener {
             max_keepalive_s: u16::MAX,
             max_session_expiry_s: u32::MAX,
             max_queued_messages: 1000,
+            max_queued_bytes: 0,
         }
     }
 }
@@ -380,6 +386,8 @@ impl Default for Storage {
 pub enum Overflow {
     /// Drop the new message, count and log it.
     DropNew,
+    /// Drop the oldest queued message (count and log it) and queue the new one.
+    DropOldest,
     /// Disconnect the slow session.
     Disconnect,
 }
@@ -395,7 +403,13 @@ pub struct Limits {
     pub handshake_timeout_ms: u64,
     /// Capacity of each session's outbound queue, in messages. Default 10,000 (slots use memory only while filled: about 64 bytes each plus the event, whose payload all recipients share).
     pub session_queue: usize,
-    /// What a session queue that is twice full, or stalled, does with a new message.
+    /// Capacity of each session's outbound queue in payload bytes, like `session_queue`
+    /// (beyond it publishers wait, beyond twice it `overflow` applies); 0: no byte limit.
+    /// Default 0.
+    pub session_queue_bytes: usize,
+    /// What a session queue that is twice full, or stalled, does with a new message
+    /// (`drop-new`, `drop-oldest`, `disconnect`); also what a disconnected durable MQTT
+    /// session's queue does beyond `mqtt.max_queued_*` (`disconnect` drops new there).
     /// Default `drop-new`.
     pub overflow: Overflow,
     /// How long a publisher is held back, at most, while a subscriber's queue is beyond
@@ -418,6 +432,7 @@ impl Default for Limits {
             max_connections: 100_000,
             handshake_timeout_ms: 10_000,
             session_queue: 10_000,
+            session_queue_bytes: 0,
             overflow: Overflow::DropNew,
             backpressure_timeout_ms: 5_000,
             ack_timeout_ms: 30_000,

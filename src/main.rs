@@ -80,8 +80,11 @@ struct Cli {
     /// Capacity of each session's outbound queue, in messages [default: 10000].
     #[arg(long, env = "PATHMQ_SESSION_QUEUE")]
     session_queue: Option<usize>,
-    /// What a session queue twice full (or stalled) does: drop-new or disconnect [default: drop-new].
-    #[arg(long, env = "PATHMQ_OVERFLOW", value_parser = ["drop-new", "disconnect"])]
+    /// Capacity of each session's outbound queue, in payload bytes; 0: no limit [default: 0].
+    #[arg(long, env = "PATHMQ_SESSION_QUEUE_BYTES")]
+    session_queue_bytes: Option<usize>,
+    /// What a session queue twice full (or stalled) does: drop-new, drop-oldest or disconnect [default: drop-new].
+    #[arg(long, env = "PATHMQ_OVERFLOW", value_parser = ["drop-new", "drop-oldest", "disconnect"])]
     overflow: Option<String>,
     /// Longest wait of a publisher for room in a subscriber's queue, in ms [default: 5000].
     #[arg(long, env = "PATHMQ_BACKPRESSURE_TIMEOUT_MS")]
@@ -136,6 +139,7 @@ impl Cli {
             self.handshake_timeout_ms,
         );
         set(&mut c.limits.session_queue, self.session_queue);
+        set(&mut c.limits.session_queue_bytes, self.session_queue_bytes);
         set(&mut c.limits.max_payload, self.max_payload);
         set(
             &mut c.limits.backpressure_timeout_ms,
@@ -155,10 +159,10 @@ impl Cli {
             };
         }
         if let Some(overflow) = self.overflow {
-            c.limits.overflow = if overflow == "disconnect" {
-                Overflow::Disconnect
-            } else {
-                Overflow::DropNew
+            c.limits.overflow = match overflow.as_str() {
+                "disconnect" => Overflow::Disconnect,
+                "drop-oldest" => Overflow::DropOldest,
+                _ => Overflow::DropNew,
             };
         }
         if let Some(format) = self.log_format {

@@ -31,8 +31,11 @@ pub struct CoreConfig {
     pub name: String,
     /// Capacity of each session's outbound queue, in messages. Default 10,000 (slots use memory only while filled: about 64 bytes each plus the event, whose payload all recipients share).
     pub session_queue: usize,
-    /// What happens to a message for a session whose queue is twice full, or stalled.
-    /// Default: drop the new message.
+    /// Capacity of each session's outbound queue in payload bytes (its messages'
+    /// payloads; shared payloads count for each queue); 0: no byte limit. Default 0.
+    pub session_queue_bytes: usize,
+    /// What happens to a message for a session whose queue is twice full, or stalled (a
+    /// parked durable session's: beyond its limits). Default: drop the new message.
     pub overflow: OverflowPolicy,
     /// The largest payload accepted, in bytes. Default 1 MiB (1,048,576).
     pub max_payload: usize,
@@ -54,6 +57,9 @@ pub struct CoreConfig {
     /// beyond it new messages are dropped and counted. Default 1,000 (Mosquitto's
     /// `max_queued_messages`).
     pub max_queued_messages: usize,
+    /// The most payload bytes a parked durable session queues; 0: no byte limit.
+    /// Default 0 (as Mosquitto's `max_queued_bytes`).
+    pub max_queued_bytes: usize,
 }
 
 impl Default for CoreConfig {
@@ -61,6 +67,7 @@ impl Default for CoreConfig {
         Self {
             name: "pathmq".into(),
             session_queue: 10_000,
+            session_queue_bytes: 0,
             overflow: OverflowPolicy::DropNew,
             max_payload: 1024 * 1024,
             max_subscriptions: 10_000,
@@ -68,6 +75,25 @@ impl Default for CoreConfig {
             sys_interval: std::time::Duration::ZERO,
             ack_timeout: std::time::Duration::from_secs(30),
             max_queued_messages: 1000,
+            max_queued_bytes: 0,
+        }
+    }
+}
+
+impl CoreConfig {
+    /// A live session's queue limits.
+    pub(crate) fn queue_limits(&self) -> crate::session::QueueLimits {
+        crate::session::QueueLimits {
+            messages: self.session_queue,
+            bytes: self.session_queue_bytes,
+        }
+    }
+
+    /// A parked durable session's queue limits.
+    pub(crate) fn parked_limits(&self) -> crate::session::QueueLimits {
+        crate::session::QueueLimits {
+            messages: self.max_queued_messages,
+            bytes: self.max_queued_bytes,
         }
     }
 }
@@ -291,7 +317,7 @@ impl Core {
         client_id: Option<String>,
         durable: Option<Arc<crate::durable::Durable>>,
     ) -> Arc<SessionEntry> {
-        let queue = SessionQueue::with_durable(self.inner.config.session_queue, durable.clone());
+        let queue = SessionQueue::with_durable(self.inner.config.queue_limits(), durable.clone());
         Arc::new(SessionEntry {
             info: SessionInfo {
                 id: SessionId::new(),

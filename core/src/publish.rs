@@ -417,8 +417,10 @@ impl Core {
             };
             // Every subscription of a session holds the session's queue.
             let delivery = group[0].queue.offer(message, policy, ticket);
-            if matches!(delivery, Delivery::Queued | Delivery::Congested)
-                && let Some(recipients) = recipients.as_deref_mut()
+            if matches!(
+                delivery,
+                Delivery::Queued | Delivery::Congested | Delivery::DisplacedOldest
+            ) && let Some(recipients) = recipients.as_deref_mut()
             {
                 recipients.push(group[0].session);
             }
@@ -429,6 +431,11 @@ impl Core {
                     if let Some(congested) = congested.as_deref_mut() {
                         congested.push(group[0].queue.clone());
                     }
+                }
+                Delivery::DisplacedOldest => {
+                    result.successful += 1;
+                    // The displaced message (at least one) counts as dropped.
+                    self.inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 }
                 Delivery::Dropped => result.failed += 1,
                 Delivery::Closed => result.skipped += 1,

@@ -30,6 +30,7 @@ fn help_documents_every_option() {
         "--max-connections",
         "--handshake-timeout-ms",
         "--session-queue",
+        "--session-queue-bytes",
         "--overflow",
         "--max-payload",
         "--heartbeat-interval-ms",

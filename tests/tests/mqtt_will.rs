@@ -298,7 +298,13 @@ fn delayed_will_options(
     let mut options = rumqttc::v5::MqttOptions::new(id, "127.0.0.1", broker.mqtt.port());
     options.set_session_expiry_interval(Some(expiry_s));
     options.set_clean_start(clean_start);
-    options.set_last_will(Will5::new(topic, "gone", Q5::AtMostOnce, false, Some(properties)));
+    options.set_last_will(Will5::new(
+        topic,
+        "gone",
+        Q5::AtMostOnce,
+        false,
+        Some(properties),
+    ));
     options
 }
 
@@ -346,7 +352,11 @@ async fn a_delayed_will_is_sent_when_the_session_expires() {
     drop(eventloop);
     let publish = expect_v4(&mut events, v4_publish).await;
     assert_eq!(publish.topic, "will/short");
-    assert!(gone.elapsed() >= Duration::from_millis(900), "{:?}", gone.elapsed());
+    assert!(
+        gone.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        gone.elapsed()
+    );
     broker.broker.shutdown().await;
 }
 

@@ -113,7 +113,7 @@ impl Core {
                 attach.client_id.as_str().into(),
                 self.store().clone(),
                 attach.expiry_s,
-                self.config().max_queued_messages,
+                self.config().parked_limits(),
                 1,
             ))
         });

@@ -71,8 +71,8 @@ pub(crate) struct Durable {
     /// No connection is attached: QoS 0 messages are not queued, the queue's limit is
     /// [`crate::CoreConfig::max_queued_messages`].
     parked: AtomicBool,
-    /// The most messages queued while parked.
-    pub(crate) max_queued: usize,
+    /// What the queue holds at most while parked.
+    parked_limits: crate::session::QueueLimits,
     state: Mutex<DurableState>,
     /// Signalled when a connection attaches or the session ends (a delayed will waits on
     /// it).
@@ -147,7 +147,7 @@ impl Durable {
         client_id: Arc<str>,
         store: Arc<dyn Store>,
         expiry_s: u32,
-        max_queued: usize,
+        parked_limits: crate::session::QueueLimits,
         next_seq: u64,
     ) -> Self {
         Self {
@@ -155,7 +155,10 @@ impl Durable {
             store,
             next_seq: AtomicU64::new(next_seq.max(1)),
             parked: AtomicBool::new(false),
-            max_queued: max_queued.max(1),
+            parked_limits: crate::session::QueueLimits {
+                messages: parked_limits.messages.max(1),
+                bytes: parked_limits.bytes,
+            },
             state: Mutex::new(DurableState {
                 expiry_s,
                 generation: 1,
@@ -168,6 +171,11 @@ impl Durable {
     /// Whether no connection is attached.
     pub(crate) fn is_parked(&self) -> bool {
         self.parked.load(Ordering::Acquire)
+    }
+
+    /// What the queue holds at most while parked.
+    pub(crate) fn parked_limits(&self) -> crate::session::QueueLimits {
+        self.parked_limits
     }
 
     /// The attach generation a new [`Session`](crate::Session) guard holds.

@@ -91,7 +91,7 @@ impl Core {
             client_id.clone(),
             self.store().clone(),
             state.expiry_s,
-            self.config().max_queued_messages,
+            self.config().parked_limits(),
             next_seq,
         ));
         durable.parked.store(true, Ordering::Release);

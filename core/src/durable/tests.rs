@@ -336,3 +336,25 @@ async fn stored_sessions_come_back_parked_with_sent_messages_first() {
     assert_eq!(order, [(5, Some(9)), (4, None), (6, None)]);
     assert_eq!(queued(&session), ["d7"]);
 }
+
+#[test]
+fn drop_oldest_on_a_parked_session_removes_the_stored_message() {
+    let store = Arc::new(LogStore::default());
+    let config = CoreConfig {
+        max_queued_messages: 2,
+        overflow: crate::session::OverflowPolicy::DropOldest,
+        ..CoreConfig::default()
+    };
+    let core = Core::builder_arc(store.clone()).config(config).build();
+    let Attached { session, .. } = attach(&core, "c", false, 60);
+    subscribe(&session, "t/#", 1);
+    drop(session);
+    store.take();
+    for _ in 0..3 {
+        publish(&core, "t/a", 1);
+    }
+    assert_eq!(store.take(), ["put c/1", "put c/2", "rm c/1", "put c/3"]);
+    assert_eq!(core.stats().dropped, 1);
+    let Attached { session, .. } = attach(&core, "c", false, 60);
+    assert_eq!(queued(&session), ["d2", "d3"]);
+}

@@ -23,6 +23,7 @@ use crate::security::{Identity, SessionFacts};
 
 mod queue;
 
+pub(crate) use queue::QueueLimits;
 pub use queue::{Delivery, OverflowPolicy, SessionQueue};
 
 /// A session's id: a random UUID, shown hyphenated (`"1b4e28ba-2fa1-11d2-883f-0016d3cca427"`).

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -12,28 +12,56 @@ use crate::event::{CloseReason, Outbound};
 
 /// What happened to a message offered to a session's outbound queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Delivery {
     /// It is in the queue.
     Queued,
-    /// It is in the queue, beyond the queue's capacity: its publisher should wait for room
+    /// It is in the queue, beyond the queue's limit: its publisher should wait for room
     /// ([`SessionQueue::wait_for_room`]) before going on (or acknowledging it).
     Congested,
+    /// It is in the queue, in place of the oldest message, which was dropped (and
+    /// counted): [`OverflowPolicy::DropOldest`].
+    DisplacedOldest,
     /// The queue was full; the message was dropped (and counted), or the session is being
     /// disconnected, as the overflow policy says.
     Dropped,
-    /// The session is gone.
+    /// The session is gone (or, parked, it takes no QoS 0 message).
     Closed,
 }
 
-/// What happens when a session's outbound queue is full. A slow consumer never stalls a
-/// publisher: the publisher is never made to wait.
+/// What happens when a session's outbound queue is full (docs/CONFIGURATION.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OverflowPolicy {
     /// Drop the new message, count it, and log (rate-limited). The default.
     #[default]
     DropNew,
-    /// End the session with [`CloseReason::QueueFull`].
+    /// Drop the oldest queued message (count it, log) and queue the new one: the
+    /// subscriber gets the latest messages, but one whose publisher was acknowledged may be
+    /// lost.
+    DropOldest,
+    /// End the session with [`CloseReason::QueueFull`] (a parked durable session, which
+    /// has no connection to end, drops the new message instead).
     Disconnect,
+}
+
+/// How much one queue holds: messages, and payload bytes (0: no byte limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueueLimits {
+    /// Messages (at least 1).
+    pub(crate) messages: usize,
+    /// Payload bytes; 0: no limit.
+    pub(crate) bytes: usize,
+}
+
+impl QueueLimits {
+    /// Whether a queue of `len` messages and `bytes` payload bytes, given one more of
+    /// `size` bytes, would pass these limits times `times`. An empty queue always takes
+    /// a message, however large.
+    fn exceeded(self, len: usize, bytes: usize, size: usize, times: usize) -> bool {
+        len > 0
+            && (len >= self.messages.saturating_mul(times)
+                || (self.bytes > 0 && bytes + size > self.bytes.saturating_mul(times)))
+    }
 }
 
 /// A session's outbound queue: a bounded FIFO that holds no memory while empty (an idle
@@ -42,16 +70,18 @@ pub enum OverflowPolicy {
 #[derive(Debug)]
 struct QueueShared {
     items: Mutex<VecDeque<Outbound>>,
+    /// Payload bytes of the queued messages; changed only under `items`' lock.
+    bytes: AtomicUsize,
     /// Signalled on every push; a push while nobody waits leaves a permit, so a message
     /// pushed between the receiver's check and its wait is not missed.
     ready: Notify,
-    /// Signalled when the queue drops below its capacity (publishers waiting for room).
+    /// Signalled when the queue drops below its limits (publishers waiting for room).
     space: Notify,
-    /// Soft limit: beyond it messages are kept (up to twice this) while their publishers
-    /// wait for room.
-    capacity: usize,
+    /// Soft limits: beyond them messages are kept (up to twice these) while their
+    /// publishers wait for room.
+    limits: QueueLimits,
     /// Set when a publisher waited for room in vain: until the queue drains below its
-    /// capacity, it takes nothing beyond it, so one stuck subscriber costs each publisher
+    /// limits, it takes nothing beyond them, so one stuck subscriber costs each publisher
     /// at most one wait.
     stalled: AtomicBool,
     /// Set when the session is gone: pushes are refused.
@@ -77,24 +107,41 @@ pub struct SessionQueue {
 /// does not leave its memory behind, while steady traffic does not reallocate.
 const KEEP_QUEUE_CAPACITY: usize = 1024;
 
+/// The payload bytes a queued message counts for.
+fn size_of(message: &Outbound) -> usize {
+    match message {
+        Outbound::Event { event, .. } => event.payload.bytes.len(),
+        Outbound::Durable(message) => message.event.payload.bytes.len(),
+        _ => 0,
+    }
+}
+
 impl SessionQueue {
-    /// A queue holding at most `capacity` messages (at least 1).
+    /// A queue holding at most `capacity` messages (at least 1), without a byte limit.
     #[cfg(test)]
     pub(crate) fn new(capacity: usize) -> Self {
-        Self::with_durable(capacity, None)
+        let limits = QueueLimits {
+            messages: capacity,
+            bytes: 0,
+        };
+        Self::with_durable(limits, None)
     }
 
-    /// [`SessionQueue::new`], for a durable session when `durable` is set.
+    /// A queue with `limits`, for a durable session when `durable` is set.
     pub(crate) fn with_durable(
-        capacity: usize,
+        limits: QueueLimits,
         durable: Option<Arc<crate::durable::Durable>>,
     ) -> Self {
         Self {
             shared: Arc::new(QueueShared {
                 items: Mutex::new(VecDeque::new()),
+                bytes: AtomicUsize::new(0),
                 ready: Notify::new(),
                 space: Notify::new(),
-                capacity: capacity.max(1),
+                limits: QueueLimits {
+                    messages: limits.messages.max(1),
+                    bytes: limits.bytes,
+                },
                 stalled: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
                 kicked: AtomicBool::new(false),
@@ -107,53 +154,23 @@ impl SessionQueue {
 
     /// Offers a message without waiting.
     ///
-    /// Below the capacity every message is queued. Beyond it (DESIGN.md §2: backpressure
-    /// for a publisher) a message is still queued, up to twice the capacity, and
-    /// [`Delivery::Congested`] tells its publisher to wait for room: messages are held
-    /// back at the publisher, not dropped. A message beyond twice the capacity, or for a
-    /// stalled queue, is handled by `policy` (dropped, or the session is disconnected) and
-    /// counted in [`SessionQueue::dropped`].
+    /// Within the queue's limits (messages, payload bytes) every message is queued.
+    /// Beyond them (DESIGN.md §2: backpressure for a publisher) a message is still
+    /// queued, up to twice the limits, and [`Delivery::Congested`] tells its publisher to
+    /// wait for room: messages are held back at the publisher, not dropped. A message
+    /// beyond twice the limits, or for a stalled queue, gets `policy`: dropped, queued in
+    /// place of the oldest ([`Delivery::DisplacedOldest`]), or the session is
+    /// disconnected; every drop is counted in [`SessionQueue::dropped`].
     pub(crate) fn deliver(&self, message: Outbound, policy: OverflowPolicy) -> Delivery {
-        let shared = &*self.shared;
-        {
-            let mut items = shared.items.lock();
-            if shared.closed.load(Ordering::Relaxed) {
-                return Delivery::Closed;
-            }
-            let len = items.len();
-            let delivery = if len < shared.capacity {
-                Delivery::Queued
-            } else if len < 2 * shared.capacity && !shared.stalled.load(Ordering::Relaxed) {
-                Delivery::Congested
-            } else {
-                Delivery::Dropped
-            };
-            if delivery != Delivery::Dropped {
-                items.push_back(message);
-                drop(items);
-                shared.ready.notify_one();
-                return delivery;
-            }
-        }
-        let dropped = shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        match policy {
-            OverflowPolicy::DropNew => {
-                if dropped.is_power_of_two() {
-                    tracing::warn!(
-                        dropped,
-                        "outbound queue full: dropping messages for a slow session"
-                    );
-                }
-            }
-            OverflowPolicy::Disconnect => self.close(CloseReason::QueueFull),
-        }
-        Delivery::Dropped
+        self.admit(message, policy, None)
     }
 
     /// [`SessionQueue::deliver`], or for a durable session's queue: a QoS 1/2 event is
     /// numbered and written to the session log (raising `ticket` to the write's ticket,
     /// which the publisher waits on), a QoS 0 one is not queued while the session is
-    /// parked ([`Delivery::Closed`]).
+    /// parked ([`Delivery::Closed`]). A parked session's queue has its own limits
+    /// ([`crate::CoreConfig::max_queued_messages`], `max_queued_bytes`) and no
+    /// backpressure: beyond them the policy applies at once.
     pub(crate) fn offer(
         &self,
         message: Outbound,
@@ -182,60 +199,127 @@ impl SessionQueue {
             }
             return self.deliver(message, policy);
         }
-        let body = event.stored_body();
-        let shared = &*self.shared;
-        let mut items = shared.items.lock();
-        if shared.closed.load(Ordering::Relaxed) {
-            return Delivery::Closed;
-        }
-        let len = items.len();
-        let delivery = if durable.is_parked() {
-            match len < durable.max_queued {
-                true => Delivery::Queued,
-                false => Delivery::Dropped,
-            }
-        } else if len < shared.capacity {
-            Delivery::Queued
-        } else if len < 2 * shared.capacity && !shared.stalled.load(Ordering::Relaxed) {
-            Delivery::Congested
-        } else {
-            Delivery::Dropped
-        };
-        if delivery == Delivery::Dropped {
-            drop(items);
-            let dropped = shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if dropped.is_power_of_two() {
-                tracing::warn!(
-                    client_id = %durable.client_id,
-                    dropped,
-                    parked = durable.is_parked(),
-                    "durable session queue full: dropping new messages"
-                );
-            }
-            if policy == OverflowPolicy::Disconnect && !durable.is_parked() {
-                self.close(CloseReason::QueueFull);
-            }
-            return delivery;
-        }
         let message = crate::durable::DurableMessage {
-            seq: durable.next_seq(),
+            seq: 0,
             event: event.clone(),
             qos,
             retain: false,
             pkid: None,
             released: false,
         };
-        *ticket = (*ticket).max(durable.write_message_with_body(&message, body));
-        items.push_back(Outbound::Durable(message));
+        self.admit(Outbound::Durable(message), policy, Some(ticket))
+    }
+
+    /// Queues `message` as [`SessionQueue::deliver`] says; a durable message is numbered
+    /// and written to the session log under the lock, so numbers and writes follow the
+    /// queue's order.
+    fn admit(
+        &self,
+        mut message: Outbound,
+        policy: OverflowPolicy,
+        ticket: Option<&mut u64>,
+    ) -> Delivery {
+        let shared = &*self.shared;
+        let size = size_of(&message);
+        let durable = shared.durable.as_deref();
+        let parked = durable.is_some_and(|d| d.is_parked());
+        let body = match &message {
+            Outbound::Durable(m) => Some(m.event.stored_body()),
+            _ => None,
+        };
+        let mut items = shared.items.lock();
+        if shared.closed.load(Ordering::Relaxed) {
+            return Delivery::Closed;
+        }
+        let bytes = shared.bytes.load(Ordering::Relaxed);
+        let (limits, soft) = match (durable, parked) {
+            (Some(d), true) => (d.parked_limits(), false),
+            _ => (shared.limits, !shared.stalled.load(Ordering::Relaxed)),
+        };
+        let mut delivery = if !limits.exceeded(items.len(), bytes, size, 1) {
+            Delivery::Queued
+        } else if soft && !limits.exceeded(items.len(), bytes, size, 2) {
+            Delivery::Congested
+        } else {
+            Delivery::Dropped
+        };
+        let mut displaced = 0;
+        if delivery == Delivery::Dropped && policy == OverflowPolicy::DropOldest {
+            let hard = if parked { 1 } else { 2 };
+            while limits.exceeded(
+                items.len(),
+                shared.bytes.load(Ordering::Relaxed),
+                size,
+                hard,
+            ) {
+                let Some(at) = items
+                    .iter()
+                    .position(|m| matches!(m, Outbound::Event { .. } | Outbound::Durable(_)))
+                else {
+                    break;
+                };
+                if let Some(old) = items.remove(at) {
+                    shared.bytes.fetch_sub(size_of(&old), Ordering::Relaxed);
+                    if let (Outbound::Durable(old), Some(d)) = (&old, durable) {
+                        d.remove_message(old.seq);
+                    }
+                    displaced += 1;
+                }
+            }
+            if displaced > 0 {
+                delivery = Delivery::DisplacedOldest;
+            }
+        }
+        if delivery != Delivery::Dropped {
+            if let (Outbound::Durable(m), Some(d), Some(body)) = (&mut message, durable, body) {
+                m.seq = d.next_seq();
+                let written = d.write_message_with_body(m, body);
+                if let Some(ticket) = ticket {
+                    *ticket = (*ticket).max(written);
+                }
+            }
+            items.push_back(message);
+            shared.bytes.fetch_add(size, Ordering::Relaxed);
+            drop(items);
+            shared.ready.notify_one();
+            if displaced > 0 {
+                self.count_drops(displaced, "dropping the oldest messages");
+            }
+            return delivery;
+        }
         drop(items);
-        shared.ready.notify_one();
-        delivery
+        self.count_drops(1, "dropping new messages");
+        if policy == OverflowPolicy::Disconnect && !parked {
+            self.close(CloseReason::QueueFull);
+        }
+        Delivery::Dropped
+    }
+
+    /// Counts `n` dropped messages and logs (at 1, 2, 4, 8, … drops: a stuck subscriber
+    /// does not flood the log).
+    fn count_drops(&self, n: u64, what: &str) {
+        let shared = &*self.shared;
+        let before = shared.dropped.fetch_add(n, Ordering::Relaxed);
+        let after = before + n;
+        if (before + 1..=after).any(u64::is_power_of_two) {
+            let client_id = shared.durable.as_ref().map(|d| d.client_id.clone());
+            tracing::warn!(
+                dropped = after,
+                ?client_id,
+                parked = shared.durable.as_ref().is_some_and(|d| d.is_parked()),
+                "outbound queue full: {what} for a slow or disconnected session"
+            );
+        }
     }
 
     /// Puts `message` back at the front (a message a durable session's connection took
     /// but did not finish with).
     pub(crate) fn push_front(&self, message: Outbound) {
-        self.shared.items.lock().push_front(message);
+        let mut items = self.shared.items.lock();
+        self.shared
+            .bytes
+            .fetch_add(size_of(&message), Ordering::Relaxed);
+        items.push_front(message);
     }
 
     /// How many messages are queued.
@@ -267,15 +351,25 @@ impl SessionQueue {
         }
     }
 
+    /// Whether the queue is within its (soft) limits: room for waiting publishers.
+    fn has_room(&self, items: &VecDeque<Outbound>) -> bool {
+        let bytes = self.shared.bytes.load(Ordering::Relaxed);
+        !self.shared.limits.exceeded(items.len(), bytes, 0, 1)
+    }
+
     /// The next queued message, if any (never waits).
     fn pop(&self) -> Option<Outbound> {
         let shared = &*self.shared;
         let mut items = shared.items.lock();
+        let had_room = self.has_room(&items);
         let message = items.pop_front();
-        if message.is_some() && items.len() + 1 == shared.capacity {
-            // Just dropped below the capacity: room for waiting publishers.
-            shared.stalled.store(false, Ordering::Relaxed);
-            shared.space.notify_waiters();
+        if let Some(message) = &message {
+            shared.bytes.fetch_sub(size_of(message), Ordering::Relaxed);
+            if !had_room && self.has_room(&items) {
+                // Just dropped below the limits: room for waiting publishers.
+                shared.stalled.store(false, Ordering::Relaxed);
+                shared.space.notify_waiters();
+            }
         }
         if items.is_empty() && items.capacity() > KEEP_QUEUE_CAPACITY {
             *items = VecDeque::new();
@@ -283,24 +377,24 @@ impl SessionQueue {
         message
     }
 
-    /// Waits until the queue is below its capacity (or the session is gone), at most until
+    /// Waits until the queue is within its limits (or the session is gone), at most until
     /// `deadline`. `false` when the deadline passed: the queue is then marked stalled and
-    /// takes no more messages beyond its capacity until it drains.
+    /// takes no more messages beyond its limits until it drains.
     pub(crate) async fn wait_for_room(&self, deadline: tokio::time::Instant) -> bool {
         let shared = &*self.shared;
         loop {
             let notified = shared.space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if shared.closed.load(Ordering::Relaxed) || shared.items.lock().len() < shared.capacity
-            {
+            if shared.closed.load(Ordering::Relaxed) || self.has_room(&shared.items.lock()) {
                 return true;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 shared.stalled.store(true, Ordering::Relaxed);
                 tracing::warn!(
-                    capacity = shared.capacity,
-                    "a subscriber's queue stayed full: messages beyond its capacity are dropped until it drains"
+                    limit_messages = shared.limits.messages,
+                    limit_bytes = shared.limits.bytes,
+                    "a subscriber's queue stayed full: messages beyond its limits are dropped until it drains"
                 );
                 return false;
             }
@@ -313,6 +407,7 @@ impl SessionQueue {
         let mut items = self.shared.items.lock();
         self.shared.closed.store(true, Ordering::Relaxed);
         *items = VecDeque::new();
+        self.shared.bytes.store(0, Ordering::Relaxed);
         drop(items);
         self.shared.space.notify_waiters();
     }
@@ -374,8 +469,15 @@ mod tests {
 
     /// An event the session gets at `qos` (its subscription granted `qos` too).
     fn event(queue: &SessionQueue, qos: u8) -> Outbound {
+        sized(queue, qos, 2)
+    }
+
+    /// An event at `qos` whose payload is `size` bytes (at least 2: `{}` padded).
+    fn sized(queue: &SessionQueue, qos: u8, size: usize) -> Outbound {
         let path = crate::Path::parse("/q").unwrap();
-        let payload = crate::Payload::json(&serde_json::json!({}));
+        let payload = crate::Payload::detect(bytes::Bytes::from(
+            format!("\"{}\"", "x".repeat(size.saturating_sub(2))).into_bytes(),
+        ));
         let event = crate::Event::new(
             crate::EventKind::Set,
             path.clone(),
@@ -464,5 +566,77 @@ mod tests {
         );
         assert!(queue.shared.kicked.load(Ordering::Acquire));
         assert_eq!(*queue.shared.reason.lock(), Some(CloseReason::QueueFull));
+    }
+
+    fn payload_len(message: &Outbound) -> usize {
+        size_of(message)
+    }
+
+    #[test]
+    fn the_byte_limit_congests_then_drops_and_a_large_message_fits_an_empty_queue() {
+        let limits = QueueLimits {
+            messages: 100,
+            bytes: 10,
+        };
+        let queue = SessionQueue::with_durable(limits, None);
+        let policy = OverflowPolicy::DropNew;
+        assert_eq!(payload_len(&sized(&queue, 0, 6)), 6);
+        assert_eq!(
+            queue.deliver(sized(&queue, 0, 50), policy),
+            Delivery::Queued,
+            "empty"
+        );
+        queue.pop();
+        assert_eq!(queue.deliver(sized(&queue, 0, 6), policy), Delivery::Queued);
+        assert_eq!(
+            queue.deliver(sized(&queue, 0, 6), policy),
+            Delivery::Congested
+        );
+        assert_eq!(
+            queue.deliver(sized(&queue, 0, 6), policy),
+            Delivery::Congested
+        );
+        assert_eq!(
+            queue.deliver(sized(&queue, 0, 6), policy),
+            Delivery::Dropped,
+            "> 20 bytes"
+        );
+        assert_eq!(queue.dropped(), 1);
+        queue.pop();
+        queue.pop();
+        assert_eq!(queue.shared.bytes.load(Ordering::Relaxed), 6);
+        assert_eq!(queue.deliver(sized(&queue, 0, 4), policy), Delivery::Queued);
+        queue.shut();
+        assert_eq!(queue.shared.bytes.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn drop_oldest_keeps_the_latest_messages() {
+        let queue = SessionQueue::new(1);
+        let policy = OverflowPolicy::DropOldest;
+        for size in [3, 4, 5] {
+            queue.deliver(sized(&queue, 0, size), policy);
+        }
+        assert_eq!(
+            queue.deliver(sized(&queue, 0, 6), policy),
+            Delivery::DisplacedOldest
+        );
+        assert_eq!(
+            queue.dropped(),
+            2,
+            "the 3- and 4-byte messages were displaced in turn"
+        );
+        let left: Vec<_> = std::iter::from_fn(|| queue.pop())
+            .map(|m| payload_len(&m))
+            .collect();
+        assert_eq!(left, [5, 6]);
+        // Messages that are not events are never displaced.
+        let queue = SessionQueue::new(1);
+        queue.deliver(Outbound::Close(CloseReason::Shutdown), policy);
+        queue.deliver(Outbound::Close(CloseReason::Shutdown), policy);
+        assert_eq!(
+            queue.deliver(sized(&queue, 0, 3), policy),
+            Delivery::Dropped
+        );
     }
 }
