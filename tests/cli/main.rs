@@ -2,6 +2,7 @@
 //! graceful shutdown on SIGINT; the administration subcommands in `admin`.
 
 mod admin;
+mod crash;
 
 use std::io::{BufReader, Read as _, Write as _};
 use std::net::TcpStream;

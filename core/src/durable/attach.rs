@@ -198,6 +198,7 @@ impl Core {
         };
         durable.parked.store(true, Ordering::Release);
         self.parked_count(1);
+        entry.queue.release_publishers();
         durable.write_state(entry);
         durable.changed.notify_waiters();
         tracing::info!(

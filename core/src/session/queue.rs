@@ -386,7 +386,12 @@ impl SessionQueue {
             let notified = shared.space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if shared.closed.load(Ordering::Relaxed) || self.has_room(&shared.items.lock()) {
+            // A parked durable session has no reader to wait for: its own limits apply.
+            let parked = shared.durable.as_ref().is_some_and(|d| d.is_parked());
+            if shared.closed.load(Ordering::Relaxed)
+                || parked
+                || self.has_room(&shared.items.lock())
+            {
                 return true;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -409,6 +414,13 @@ impl SessionQueue {
         *items = VecDeque::new();
         self.shared.bytes.store(0, Ordering::Relaxed);
         drop(items);
+        self.shared.space.notify_waiters();
+    }
+
+    /// Lets publishers waiting for room go on (the session was parked: nobody reads its
+    /// queue, so waiting is pointless).
+    pub(crate) fn release_publishers(&self) {
+        self.shared.stalled.store(false, Ordering::Relaxed);
         self.shared.space.notify_waiters();
     }
 
