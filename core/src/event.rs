@@ -63,6 +63,40 @@ impl EventFilter {
     }
 }
 
+/// Properties of an application message that MQTT 5 carries from publisher to
+/// subscribers unchanged (MQTT 5 §3.3.2.3, [MQTT-3.3.2-4/-20]): set by an MQTT 5 PUBLISH
+/// (or will), forwarded to MQTT 5 subscribers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageProperties {
+    /// Payload Format Indicator as sent: 0 unspecified bytes, 1 UTF-8.
+    pub payload_format: Option<u8>,
+    /// When the message expires (Message Expiry Interval after its arrival), ms since the
+    /// epoch: it is then no longer delivered, and a subscriber receives the remaining
+    /// interval [MQTT-3.3.2-5/-6].
+    pub expires_at_ms: Option<u64>,
+    /// Content Type.
+    pub content_type: Option<String>,
+    /// Response Topic (request/response).
+    pub response_topic: Option<String>,
+    /// Correlation Data (request/response).
+    pub correlation_data: Option<Bytes>,
+}
+
+impl MessageProperties {
+    /// Whether the message has expired at `now_ms`.
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.expires_at_ms.is_some_and(|at| at <= now_ms)
+    }
+
+    /// The Message Expiry Interval to send at `now_ms`, in seconds (rounded up, at least
+    /// 1 while not expired).
+    pub fn remaining_expiry_s(&self, now_ms: u64) -> Option<u32> {
+        let at = self.expires_at_ms?;
+        let left = at.saturating_sub(now_ms).div_ceil(1000).max(1);
+        Some(u32::try_from(left).unwrap_or(u32::MAX))
+    }
+}
+
 /// A change to one record, shared by all its recipients (`Arc<Event>`).
 ///
 /// The payload bytes are shared by every recipient; the native data is encoded once, on
@@ -99,6 +133,12 @@ pub struct Event {
     /// For a `set` with `merge`: the writer's input before merging, which merge
     /// subscriptions receive instead of the record ([`crate::OnOptions::merge`]).
     pub merge_input: Option<Payload>,
+    /// The MQTT 5 properties the publisher gave, forwarded to MQTT 5 subscribers.
+    pub properties: Option<Arc<MessageProperties>>,
+    /// Whether the record was stored by this write (an MQTT PUBLISH with retain, a native
+    /// `set` without `noStore`): the retain flag a subscription with MQTT 5 Retain As
+    /// Published forwards.
+    pub retained: bool,
     native_data: OnceLock<Bytes>,
     native_frame: OnceLock<Box<[Bytes]>>,
     /// The shared part of this event's stored form for durable sessions
@@ -139,6 +179,8 @@ impl Event {
             removed: u64::from(kind == EventKind::Remove),
             targets: None,
             merge_input: None,
+            properties: None,
+            retained: false,
             native_data: OnceLock::new(),
             native_frame: OnceLock::new(),
             stored_body: OnceLock::new(),
@@ -164,6 +206,23 @@ impl Event {
     pub fn with_merge_input(mut self, input: Option<Payload>) -> Self {
         self.merge_input = input;
         self
+    }
+
+    /// Sets [`Event::properties`].
+    pub fn with_properties(mut self, properties: Option<Arc<MessageProperties>>) -> Self {
+        self.properties = properties;
+        self
+    }
+
+    /// Sets [`Event::retained`].
+    pub fn with_retained(mut self, retained: bool) -> Self {
+        self.retained = retained;
+        self
+    }
+
+    /// Whether the message expired at `now_ms` (MQTT 5 Message Expiry).
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.properties.as_ref().is_some_and(|p| p.expired(now_ms))
     }
 
     /// Sets [`Event::removed`].

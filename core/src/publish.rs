@@ -113,6 +113,8 @@ impl Core {
             )
             .with_targets(options.target_clients)
             .with_merge_input(merge_input)
+            .with_properties(options.properties)
+            .with_retained(!options.no_store)
         };
         if let Some(id) = &awaited {
             self.inner.acks.register(id);

@@ -165,6 +165,9 @@ pub struct SetOptions {
     /// After the write, store a snapshot of the record at `<path>/<tag>` (reference:
     /// TAGGING). The snapshot is stored without an event.
     pub tag: Option<String>,
+    /// MQTT 5 message properties to forward with the event (content type, response topic,
+    /// correlation data, payload format, message expiry).
+    pub properties: Option<Arc<crate::event::MessageProperties>>,
     /// Add to a gauge instead of writing the payload (reference: INCREMENT): the record
     /// keeps every gauge, the event's payload is `{gauge, value}`
     /// ([`Increment::gauge_payload`]).
@@ -182,6 +185,12 @@ pub struct OnOptions {
     pub qos: u8,
     /// MQTT 5 no local: events this session published are not delivered to it.
     pub no_local: bool,
+    /// MQTT 5 Retain As Published: events keep the retain flag they were published with
+    /// ([`crate::Event::retained`]) instead of 0.
+    pub retain_as_published: bool,
+    /// MQTT 5 Subscription Identifier, sent with every message this subscription
+    /// matches.
+    pub subscription_id: Option<u32>,
     /// The channel name a native client knows this subscription by (`/ALL@/a/*`).
     pub channel: Option<String>,
     /// A merge subscription: a `set` with `merge` delivers the writer's raw input, not the

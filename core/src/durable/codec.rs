@@ -9,10 +9,12 @@
 //! | | 1 | QoS (1 or 2) |
 //! | | 1 | flags: bit 0 retain, bit 1 released (QoS 2, PUBREL sent), bit 2 has a packet id |
 //! | | 2 | packet id, big-endian (0 without one) |
+//! | | 1 + 4n | MQTT 5 subscription identifiers: their count, then each, big-endian |
 //! | body | 1 | payload format tag ([`Format`]) |
 //! | | 8 + 8 | created, modified (ms since the epoch, big-endian) |
 //! | | 4 + n | path (length-prefixed UTF-8) |
 //! | | 4 + n | meta (length-prefixed JSON object; length 0: none) |
+//! | | 4 + n | MQTT 5 message properties (length-prefixed JSON; length 0: none), and whether the write stored the record (bit 0 of one more byte) |
 //! | | rest | payload |
 //!
 //! The body is the same for every recipient of an event and encoded once
@@ -25,13 +27,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::DurableMessage;
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, MessageProperties};
 use crate::path::Path;
 use crate::payload::{Format, Payload};
 use crate::request::Consistency;
 
 const VERSION: u8 = 1;
-const HEAD_LEN: usize = 5;
+/// The head without its subscription identifiers.
+const HEAD_LEN: usize = 6;
 const RETAIN: u8 = 1;
 const RELEASED: u8 = 2;
 const HAS_PKID: u8 = 4;
@@ -42,9 +45,15 @@ pub(crate) fn encode_body(event: &Event) -> Bytes {
         Some(meta) if !meta.is_empty() => serde_json::to_vec(meta).unwrap_or_default(),
         _ => Vec::new(),
     };
+    let properties = match &event.properties {
+        Some(p) => serde_json::to_vec(&StoredProperties::from(&**p)).unwrap_or_default(),
+        None => Vec::new(),
+    };
     let path = event.path.as_str().as_bytes();
     let payload = &event.payload.bytes;
-    let mut out = BytesMut::with_capacity(1 + 16 + 8 + path.len() + meta.len() + payload.len());
+    let mut out = BytesMut::with_capacity(
+        1 + 16 + 13 + path.len() + meta.len() + properties.len() + payload.len(),
+    );
     out.put_u8(event.payload.format as u8);
     out.put_u64(event.created);
     out.put_u64(event.modified);
@@ -52,6 +61,9 @@ pub(crate) fn encode_body(event: &Event) -> Bytes {
     out.put_slice(path);
     out.put_u32(meta.len() as u32);
     out.put_slice(&meta);
+    out.put_u32(properties.len() as u32);
+    out.put_slice(&properties);
+    out.put_u8(u8::from(event.retained));
     out.put_slice(payload);
     out.freeze()
 }
@@ -69,7 +81,14 @@ pub(crate) fn encode_head(message: &DurableMessage) -> Bytes {
         flags |= HAS_PKID;
     }
     let pkid = message.pkid.unwrap_or(0).to_be_bytes();
-    Bytes::copy_from_slice(&[VERSION, message.qos, flags, pkid[0], pkid[1]])
+    let ids = &message.subscription_ids[..message.subscription_ids.len().min(255)];
+    let mut head = BytesMut::with_capacity(HEAD_LEN + 4 * ids.len());
+    head.put_slice(&[VERSION, message.qos, flags, pkid[0], pkid[1]]);
+    head.put_u8(ids.len() as u8);
+    for id in ids {
+        head.put_u32(*id);
+    }
+    head.freeze()
 }
 
 /// A stored message back as a [`DurableMessage`] numbered `seq`.
@@ -78,7 +97,7 @@ pub(crate) fn encode_head(message: &DurableMessage) -> Bytes {
 /// A description of what is wrong (an unknown version, a truncated record, a bad path).
 pub(crate) fn decode_message(seq: u64, bytes: &[u8]) -> Result<DurableMessage, String> {
     let short = || format!("message {seq} is truncated");
-    if bytes.len() < HEAD_LEN + 1 + 16 + 8 {
+    if bytes.len() < HEAD_LEN {
         return Err(short());
     }
     if bytes[0] != VERSION {
@@ -86,7 +105,17 @@ pub(crate) fn decode_message(seq: u64, bytes: &[u8]) -> Result<DurableMessage, S
     }
     let (qos, flags) = (bytes[1], bytes[2]);
     let pkid = u16::from_be_bytes([bytes[3], bytes[4]]);
-    let body = &bytes[HEAD_LEN..];
+    let ids_end = HEAD_LEN + 4 * usize::from(bytes[5]);
+    let subscription_ids = bytes
+        .get(HEAD_LEN..ids_end)
+        .ok_or_else(short)?
+        .chunks_exact(4)
+        .map(|id| u32::from_be_bytes([id[0], id[1], id[2], id[3]]))
+        .collect();
+    let body = &bytes[ids_end..];
+    if body.len() < 1 + 16 + 13 {
+        return Err(short());
+    }
     let format = Format::from_tag(body[0]).ok_or_else(|| format!("message {seq}: bad format"))?;
     let u64_at = |at: usize| u64::from_be_bytes(body[at..at + 8].try_into().unwrap_or_default());
     let (created, modified) = (u64_at(1), u64_at(9));
@@ -108,6 +137,17 @@ pub(crate) fn decode_message(seq: u64, bytes: &[u8]) -> Result<DurableMessage, S
             Some(serde_json::from_slice(meta).map_err(|e| format!("message {seq}: meta: {e}"))?)
         }
     };
+    let properties = field(&mut at)?;
+    let properties: Option<Arc<MessageProperties>> = match properties.is_empty() {
+        true => None,
+        false => {
+            let stored: StoredProperties = serde_json::from_slice(properties)
+                .map_err(|e| format!("message {seq}: properties: {e}"))?;
+            Some(Arc::new(stored.into()))
+        }
+    };
+    let retained = body.get(at).ok_or_else(short)? & 1 != 0;
+    at += 1;
     let payload = Payload {
         format,
         bytes: Bytes::copy_from_slice(&body[at..]),
@@ -123,7 +163,9 @@ pub(crate) fn decode_message(seq: u64, bytes: &[u8]) -> Result<DurableMessage, S
         Consistency::Transactional,
         meta,
         qos,
-    );
+    )
+    .with_properties(properties)
+    .with_retained(retained);
     Ok(DurableMessage {
         seq,
         event: Arc::new(event),
@@ -131,7 +173,56 @@ pub(crate) fn decode_message(seq: u64, bytes: &[u8]) -> Result<DurableMessage, S
         retain: flags & RETAIN != 0,
         pkid: (flags & HAS_PKID != 0).then_some(pkid),
         released: flags & RELEASED != 0,
+        subscription_ids,
     })
+}
+
+/// [`MessageProperties`] as stored (JSON; correlation data in hex).
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payload_format: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    response_topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    correlation_data_hex: Option<String>,
+}
+
+impl From<&MessageProperties> for StoredProperties {
+    fn from(p: &MessageProperties) -> Self {
+        Self {
+            payload_format: p.payload_format,
+            expires_at_ms: p.expires_at_ms,
+            content_type: p.content_type.clone(),
+            response_topic: p.response_topic.clone(),
+            correlation_data_hex: p
+                .correlation_data
+                .as_ref()
+                .map(|d| d.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+        }
+    }
+}
+
+impl From<StoredProperties> for MessageProperties {
+    fn from(p: StoredProperties) -> Self {
+        let correlation_data = p.correlation_data_hex.map(|hex| {
+            let bytes: Vec<u8> = (0..hex.len() / 2)
+                .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+                .collect();
+            Bytes::from(bytes)
+        });
+        Self {
+            payload_format: p.payload_format,
+            expires_at_ms: p.expires_at_ms,
+            content_type: p.content_type,
+            response_topic: p.response_topic,
+            correlation_data,
+        }
+    }
 }
 
 /// A durable session's stored state (JSON).
@@ -158,6 +249,12 @@ pub(crate) struct StoredSubscription {
     /// MQTT 5 no local.
     #[serde(default)]
     pub(crate) no_local: bool,
+    /// MQTT 5 retain as published.
+    #[serde(default)]
+    pub(crate) retain_as_published: bool,
+    /// MQTT 5 subscription identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) subscription_id: Option<u32>,
 }
 
 impl State {
@@ -191,7 +288,15 @@ mod tests {
             Consistency::Transactional,
             Some(meta.clone()),
             2,
-        );
+        )
+        .with_retained(true)
+        .with_properties(Some(Arc::new(MessageProperties {
+            payload_format: Some(1),
+            expires_at_ms: Some(99),
+            content_type: Some("text/plain".into()),
+            response_topic: Some("r/t".into()),
+            correlation_data: Some(Bytes::from_static(b"\x00\xfe")),
+        })));
         let message = DurableMessage {
             seq: 9,
             event: Arc::new(event),
@@ -199,6 +304,7 @@ mod tests {
             retain: true,
             pkid: Some(513),
             released: true,
+            subscription_ids: vec![7, 70_000].into(),
         };
         let mut bytes = encode_head(&message).to_vec();
         bytes.extend_from_slice(&encode_body(&message.event));
@@ -209,7 +315,14 @@ mod tests {
         assert_eq!(back.event.payload, message.event.payload);
         assert_eq!((back.event.created, back.event.modified), (5, 7));
         assert_eq!(back.event.meta, Some(meta));
-        assert!(decode_message(9, &bytes[..bytes.len() - 12]).is_err());
-        assert!(decode_message(9, &[2, 1, 0, 0, 0]).is_err());
+        assert_eq!(back.event.properties, message.event.properties);
+        assert!(back.event.retained);
+        assert_eq!(&*back.subscription_ids, &[7, 70_000]);
+        assert!(decode_message(9, &bytes[..bytes.len() - 20]).is_err());
+        assert!(decode_message(9, &[2, 1, 0, 0, 0, 0]).is_err());
+        assert!(
+            decode_message(9, &[1, 1, 0, 0, 0, 3, 0]).is_err(),
+            "ids cut short"
+        );
     }
 }

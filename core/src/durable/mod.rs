@@ -59,6 +59,8 @@ pub struct DurableMessage {
     pub pkid: Option<u16>,
     /// QoS 2 only: PUBREC arrived and PUBREL was sent; a resend is the PUBREL.
     pub released: bool,
+    /// The MQTT 5 Subscription Identifiers of the session's subscriptions it matched.
+    pub subscription_ids: Box<[u32]>,
 }
 
 /// What a durable session keeps beyond its connections. Shared by its entry, its queue
@@ -233,6 +235,8 @@ impl Durable {
                 filter: s.pattern.as_str().get(1..).unwrap_or_default().to_owned(),
                 qos: s.options.qos,
                 no_local: s.options.no_local,
+                retain_as_published: s.options.retain_as_published,
+                subscription_id: s.options.subscription_id,
             })
             .collect();
         subscriptions.sort_by(|a, b| a.filter.cmp(&b.filter));

@@ -123,6 +123,8 @@ impl Core {
                 options: OnOptions {
                     qos: sub.qos.min(2),
                     no_local: sub.no_local,
+                    retain_as_published: sub.retain_as_published,
+                    subscription_id: sub.subscription_id,
                     ..OnOptions::default()
                 },
                 queue: entry.queue.clone(),

@@ -260,6 +260,8 @@ async fn stored_sessions_come_back_parked_with_sent_messages_first() {
             filter: "t/+".into(),
             qos: 1,
             no_local: false,
+            retain_as_published: false,
+            subscription_id: None,
         }],
     };
     let message = |seq: u64, pkid: Option<u16>| {
@@ -282,6 +284,7 @@ async fn stored_sessions_come_back_parked_with_sent_messages_first() {
             retain: false,
             pkid,
             released: false,
+            subscription_ids: Box::default(),
         };
         let mut bytes = encode_head(&m).to_vec();
         bytes.extend_from_slice(&encode_body(&m.event));

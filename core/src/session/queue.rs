@@ -193,6 +193,11 @@ impl SessionQueue {
             .max()
             .unwrap_or(0);
         let qos = event.qos.min(granted).min(2);
+        let retain = event.retained && subscriptions.iter().any(|s| s.options.retain_as_published);
+        let subscription_ids = subscriptions
+            .iter()
+            .filter_map(|s| s.options.subscription_id)
+            .collect();
         if qos == 0 {
             if durable.is_parked() {
                 return Delivery::Closed;
@@ -203,9 +208,10 @@ impl SessionQueue {
             seq: 0,
             event: event.clone(),
             qos,
-            retain: false,
+            retain,
             pkid: None,
             released: false,
+            subscription_ids,
         };
         self.admit(Outbound::Durable(message), policy, Some(ticket))
     }

@@ -44,6 +44,10 @@ pub struct MqttConfig {
     /// session ends with its connection. Default `u32::MAX` (as Mosquitto's
     /// `persistent_client_expiration`, which is unset by default).
     pub max_session_expiry: u32,
+    /// The MQTT 5 Topic Alias Maximum announced to clients: how many topic aliases a
+    /// client may set on this connection (0: none). Default 10 (as Mosquitto's
+    /// `max_topic_alias`).
+    pub topic_alias_maximum: u16,
 }
 
 impl Default for MqttConfig {
@@ -55,6 +59,7 @@ impl Default for MqttConfig {
             receive_maximum: 128,
             max_keepalive: u16::MAX,
             max_session_expiry: u32::MAX,
+            topic_alias_maximum: 10,
         }
     }
 }

@@ -181,10 +181,21 @@ pub enum ProtocolError {
         #[source]
         source: PathError,
     },
-    /// A PUBLISH uses a topic alias; this server announces a Topic Alias Maximum of 0
-    /// (MQTT 5 §3.3.2.3.4).
-    #[error("topic alias {alias} used, but the topic alias maximum is 0 [MQTT 5 §3.3.2.3.4]")]
+    /// A PUBLISH uses topic alias 0 or one above the announced Topic Alias Maximum
+    /// [MQTT-3.3.2-8/-9].
+    #[error(
+        "topic alias {alias} is not between 1 and the topic alias maximum {max} [MQTT-3.3.2-8/-9]"
+    )]
     TopicAliasInvalid {
+        /// The alias received.
+        alias: u16,
+        /// The announced maximum.
+        max: u16,
+    },
+    /// A PUBLISH with an empty topic uses an alias the client never set (MQTT 5
+    /// §3.3.2.3.4).
+    #[error("topic alias {alias} used with an empty topic before it was set [MQTT 5 §3.3.2.3.4]")]
+    UnknownTopicAlias {
         /// The alias received.
         alias: u16,
     },
@@ -226,6 +237,7 @@ impl ProtocolError {
             | Self::ZeroMaximumPacketSize
             | Self::EmptySubscribe
             | Self::SessionExpiryAfterZero
+            | Self::UnknownTopicAlias { .. }
             | Self::EmptyUnsubscribe
             | Self::UnexpectedPacket { .. } => 0x82,
             Self::BadProtocolName { .. } | Self::UnsupportedProtocolLevel { .. } => 0x84,

@@ -50,6 +50,7 @@
 //! # }
 //! ```
 
+mod alias;
 mod codec;
 mod config;
 mod connection;

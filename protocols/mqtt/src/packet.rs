@@ -38,6 +38,12 @@ pub(crate) struct Connect {
     pub(crate) max_packet_size: Option<u32>,
     /// MQTT 5 Authentication Method (extended authentication).
     pub(crate) authentication_method: Option<String>,
+    /// MQTT 5 Topic Alias Maximum: how many aliases the client accepts (0 when absent).
+    pub(crate) topic_alias_maximum: u16,
+    /// MQTT 5 Request Problem Information: `false` when the client asked for no reason
+    /// strings or user properties outside PUBLISH, CONNACK and DISCONNECT (default
+    /// `true`).
+    pub(crate) request_problem_information: bool,
     /// The will message, when the Will Flag is set (boxed: the CONNECT stays small in the
     /// connection task's future).
     pub(crate) will: Option<Box<Will>>,
@@ -77,6 +83,32 @@ pub(crate) struct Publish {
     pub(crate) topic_alias: Option<u16>,
     /// MQTT 5 user properties, in order.
     pub(crate) user_properties: Vec<(String, String)>,
+    /// The other MQTT 5 properties forwarded to subscribers; `None` for 3.1.x and when
+    /// none was given.
+    pub(crate) properties: Option<Box<PublishProperties>>,
+}
+
+/// The MQTT 5 PUBLISH (or will) properties that travel to subscribers (MQTT 5
+/// §3.3.2.3.2–7): all optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct PublishProperties {
+    /// Payload Format Indicator: 0 bytes, 1 UTF-8.
+    pub(crate) payload_format: Option<u8>,
+    /// Message Expiry Interval, in seconds from publication.
+    pub(crate) message_expiry_s: Option<u32>,
+    /// Content Type.
+    pub(crate) content_type: Option<String>,
+    /// Response Topic.
+    pub(crate) response_topic: Option<String>,
+    /// Correlation Data.
+    pub(crate) correlation_data: Option<Bytes>,
+}
+
+impl PublishProperties {
+    /// `None` when no property is set.
+    pub(crate) fn non_empty(self) -> Option<Box<Self>> {
+        (self != Self::default()).then(|| Box::new(self))
+    }
 }
 
 /// MQTT 5 retain handling of a subscription (MQTT 5 §3.8.3.1).
@@ -101,6 +133,8 @@ pub(crate) struct Filter {
     pub(crate) no_local: bool,
     /// MQTT 5 retain handling (3.1.1: always).
     pub(crate) retain_handling: RetainHandling,
+    /// MQTT 5 Retain As Published.
+    pub(crate) retain_as_published: bool,
 }
 
 /// A decoded SUBSCRIBE.
@@ -110,8 +144,8 @@ pub(crate) struct Subscribe {
     pub(crate) pkid: u16,
     /// The filters, in order.
     pub(crate) filters: Vec<Filter>,
-    /// Whether an MQTT 5 Subscription Identifier was given (not supported).
-    pub(crate) has_subscription_id: bool,
+    /// The MQTT 5 Subscription Identifier (1 to 268,435,455), if given.
+    pub(crate) subscription_id: Option<u32>,
 }
 
 /// A decoded UNSUBSCRIBE.
@@ -179,6 +213,9 @@ pub(crate) enum Reply<'a> {
         pkid: u16,
         /// The reason code.
         reason: ReasonCode,
+        /// MQTT 5 Reason String: why a failure (`None` when the client asked for no
+        /// problem information).
+        reason_string: Option<&'a str>,
     },
     /// PUBREC.
     PubRec {
@@ -186,6 +223,8 @@ pub(crate) enum Reply<'a> {
         pkid: u16,
         /// The reason code.
         reason: ReasonCode,
+        /// MQTT 5 Reason String, as for PUBACK.
+        reason_string: Option<&'a str>,
     },
     /// PUBREL.
     PubRel {
@@ -219,6 +258,8 @@ pub(crate) enum Reply<'a> {
     Disconnect {
         /// The reason code.
         reason: ReasonCode,
+        /// MQTT 5 Reason String: why, in words.
+        reason_string: Option<&'a str>,
     },
 }
 
@@ -241,6 +282,8 @@ pub(crate) struct ConnAck {
     /// MQTT 5 Server Keep Alive: the keep alive the server uses instead of the client's
     /// (MQTT-3.2.2-21).
     pub(crate) server_keep_alive: Option<u16>,
+    /// MQTT 5 Topic Alias Maximum: how many aliases the client may set.
+    pub(crate) topic_alias_maximum: u16,
 }
 
 /// An application message to send: a live event or a retained record.
@@ -258,6 +301,15 @@ pub(crate) struct OutgoingPublish<'a> {
     pub(crate) pkid: u16,
     /// The DUP flag: a resend of a message sent before (MQTT-3.3.1-1).
     pub(crate) dup: bool,
+    /// MQTT 5: the publisher's properties (content type, response topic, correlation
+    /// data, payload format); `content_type` below is used only without them.
+    pub(crate) properties: Option<&'a pathmq_core::MessageProperties>,
+    /// MQTT 5: the remaining Message Expiry Interval, in seconds.
+    pub(crate) message_expiry_s: Option<u32>,
+    /// MQTT 5: the Subscription Identifiers of the matching subscriptions.
+    pub(crate) subscription_ids: &'a [u32],
+    /// MQTT 5: the Topic Alias (with an empty `topic` when the client knows it).
+    pub(crate) topic_alias: Option<u16>,
     /// MQTT 5 Content Type.
     pub(crate) content_type: Option<&'static str>,
     /// Custom meta, sent as MQTT 5 user properties.

@@ -169,6 +169,7 @@ pub(crate) async fn set(
         target_clients: target_clients(o)?,
         tag: tag(o)?,
         increment: increment.clone(),
+        properties: None,
     };
 
     let response = session

@@ -127,6 +127,7 @@ pub(crate) async fn on(
         no_local: false,
         channel: Some(channel),
         merge: flag(o, "merge", "options.merge")?,
+        ..OnOptions::default()
     };
     let response = session
         .request(Request::On {

@@ -373,3 +373,18 @@ pub async fn expect_v4<T>(
     .await
     .expect("timed out waiting for an MQTT 3.1.1 event")
 }
+
+/// The reason code of an MQTT 5 DISCONNECT packet (asserting that it is one, with a
+/// reason string or not).
+pub fn disconnect_reason(packet: &[u8]) -> u8 {
+    assert_eq!(
+        packet.first(),
+        Some(&0xE0),
+        "not a DISCONNECT: {packet:02x?}"
+    );
+    assert!(
+        packet.len() >= 3 && packet[1] < 0x80,
+        "unexpected DISCONNECT: {packet:02x?}"
+    );
+    packet[2]
+}

@@ -142,6 +142,10 @@ pub(crate) async fn serve<T: Transport>(
         session_expiry: (version == Version::V5 && asked_expiry != session_expiry)
             .then_some(session_expiry),
         server_keep_alive,
+        topic_alias_maximum: match version {
+            Version::V5 => config.topic_alias_maximum,
+            Version::V3 | Version::V4 => 0,
+        },
     };
     // The will waits at most until the session ends (MQTT 5 §3.1.3.2.2).
     let will = connect.will.take().map(|mut will| {
@@ -169,6 +173,11 @@ pub(crate) async fn serve<T: Transport>(
         inflight: Inflight::new(window),
         log_ticket: 0,
         max_session_expiry: config.max_session_expiry,
+        problem_information: connect.request_problem_information,
+        aliases: crate::alias::Aliases::new(
+            connack.topic_alias_maximum,
+            connect.topic_alias_maximum,
+        ),
         pending: VecDeque::new(),
         awaiting_pubrel: awaiting_pubrel.into_iter().collect::<HashSet<u16>>(),
         will,

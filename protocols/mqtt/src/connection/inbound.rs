@@ -4,9 +4,11 @@
 //! publications reach the core in order.
 
 use bytes::Bytes;
+use std::sync::Arc;
+
 use pathmq_core::{
-    Consistency, Glob, Off, OnOptions, Path, PathError, Pattern, Payload, Request, Response,
-    SetOptions,
+    Consistency, Glob, MessageProperties, Off, OnOptions, Path, PathError, Pattern, Payload,
+    Request, Response, SetOptions, now_ms,
 };
 use serde_json::{Map, Value};
 
@@ -14,7 +16,9 @@ use super::outbound::Pending;
 use super::{Connection, Ending, FLUSH_AT};
 use crate::error::{ProtocolError, ReasonCode, publish_reason, subscribe_reason};
 use crate::inflight::PubRecAction;
-use crate::packet::{Packet, Publish, Reply, RetainHandling, Subscribe, Unsubscribe, Version};
+use crate::packet::{
+    Packet, Publish, PublishProperties, Reply, RetainHandling, Subscribe, Unsubscribe, Version,
+};
 use crate::transport::Transport;
 
 impl<T: Transport> Connection<T> {
@@ -109,10 +113,12 @@ impl<T: Transport> Connection<T> {
             payload,
             topic_alias,
             user_properties,
+            properties,
         } = publish;
-        if let Some(alias) = topic_alias {
-            return Err(ProtocolError::TopicAliasInvalid { alias }.into());
-        }
+        let topic = match topic_alias {
+            Some(alias) => self.aliases.resolve(alias, topic)?,
+            None => topic,
+        };
         let path = match Path::from_topic(&topic) {
             Ok(path) => path,
             Err(source) => return Err(ProtocolError::InvalidTopic { topic, source }.into()),
@@ -120,7 +126,11 @@ impl<T: Transport> Connection<T> {
         if qos == 2 {
             if self.awaiting_pubrel.contains(&pkid) {
                 // A duplicate of a message already received (MQTT §4.3.3): not again.
-                self.reply(&Reply::PubRec { pkid, reason: 0 });
+                self.reply(&Reply::PubRec {
+                    pkid,
+                    reason: 0,
+                    reason_string: None,
+                });
                 return Ok(());
             }
             if self.version == Version::V5
@@ -132,31 +142,69 @@ impl<T: Transport> Connection<T> {
                 .into());
             }
         }
-        let request = match message_request(path, payload, qos, retain, user_properties) {
-            Ok(request) => request,
-            Err(source) => return Err(ProtocolError::InvalidTopic { topic, source }.into()),
+        let message = Message {
+            payload,
+            qos,
+            retain,
+            user_properties,
+            properties,
         };
-        let reason = match self.session.request(request).await {
-            Ok(_) => 0,
-            Err(error) => {
+        let request = match message_request(path, message) {
+            Ok(request) => request,
+            Err(MessageError::Path(source)) => {
+                return Err(ProtocolError::InvalidTopic { topic, source }.into());
+            }
+            Err(error @ MessageError::NotUtf8) => {
+                // MQTT-3.3.2-4 allows refusing it: 0x99 payload format invalid.
                 tracing::debug!(%error, %topic, qos, "PUBLISH refused");
-                match self.version {
+                let reason = match self.version {
                     Version::V3 | Version::V4 => 0,
-                    Version::V5 => publish_reason(&error),
-                }
+                    Version::V5 => 0x99,
+                };
+                self.acknowledge(qos, pkid, reason, &error.to_string());
+                return Ok(());
             }
         };
+        let (reason, why) = match self.session.request(request).await {
+            Ok(_) => (0, String::new()),
+            Err(error) => {
+                tracing::debug!(%error, %topic, qos, "PUBLISH refused");
+                let reason = match self.version {
+                    Version::V3 | Version::V4 => 0,
+                    Version::V5 => publish_reason(&error),
+                };
+                (reason, error.to_string())
+            }
+        };
+        self.acknowledge(qos, pkid, reason, &why);
+        Ok(())
+    }
+
+    /// Answers a QoS 1 PUBLISH (PUBACK) or QoS 2 one (PUBREC, remembering its packet id
+    /// until PUBREL when accepted) with `reason`; a failure carries `why` as its MQTT 5
+    /// Reason String unless the client asked for no problem information
+    /// [MQTT-3.1.2-29].
+    fn acknowledge(&mut self, qos: u8, pkid: u16, reason: ReasonCode, why: &str) {
+        let reason_string =
+            (reason >= 0x80 && self.problem_information && !why.is_empty()).then_some(why);
         match qos {
-            1 => self.reply(&Reply::PubAck { pkid, reason }),
+            1 => self.reply(&Reply::PubAck {
+                pkid,
+                reason,
+                reason_string,
+            }),
             2 => {
                 if reason < 0x80 {
                     self.awaiting_pubrel.insert(pkid);
                 }
-                self.reply(&Reply::PubRec { pkid, reason });
+                self.reply(&Reply::PubRec {
+                    pkid,
+                    reason,
+                    reason_string,
+                });
             }
             _ => {}
         }
-        Ok(())
     }
 
     /// A SUBSCRIBE: per filter an `on` at the requested QoS (replacing an existing
@@ -170,10 +218,6 @@ impl<T: Transport> Connection<T> {
         let mut codes: Vec<ReasonCode> = Vec::with_capacity(subscribe.filters.len());
         let mut retained = Vec::new();
         for filter in subscribe.filters {
-            if subscribe.has_subscription_id {
-                codes.push(0xA1); // subscription identifiers not supported
-                continue;
-            }
             if filter.filter.starts_with("$share/") {
                 codes.push(0x9E); // shared subscriptions not supported
                 continue;
@@ -200,6 +244,8 @@ impl<T: Transport> Connection<T> {
                 options: OnOptions {
                     qos: granted,
                     no_local: filter.no_local,
+                    retain_as_published: filter.retain_as_published,
+                    subscription_id: subscribe.subscription_id,
                     ..OnOptions::default()
                 },
             };
@@ -235,7 +281,7 @@ impl<T: Transport> Connection<T> {
                 }
             };
             for record in records {
-                self.deliver(Pending::Record(record), qos);
+                self.deliver(Pending::Record(record, subscribe.subscription_id), qos);
                 if self.write_buf.len() >= FLUSH_AT {
                     self.flush().await?;
                 }
@@ -279,21 +325,51 @@ impl<T: Transport> Connection<T> {
     }
 }
 
+/// An application message from the client: a PUBLISH's or a will's.
+pub(super) struct Message {
+    pub(super) payload: Bytes,
+    pub(super) qos: u8,
+    pub(super) retain: bool,
+    pub(super) user_properties: Vec<(String, String)>,
+    pub(super) properties: Option<Box<PublishProperties>>,
+}
+
+/// Why an application message cannot become a request.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum MessageError {
+    /// The topic cannot be a remove target.
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// Payload Format Indicator 1 with a payload that is not UTF-8 (MQTT 5 §3.3.2.3.2).
+    #[error("payload format indicator 1 (UTF-8), but the payload is not UTF-8")]
+    NotUtf8,
+}
+
 /// The core request of an application message from the client (DESIGN.md §4), shared by
 /// PUBLISH and the will message (published "like a PUBLISH from that client"): retained →
 /// stored `set`; retained and empty → `remove` of the exact path; otherwise a `set` with
 /// `no_store`. MQTT 5 user properties become the custom meta (a repeated key keeps its
-/// last value). QoS 0 is QUEUED, QoS 1/2 TRANSACTIONAL (DESIGN.md §6).
+/// last value); the other MQTT 5 properties travel with the event ([`MessageProperties`]:
+/// the message expiry counts from now). QoS 0 is QUEUED, QoS 1/2 TRANSACTIONAL
+/// (DESIGN.md §6).
 ///
 /// # Errors
-/// [`PathError`] when the path cannot be a remove target.
-pub(super) fn message_request(
-    path: Path,
-    payload: Bytes,
-    qos: u8,
-    retain: bool,
-    user_properties: Vec<(String, String)>,
-) -> Result<Request, PathError> {
+/// [`MessageError`].
+pub(super) fn message_request(path: Path, message: Message) -> Result<Request, MessageError> {
+    let Message {
+        payload,
+        qos,
+        retain,
+        user_properties,
+        properties,
+    } = message;
+    if properties
+        .as_ref()
+        .is_some_and(|p| p.payload_format == Some(1))
+        && std::str::from_utf8(&payload).is_err()
+    {
+        return Err(MessageError::NotUtf8);
+    }
     let meta = (!user_properties.is_empty()).then(|| {
         user_properties
             .into_iter()
@@ -314,6 +390,18 @@ pub(super) fn message_request(
     } else {
         payload
     };
+    let properties = properties.map(|p| {
+        let p = *p;
+        Arc::new(MessageProperties {
+            payload_format: p.payload_format,
+            expires_at_ms: p
+                .message_expiry_s
+                .map(|s| now_ms().saturating_add(u64::from(s) * 1000)),
+            content_type: p.content_type,
+            response_topic: p.response_topic,
+            correlation_data: p.correlation_data,
+        })
+    });
     let options = SetOptions {
         no_store: !retain,
         qos,
@@ -323,6 +411,7 @@ pub(super) fn message_request(
         } else {
             Consistency::Transactional
         },
+        properties,
         ..SetOptions::default()
     };
     Ok(Request::Set {

@@ -9,12 +9,13 @@ use std::sync::Arc;
 
 use futures_util::FutureExt as _;
 use pathmq_core::durable::DurableMessage;
-use pathmq_core::{Consistency, Event, EventKind, Format, Outbound, Record};
+use pathmq_core::{Consistency, Event, EventKind, Format, Outbound, Record, now_ms};
 
 use super::{Connection, Ending, FLUSH_AT};
+use crate::alias;
 use crate::codec;
 use crate::inflight::Awaiting;
-use crate::packet::{OutgoingPublish, Reply, TooLarge};
+use crate::packet::{OutgoingPublish, Reply, TooLarge, Version};
 use crate::transport::Transport;
 
 /// How many more messages one wake-up takes from the session queue when they are ready,
@@ -27,16 +28,32 @@ const JSON: &str = "application/json";
 /// An application message for the client.
 #[derive(Debug)]
 pub(super) enum Pending {
-    /// A live event (retain 0).
-    Event(Arc<Event>),
-    /// A stored record sent because of a SUBSCRIBE (retain 1).
-    Record(Record),
+    /// A live event.
+    Event {
+        event: Arc<Event>,
+        /// Retain As Published and the event stored a record; otherwise 0.
+        retain: bool,
+        /// The Subscription Identifiers of the matching subscriptions.
+        subscription_ids: Box<[u32]>,
+    },
+    /// A stored record sent because of a SUBSCRIBE (retain 1), with that subscription's
+    /// identifier.
+    Record(Record, Option<u32>),
     /// A QoS 1/2 message of a durable session: acknowledged to the core once the client
     /// acknowledges it, resent with its packet id (and DUP) when it has one.
     Durable(DurableMessage),
 }
 
 impl Pending {
+    /// The event it carries (a retained record carries none).
+    fn event(&self) -> Option<&Event> {
+        match self {
+            Pending::Event { event, .. } => Some(event),
+            Pending::Durable(message) => Some(&message.event),
+            Pending::Record(..) => None,
+        }
+    }
+
     /// The packet id a durable message was sent with before.
     fn sent_pkid(&self) -> Option<u16> {
         match self {
@@ -55,15 +72,20 @@ impl Pending {
         let mut message = match self {
             Pending::Durable(message) => message,
             _ if qos == 0 => return None,
-            Pending::Event(event) => DurableMessage {
+            Pending::Event {
+                event,
+                retain,
+                subscription_ids,
+            } => DurableMessage {
                 seq: 0,
                 event,
                 qos,
-                retain: false,
+                retain,
                 pkid: None,
                 released: false,
+                subscription_ids,
             },
-            Pending::Record(record) => DurableMessage {
+            Pending::Record(record, subscription_id) => DurableMessage {
                 seq: 0,
                 event: Arc::new(Event::new(
                     EventKind::Set,
@@ -81,6 +103,7 @@ impl Pending {
                 retain: true,
                 pkid: None,
                 released: false,
+                subscription_ids: subscription_id.into_iter().collect(),
             },
         };
         if let Some((pkid, stage)) = sent {
@@ -130,7 +153,18 @@ impl<T: Transport> Connection<T> {
                     .max()
                     .unwrap_or(0);
                 let qos = event.qos.min(granted).min(2);
-                self.deliver(Pending::Event(event), qos);
+                let retain =
+                    event.retained && subscriptions.iter().any(|s| s.options.retain_as_published);
+                let subscription_ids = subscriptions
+                    .iter()
+                    .filter_map(|s| s.options.subscription_id)
+                    .collect();
+                let pending = Pending::Event {
+                    event,
+                    retain,
+                    subscription_ids,
+                };
+                self.deliver(pending, qos);
                 Ok(())
             }
             Outbound::Durable(message) => {
@@ -204,6 +238,11 @@ impl<T: Transport> Connection<T> {
     /// packet id before the PUBLISH is written (the next flush waits for it), so a
     /// restart resends it under the same id.
     fn send(&mut self, mut message: Pending, qos: u8) {
+        let now = now_ms();
+        if message.event().is_some_and(|e| e.expired(now)) {
+            // MQTT-3.3.2-5: an expired message is not delivered.
+            return self.done_with(message);
+        }
         let mut dup = false;
         let pkid = match qos {
             0 => 0,
@@ -227,18 +266,42 @@ impl<T: Transport> Connection<T> {
             durable.pkid = Some(pkid);
             self.log_ticket = self.log_ticket.max(self.session.rewrite(durable));
         }
-        let (path, payload, meta, retain) = match &message {
-            Pending::Event(event) => (&event.path, &event.payload, event.meta.as_ref(), false),
-            Pending::Record(record) => (&record.path, &record.payload, None, true),
+        let (path, payload, meta, retain, ids): (_, _, _, _, &[u32]) = match &message {
+            Pending::Event {
+                event,
+                retain,
+                subscription_ids,
+            } => (
+                &event.path,
+                &event.payload,
+                event.meta.as_ref(),
+                *retain,
+                subscription_ids,
+            ),
+            Pending::Record(record, id) => {
+                (&record.path, &record.payload, None, true, id.as_slice())
+            }
             Pending::Durable(m) => (
                 &m.event.path,
                 &m.event.payload,
                 m.event.meta.as_ref(),
                 m.retain,
+                &m.subscription_ids,
             ),
         };
+        let properties = message.event().and_then(|e| e.properties.as_deref());
+        let topic = path.to_topic();
+        let alias = match self.version {
+            Version::V5 => self.aliases.outbound(topic),
+            Version::V3 | Version::V4 => alias::Outbound::Topic,
+        };
+        let (sent_topic, topic_alias) = match alias {
+            alias::Outbound::Topic => (topic, None),
+            alias::Outbound::Set(alias) => (topic, Some(alias)),
+            alias::Outbound::Use(alias) => ("", Some(alias)),
+        };
         let publish = OutgoingPublish {
-            topic: path.to_topic(),
+            topic: sent_topic,
             payload: &payload.bytes,
             qos,
             retain,
@@ -246,6 +309,10 @@ impl<T: Transport> Connection<T> {
             dup,
             content_type: (payload.format == Format::Json).then_some(JSON),
             meta,
+            properties,
+            message_expiry_s: properties.and_then(|p| p.remaining_expiry_s(now)),
+            subscription_ids: ids,
+            topic_alias,
         };
         let encoded = codec::encode_publish(
             self.version,
@@ -264,11 +331,15 @@ impl<T: Transport> Connection<T> {
             Ok(()) => self.done_with(message),
             Err(TooLarge { size }) => {
                 tracing::debug!(
-                    topic = publish.topic,
+                    topic,
                     size,
                     limit = self.client_max_packet_size,
                     "message larger than the client accepts; dropped"
                 );
+                if let alias::Outbound::Set(_) = alias {
+                    // Never sent: the client does not know it.
+                    self.aliases.forget(topic);
+                }
                 self.done_with(message);
             }
         }

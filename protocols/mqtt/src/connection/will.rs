@@ -33,7 +33,7 @@ use pathmq_core::{CloseReason, Core, Off, Outbound, Path, Request, Session};
 use tokio_util::sync::CancellationToken;
 
 use super::Ending;
-use super::inbound::message_request;
+use super::inbound::{Message, MessageError, message_request};
 use crate::error::ProtocolError;
 use crate::packet::{Publish, Will};
 
@@ -174,15 +174,24 @@ async fn publish_now(session: &Session, message: Publish) {
         retain,
         payload,
         user_properties,
+        properties,
         ..
     } = message;
+    let message = Message {
+        payload,
+        qos,
+        retain,
+        user_properties,
+        properties,
+    };
     let request = Path::from_topic(&topic)
-        .and_then(|path| message_request(path, payload, qos, retain, user_properties));
+        .map_err(MessageError::from)
+        .and_then(|path| message_request(path, message));
     let request = match request {
         Ok(request) => request,
-        // Checked at CONNECT; kept for safety.
+        // The topic is checked at CONNECT; the payload format is not.
         Err(error) => {
-            tracing::info!(%error, %topic, "will topic refused; will dropped");
+            tracing::info!(%error, %topic, "will refused; dropped");
             return;
         }
     };
@@ -209,6 +218,7 @@ mod tests {
                 payload: Bytes::from_static(payload),
                 topic_alias: None,
                 user_properties: vec![("k".into(), "v".into())],
+                properties: None,
             },
             delay,
         }

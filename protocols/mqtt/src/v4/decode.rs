@@ -30,6 +30,7 @@ pub(crate) fn decode(
             payload: p.payload,
             topic_alias: None,
             user_properties: Vec::new(),
+            properties: None,
         }),
         Wire::PubAck(a) => Packet::PubAck { pkid: a.pkid },
         Wire::PubRec(r) => Packet::PubRec {
@@ -48,9 +49,10 @@ pub(crate) fn decode(
                     qos: f.qos as u8,
                     no_local: false,
                     retain_handling: RetainHandling::Always,
+                    retain_as_published: false,
                 })
                 .collect(),
-            has_subscription_id: false,
+            subscription_id: None,
         }),
         Wire::Unsubscribe(u) => Packet::Unsubscribe(Unsubscribe {
             pkid: u.pkid,
@@ -83,6 +85,8 @@ pub(crate) fn decode_connect(buf: &mut BytesMut, max: usize) -> Result<Connect, 
             receive_maximum: None,
             max_packet_size: None,
             authentication_method: None,
+            topic_alias_maximum: 0,
+            request_problem_information: true,
             // The payload is copied out of the read buffer: the will lives as long as the
             // connection, and should not keep the buffer's allocation alive.
             will: c.last_will.map(|w| {
@@ -95,6 +99,7 @@ pub(crate) fn decode_connect(buf: &mut BytesMut, max: usize) -> Result<Connect, 
                         payload: Bytes::copy_from_slice(&w.message),
                         topic_alias: None,
                         user_properties: Vec::new(),
+                        properties: None,
                     },
                     delay: 0,
                 })

@@ -106,6 +106,10 @@ mod tests {
                 retain,
                 pkid,
                 dup: false,
+                properties: None,
+                message_expiry_s: None,
+                subscription_ids: &[],
+                topic_alias: None,
                 content_type: Some("application/json"),
                 meta: None,
             };

@@ -11,7 +11,8 @@ use mqttbytes::v5::{Packet as Wire, RetainForwardRule};
 use crate::codec::{Frame, malformed};
 use crate::error::ProtocolError;
 use crate::packet::{
-    Connect, Filter, Packet, Publish, RetainHandling, Subscribe, Unsubscribe, Will,
+    Connect, Filter, Packet, Publish, PublishProperties, RetainHandling, Subscribe, Unsubscribe,
+    Will,
 };
 
 /// Decodes the complete packet `frame` describes at the start of `buf`, consuming it.
@@ -46,9 +47,20 @@ pub(crate) fn decode(
     let unexpected = |packet| Err(ProtocolError::UnexpectedPacket { packet });
     Ok(match mqttbytes::v5::read(buf, max).map_err(malformed)? {
         Wire::Publish(p) => {
-            let (topic_alias, user_properties) = match p.properties {
-                Some(props) => (props.topic_alias, props.user_properties),
-                None => (None, Vec::new()),
+            let (topic_alias, user_properties, properties) = match p.properties {
+                Some(props) => (
+                    props.topic_alias,
+                    props.user_properties,
+                    PublishProperties {
+                        payload_format: props.payload_format_indicator,
+                        message_expiry_s: props.message_expiry_interval,
+                        content_type: props.content_type,
+                        response_topic: props.response_topic,
+                        correlation_data: props.correlation_data,
+                    }
+                    .non_empty(),
+                ),
+                None => (None, Vec::new(), None),
             };
             Packet::Publish(Publish {
                 topic: p.topic,
@@ -58,6 +70,7 @@ pub(crate) fn decode(
                 payload: p.payload,
                 topic_alias,
                 user_properties,
+                properties,
             })
         }
         Wire::PubAck(a) => Packet::PubAck { pkid: a.pkid },
@@ -69,7 +82,10 @@ pub(crate) fn decode(
         Wire::PubComp(c) => Packet::PubComp { pkid: c.pkid },
         Wire::Subscribe(s) => Packet::Subscribe(Subscribe {
             pkid: s.pkid,
-            has_subscription_id: s.properties.is_some_and(|p| p.id.is_some()),
+            subscription_id: s
+                .properties
+                .and_then(|p| p.id)
+                .map(|id| u32::try_from(id).unwrap_or(u32::MAX)),
             filters: s
                 .filters
                 .into_iter()
@@ -77,6 +93,7 @@ pub(crate) fn decode(
                     filter: f.path,
                     qos: f.qos as u8,
                     no_local: f.nolocal,
+                    retain_as_published: f.preserve_retain,
                     retain_handling: match f.retain_forward_rule {
                         RetainForwardRule::OnEverySubscribe => RetainHandling::Always,
                         RetainForwardRule::OnNewSubscribe => RetainHandling::IfNew,
@@ -163,6 +180,11 @@ pub(crate) fn decode_connect(buf: &mut BytesMut, max: usize) -> Result<Connect, 
                     .unwrap_or(0),
                 receive_maximum: props.as_ref().and_then(|p| p.receive_maximum),
                 max_packet_size: props.as_ref().and_then(|p| p.max_packet_size),
+                topic_alias_maximum: props.as_ref().and_then(|p| p.topic_alias_max).unwrap_or(0),
+                request_problem_information: props
+                    .as_ref()
+                    .and_then(|p| p.request_problem_info)
+                    .is_none_or(|r| r != 0),
                 authentication_method: props.and_then(|p| p.authentication_method),
                 will: c.last_will.map(will),
                 username: c.login.as_ref().map(|l| l.username.clone()),
@@ -175,15 +197,26 @@ pub(crate) fn decode_connect(buf: &mut BytesMut, max: usize) -> Result<Connect, 
     }
 }
 
-/// The will of a CONNECT (MQTT 5 §3.1.3.2–4). Of the will properties, the Will Delay
-/// Interval and the user properties (in order) are kept: the other properties (payload
-/// format indicator, message expiry, content type, response topic, correlation data) are
-/// those a PUBLISH's, which the connection does not carry to the core yet either. The
-/// payload is copied out of the read buffer (the will lives as long as the connection).
+/// The will of a CONNECT (MQTT 5 §3.1.3.2–4): the Will Delay Interval, and the other
+/// will properties (user properties in order, payload format indicator, message expiry,
+/// content type, response topic, correlation data) as a PUBLISH's, forwarded when the
+/// will is published (its message expiry counts from then). The payload is copied out of
+/// the read buffer (the will lives as long as the connection).
 fn will(w: mqttbytes::v5::LastWill) -> Box<Will> {
-    let (delay, user_properties) = match w.properties {
-        Some(p) => (p.delay_interval.unwrap_or(0), p.user_properties),
-        None => (0, Vec::new()),
+    let (delay, user_properties, properties) = match w.properties {
+        Some(p) => (
+            p.delay_interval.unwrap_or(0),
+            p.user_properties,
+            PublishProperties {
+                payload_format: p.payload_format_indicator,
+                message_expiry_s: p.message_expiry_interval,
+                content_type: p.content_type,
+                response_topic: p.response_topic,
+                correlation_data: p.correlation_data,
+            }
+            .non_empty(),
+        ),
+        None => (0, Vec::new(), None),
     };
     Box::new(Will {
         message: Publish {
@@ -194,6 +227,7 @@ fn will(w: mqttbytes::v5::LastWill) -> Box<Will> {
             payload: Bytes::copy_from_slice(&w.message),
             topic_alias: None,
             user_properties,
+            properties,
         },
         delay,
     })

@@ -13,7 +13,14 @@ use crate::error::ReasonCode;
 use crate::packet::{OutgoingPublish, Reply, TooLarge};
 
 /// Property identifiers (MQTT 5 §2.2.2.2).
+const PAYLOAD_FORMAT_INDICATOR: u8 = 0x01;
+const MESSAGE_EXPIRY_INTERVAL: u8 = 0x02;
 const CONTENT_TYPE: u8 = 0x03;
+const RESPONSE_TOPIC: u8 = 0x08;
+const CORRELATION_DATA: u8 = 0x09;
+const SUBSCRIPTION_IDENTIFIER: u8 = 0x0B;
+const TOPIC_ALIAS: u8 = 0x23;
+const REASON_STRING: u8 = 0x1F;
 const USER_PROPERTY: u8 = 0x26;
 
 /// The CONNACK reason for `code`: every code MQTT 5 §3.2.2.2 allows in a CONNACK is sent
@@ -107,7 +114,7 @@ pub(crate) fn encode(buf: &mut BytesMut, reply: &Reply<'_>) {
                 p.session_expiry_interval = c.session_expiry;
                 p.server_keep_alive = c.server_keep_alive;
                 p.shared_subscription_available = Some(0);
-                p.subscription_identifiers_available = Some(0);
+                p.topic_alias_max = (c.topic_alias_maximum > 0).then_some(c.topic_alias_maximum);
             }
             v5::ConnAck {
                 session_present: c.session_present,
@@ -116,16 +123,30 @@ pub(crate) fn encode(buf: &mut BytesMut, reply: &Reply<'_>) {
             }
             .write(buf)
         }
-        Reply::PubAck { pkid, reason } => v5::PubAck {
+        Reply::PubAck {
+            pkid,
+            reason,
+            reason_string,
+        } => v5::PubAck {
             pkid: *pkid,
             reason: puback_reason(*reason),
-            properties: None,
+            properties: reason_string.map(|r| v5::PubAckProperties {
+                reason_string: Some(r.to_owned()),
+                user_properties: Vec::new(),
+            }),
         }
         .write(buf),
-        Reply::PubRec { pkid, reason } => v5::PubRec {
+        Reply::PubRec {
+            pkid,
+            reason,
+            reason_string,
+        } => v5::PubRec {
             pkid: *pkid,
             reason: pubrec_reason(*reason),
-            properties: None,
+            properties: reason_string.map(|r| v5::PubRecProperties {
+                reason_string: Some(r.to_owned()),
+                user_properties: Vec::new(),
+            }),
         }
         .write(buf),
         Reply::PubRel { pkid } => v5::PubRel::new(*pkid).write(buf),
@@ -158,9 +179,23 @@ pub(crate) fn encode(buf: &mut BytesMut, reply: &Reply<'_>) {
         // By hand, with an explicit empty property block (`E0 02 rc 00`): MQTT 5 allows
         // leaving it out, but some clients (rumqttc 0.25) cannot decode `E0 01 rc`, and
         // mqttbytes 0.6 encodes a reason code with empty properties as `E0 00`.
-        Reply::Disconnect { reason } => {
-            buf.put_slice(&[0xE0, 0x02, *reason, 0x00]);
-            Ok(4)
+        Reply::Disconnect {
+            reason,
+            reason_string,
+        } => {
+            // At most 1 KiB of reason: a DISCONNECT stays small.
+            let text = reason_string.map_or(&b""[..], |r| &r.as_bytes()[..r.len().min(1024)]);
+            let props = if text.is_empty() { 0 } else { 3 + text.len() };
+            let remaining = 1 + varint_len(props) + props;
+            buf.put_u8(0xE0);
+            put_varint(buf, remaining);
+            buf.put_u8(*reason);
+            put_varint(buf, props);
+            if !text.is_empty() {
+                buf.put_u8(REASON_STRING);
+                put_string(buf, text);
+            }
+            Ok(1 + varint_len(remaining) + remaining)
         }
     };
 }
@@ -191,7 +226,26 @@ pub(crate) fn encode_publish(
             .collect(),
         None => Vec::new(),
     };
-    let mut props_len = p.content_type.map_or(0, |ct| 1 + 2 + ct.len());
+    let forwarded = p.properties;
+    // The publisher's content type when it gave properties; ours (JSON) otherwise.
+    let content_type = match forwarded {
+        Some(f) => f.content_type.as_deref(),
+        None => p.content_type,
+    };
+    let response_topic = forwarded.and_then(|f| f.response_topic.as_deref());
+    let correlation = forwarded.and_then(|f| f.correlation_data.as_deref());
+    let format = forwarded.and_then(|f| f.payload_format);
+    let mut props_len = content_type.map_or(0, |ct| 1 + 2 + ct.len());
+    props_len += format.map_or(0, |_| 2);
+    props_len += p.message_expiry_s.map_or(0, |_| 5);
+    props_len += response_topic.map_or(0, |t| 1 + 2 + t.len());
+    props_len += correlation.map_or(0, |d| 1 + 2 + d.len());
+    props_len += p.topic_alias.map_or(0, |_| 3);
+    props_len += p
+        .subscription_ids
+        .iter()
+        .map(|id| 1 + varint_len(*id as usize))
+        .sum::<usize>();
     props_len += user
         .iter()
         .map(|(k, v)| 1 + 2 + k.len() + 2 + v.len())
@@ -214,9 +268,33 @@ pub(crate) fn encode_publish(
         buf.put_u16(p.pkid);
     }
     put_varint(buf, props_len);
-    if let Some(ct) = p.content_type {
+    if let Some(format) = format {
+        buf.put_u8(PAYLOAD_FORMAT_INDICATOR);
+        buf.put_u8(format);
+    }
+    if let Some(expiry) = p.message_expiry_s {
+        buf.put_u8(MESSAGE_EXPIRY_INTERVAL);
+        buf.put_u32(expiry);
+    }
+    if let Some(ct) = content_type {
         buf.put_u8(CONTENT_TYPE);
         put_string(buf, ct.as_bytes());
+    }
+    if let Some(topic) = response_topic {
+        buf.put_u8(RESPONSE_TOPIC);
+        put_string(buf, topic.as_bytes());
+    }
+    if let Some(data) = correlation {
+        buf.put_u8(CORRELATION_DATA);
+        put_string(buf, data);
+    }
+    for id in p.subscription_ids {
+        buf.put_u8(SUBSCRIPTION_IDENTIFIER);
+        put_varint(buf, *id as usize);
+    }
+    if let Some(alias) = p.topic_alias {
+        buf.put_u8(TOPIC_ALIAS);
+        buf.put_u16(alias);
     }
     for (k, v) in &user {
         buf.put_u8(USER_PROPERTY);
@@ -244,6 +322,10 @@ mod tests {
             retain: true,
             pkid: 9,
             dup: false,
+            properties: None,
+            message_expiry_s: None,
+            subscription_ids: &[],
+            topic_alias: None,
             content_type: Some("application/json"),
             meta: Some(meta),
         };
@@ -280,6 +362,10 @@ mod tests {
             retain: false,
             pkid: 0,
             dup: false,
+            properties: None,
+            message_expiry_s: None,
+            subscription_ids: &[],
+            topic_alias: None,
             content_type: None,
             meta: None,
         };
@@ -305,6 +391,7 @@ mod tests {
             max_packet_size: 1000,
             session_expiry: Some(0),
             server_keep_alive: Some(60),
+            topic_alias_maximum: 10,
         };
         encode(&mut buf, &Reply::ConnAck(&connack));
         let v5::Packet::ConnAck(decoded) = v5::read(&mut buf, 1 << 20).unwrap() else {
@@ -335,7 +422,13 @@ mod tests {
             assert_eq!(&buf[..], &[0x20, 0x03, 0x00, code, 0x00], "{code:#x}");
             buf.clear();
         }
-        encode(&mut buf, &Reply::Disconnect { reason: 0x81 });
+        encode(
+            &mut buf,
+            &Reply::Disconnect {
+                reason: 0x81,
+                reason_string: None,
+            },
+        );
         assert_eq!(&buf[..], &[0xE0, 0x02, 0x81, 0x00]);
         buf.clear();
         encode(
@@ -343,10 +436,41 @@ mod tests {
             &Reply::PubAck {
                 pkid: 3,
                 reason: 0x87,
+                reason_string: None,
             },
         );
         assert_eq!(&buf[..], &[0x40, 0x03, 0x00, 0x03, 0x87]);
         buf.clear();
+        encode(
+            &mut buf,
+            &Reply::PubAck {
+                pkid: 3,
+                reason: 0x87,
+                reason_string: Some("forbidden"),
+            },
+        );
+        let v5::Packet::PubAck(ack) = v5::read(&mut buf, 1 << 20).unwrap() else {
+            panic!("not a puback");
+        };
+        assert_eq!(
+            ack.properties.unwrap().reason_string.as_deref(),
+            Some("forbidden")
+        );
+        encode(
+            &mut buf,
+            &Reply::Disconnect {
+                reason: 0x8E,
+                reason_string: Some("taken over"),
+            },
+        );
+        let v5::Packet::Disconnect(d) = v5::read(&mut buf, 1 << 20).unwrap() else {
+            panic!("not a disconnect");
+        };
+        assert_eq!(d.reason_code as u8, 0x8E);
+        assert_eq!(
+            d.properties.unwrap().reason_string.as_deref(),
+            Some("taken over")
+        );
         encode(
             &mut buf,
             &Reply::UnsubAck {

@@ -345,3 +345,18 @@ pub fn publish(
     body.extend_from_slice(payload);
     packet(0x30 | (qos << 1) | u8::from(retain), &body)
 }
+
+/// The reason code of an MQTT 5 DISCONNECT packet (asserting that it is one, with a
+/// reason string or not).
+pub fn disconnect_reason(packet: &[u8]) -> u8 {
+    assert_eq!(
+        packet.first(),
+        Some(&0xE0),
+        "not a DISCONNECT: {packet:02x?}"
+    );
+    assert!(
+        packet.len() >= 3 && packet[1] < 0x80,
+        "unexpected DISCONNECT: {packet:02x?}"
+    );
+    packet[2]
+}

@@ -236,6 +236,7 @@ impl DataApi for LocalClient {
             target_clients,
             tag: options.tag,
             increment: increment.clone(),
+            properties: None,
         };
         let request = Request::Set {
             path,
