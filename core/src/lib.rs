@@ -30,6 +30,7 @@ mod router;
 pub mod security;
 mod session;
 pub mod session_log;
+mod share;
 mod stats;
 mod store;
 mod sys;

@@ -114,6 +114,8 @@ pub(crate) struct Inner {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     pub(crate) acks: crate::acks::Acks,
+    /// Round-robin turns of shared subscriptions.
+    pub(crate) share_turns: crate::share::Turns,
 }
 
 /// A handle to the broker core. Cheap to clone; every protocol, plugin and in-process
@@ -193,6 +195,7 @@ impl CoreBuilder {
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 acks: Default::default(),
+                share_turns: Default::default(),
             }),
         }
     }
@@ -587,7 +590,7 @@ impl Core {
                         .filter(|s| match &off {
                             Off::Id(id) => s.id == *id,
                             Off::Pattern(p) => {
-                                s.pattern.as_str() == p
+                                (s.pattern.as_str() == p && s.options.share.is_none())
                                     || s.options.channel.as_deref() == Some(p.as_str())
                             }
                             Off::All => true,

@@ -353,6 +353,7 @@ impl Core {
         // fresh list instead of a panic.
         let mut matches = MATCHES.take();
         self.inner.router.lookup(&event.path, &mut matches);
+        self.pick_shared(&mut matches);
         let result = self.fan_out(&event, &mut matches, congested, recipients, ticket);
         matches.clear();
         if matches.capacity() <= KEEP_MATCHES {

@@ -191,6 +191,11 @@ pub struct OnOptions {
     /// MQTT 5 Subscription Identifier, sent with every message this subscription
     /// matches.
     pub subscription_id: Option<u32>,
+    /// MQTT 5 shared subscription (`$share/<group>/<filter>`): the group's name. Of the
+    /// subscriptions of one group with one pattern, each event goes to one
+    /// ([`crate::Core::publish`]); the subscription's [`OnOptions::channel`] is its
+    /// whole filter text, by which it is unsubscribed.
+    pub share: Option<Arc<str>>,
     /// The channel name a native client knows this subscription by (`/ALL@/a/*`).
     pub channel: Option<String>,
     /// A merge subscription: a `set` with `merge` delivers the writer's raw input, not the

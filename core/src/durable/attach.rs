@@ -368,14 +368,21 @@ impl Session {
         })
     }
 
-    /// This session's subscriptions as MQTT topic filters with their granted QoS (a
-    /// resumed session's, for the protocol's own bookkeeping).
+    /// This session's subscriptions with their granted QoS, by the key MQTT keeps them
+    /// under: the pattern (`/a/+`), or a shared subscription's whole filter
+    /// (`$share/g/a/+`) (a resumed session's, for the protocol's own bookkeeping).
     pub fn mqtt_subscriptions(&self) -> Vec<(String, u8)> {
         self.entry
             .subscriptions
             .lock()
             .values()
-            .map(|s| (s.pattern.as_str().to_owned(), s.options.qos))
+            .map(|s| {
+                let key = match &s.options.share {
+                    Some(_) => s.options.channel.clone().unwrap_or_default(),
+                    None => s.pattern.as_str().to_owned(),
+                };
+                (key, s.options.qos)
+            })
             .collect()
     }
 }

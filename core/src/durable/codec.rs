@@ -174,6 +174,7 @@ pub(crate) fn decode_message(seq: u64, bytes: &[u8]) -> Result<DurableMessage, S
         pkid: (flags & HAS_PKID != 0).then_some(pkid),
         released: flags & RELEASED != 0,
         subscription_ids,
+        shared_via: None,
     })
 }
 
@@ -242,8 +243,11 @@ pub(crate) struct State {
 /// One subscription of a durable session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct StoredSubscription {
-    /// The MQTT topic filter (`a/+/c`).
+    /// The MQTT topic filter (`a/+/c`), without any `$share/<group>/`.
     pub(crate) filter: String,
+    /// The shared subscription group, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) share: Option<String>,
     /// The granted QoS.
     pub(crate) qos: u8,
     /// MQTT 5 no local.
@@ -305,6 +309,7 @@ mod tests {
             pkid: Some(513),
             released: true,
             subscription_ids: vec![7, 70_000].into(),
+            shared_via: None,
         };
         let mut bytes = encode_head(&message).to_vec();
         bytes.extend_from_slice(&encode_body(&message.event));

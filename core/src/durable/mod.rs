@@ -61,6 +61,11 @@ pub struct DurableMessage {
     pub released: bool,
     /// The MQTT 5 Subscription Identifiers of the session's subscriptions it matched.
     pub subscription_ids: Box<[u32]>,
+    /// The shared subscription it came through, when only shared ones matched: a QoS 1
+    /// message left unacknowledged goes to another member of the group
+    /// ([`crate::Core::redeliver_shared`]). Not stored: after a restart it stays with
+    /// this session.
+    pub shared_via: Option<Arc<crate::Subscription>>,
 }
 
 /// What a durable session keeps beyond its connections. Shared by its entry, its queue
@@ -233,6 +238,7 @@ impl Durable {
             .values()
             .map(|s| codec::StoredSubscription {
                 filter: s.pattern.as_str().get(1..).unwrap_or_default().to_owned(),
+                share: s.options.share.as_deref().map(str::to_owned),
                 qos: s.options.qos,
                 no_local: s.options.no_local,
                 retain_as_published: s.options.retain_as_published,

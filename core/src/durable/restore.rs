@@ -125,6 +125,11 @@ impl Core {
                     no_local: sub.no_local,
                     retain_as_published: sub.retain_as_published,
                     subscription_id: sub.subscription_id,
+                    channel: sub
+                        .share
+                        .as_ref()
+                        .map(|group| format!("$share/{group}/{}", sub.filter)),
+                    share: sub.share.as_deref().map(Arc::from),
                     ..OnOptions::default()
                 },
                 queue: entry.queue.clone(),

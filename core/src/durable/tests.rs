@@ -258,6 +258,7 @@ async fn stored_sessions_come_back_parked_with_sent_messages_first() {
         detached_ms: Some(1),
         subscriptions: vec![StoredSubscription {
             filter: "t/+".into(),
+            share: None,
             qos: 1,
             no_local: false,
             retain_as_published: false,
@@ -285,6 +286,7 @@ async fn stored_sessions_come_back_parked_with_sent_messages_first() {
             pkid,
             released: false,
             subscription_ids: Box::default(),
+            shared_via: None,
         };
         let mut bytes = encode_head(&m).to_vec();
         bytes.extend_from_slice(&encode_body(&m.event));

@@ -198,6 +198,11 @@ impl SessionQueue {
             .iter()
             .filter_map(|s| s.options.subscription_id)
             .collect();
+        let shared_via = subscriptions
+            .iter()
+            .all(|s| s.options.share.is_some())
+            .then(|| subscriptions.first().cloned())
+            .flatten();
         if qos == 0 {
             if durable.is_parked() {
                 return Delivery::Closed;
@@ -212,6 +217,7 @@ impl SessionQueue {
             pkid: None,
             released: false,
             subscription_ids,
+            shared_via,
         };
         self.admit(Outbound::Durable(message), policy, Some(ticket))
     }
@@ -316,6 +322,11 @@ impl SessionQueue {
                 "outbound queue full: {what} for a slow or disconnected session"
             );
         }
+    }
+
+    /// Whether this is a parked durable session's queue (no connection reads it).
+    pub(crate) fn is_parked(&self) -> bool {
+        self.shared.durable.as_ref().is_some_and(|d| d.is_parked())
     }
 
     /// Puts `message` back at the front (a message a durable session's connection took

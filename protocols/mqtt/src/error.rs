@@ -210,6 +210,9 @@ pub enum ProtocolError {
     /// [MQTT-3.14.2-2].
     #[error("DISCONNECT sets a session expiry when the CONNECT's was 0 [MQTT-3.14.2-2]")]
     SessionExpiryAfterZero,
+    /// No Local on a shared subscription [MQTT-3.8.3-4].
+    #[error("No Local set on a shared subscription [MQTT-3.8.3-4]")]
+    SharedNoLocal,
     /// A SUBSCRIBE without topic filters [MQTT-3.8.3-3].
     #[error("SUBSCRIBE without topic filters [MQTT-3.8.3-3]")]
     EmptySubscribe,
@@ -237,6 +240,7 @@ impl ProtocolError {
             | Self::ZeroMaximumPacketSize
             | Self::EmptySubscribe
             | Self::SessionExpiryAfterZero
+            | Self::SharedNoLocal
             | Self::UnknownTopicAlias { .. }
             | Self::EmptyUnsubscribe
             | Self::UnexpectedPacket { .. } => 0x82,

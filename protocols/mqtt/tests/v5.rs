@@ -73,7 +73,11 @@ async fn connack_announces_limits_and_assigns_an_empty_client_id() {
     assert!(assigned.starts_with("pathmq-"), "{assigned}");
     assert_eq!(props.receive_max, Some(128));
     assert_eq!(props.max_packet_size, Some(1024 * 1024 + 1024));
-    assert_eq!(props.shared_subscription_available, Some(0));
+    // Shared subscriptions and subscription identifiers are available: the default,
+    // so not announced; topic aliases up to the configured maximum.
+    assert_eq!(props.shared_subscription_available, None);
+    assert_eq!(props.subscription_identifiers_available, None);
+    assert_eq!(props.topic_alias_max, Some(10));
     assert!(!connack.session_present);
 }
 
@@ -181,13 +185,16 @@ async fn retain_handling_is_honoured() {
     assert_eq!(&next_publish(&mut sub_in).await.topic[..], b"rh/c");
 }
 
+/// Shared subscriptions are granted per filter like any other; a malformed one
+/// (`$share/` without a group or filter) gets 0x8F [MQTT-4.8.2-1/-2].
 #[tokio::test]
-async fn shared_subscriptions_are_refused_per_filter() {
+async fn shared_subscriptions_are_granted_per_filter() {
     let broker = start().await;
     let (sub, mut sub_in) = v5_client(&broker, "sub").await;
     sub.subscribe_many([
         Filter::new("ok/+", QoS::AtLeastOnce),
         Filter::new("$share/g/x", QoS::AtLeastOnce),
+        Filter::new("$share/g", QoS::AtLeastOnce),
     ])
     .await
     .unwrap();
@@ -201,7 +208,8 @@ async fn shared_subscriptions_are_refused_per_filter() {
         codes,
         [
             SubscribeReasonCode::Success(QoS::AtLeastOnce),
-            SubscribeReasonCode::SharedSubscriptionsNotSupported,
+            SubscribeReasonCode::Success(QoS::AtLeastOnce),
+            SubscribeReasonCode::TopicFilterInvalid,
         ]
     );
 }

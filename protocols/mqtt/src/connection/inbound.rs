@@ -210,7 +210,9 @@ impl<T: Transport> Connection<T> {
     /// A SUBSCRIBE: per filter an `on` at the requested QoS (replacing an existing
     /// subscription with the same filter, MQTT-3.8.4-3), the SUBACK, then the matching
     /// stored records as retained messages at min(granted QoS, 1), as the MQTT 5 retain
-    /// handling option says.
+    /// handling option says. A shared subscription (`$share/<group>/<filter>`, MQTT 5
+    /// §4.8.2, accepted from 3.1.1 clients too, as Mosquitto does) gets no retained
+    /// messages [MQTT-3.8.4-?]; No Local on one is a protocol error [MQTT-3.8.3-4].
     async fn on_subscribe(&mut self, subscribe: Subscribe) -> Result<(), Ending> {
         if subscribe.filters.is_empty() {
             return Err(ProtocolError::EmptySubscribe.into());
@@ -218,11 +220,18 @@ impl<T: Transport> Connection<T> {
         let mut codes: Vec<ReasonCode> = Vec::with_capacity(subscribe.filters.len());
         let mut retained = Vec::new();
         for filter in subscribe.filters {
-            if filter.filter.starts_with("$share/") {
-                codes.push(0x9E); // shared subscriptions not supported
-                continue;
+            let (share, topic_filter) = match shared(&filter.filter) {
+                Ok(parts) => parts,
+                Err(()) => {
+                    tracing::debug!(filter = %filter.filter, "malformed shared subscription");
+                    codes.push(0x8F);
+                    continue;
+                }
+            };
+            if share.is_some() && filter.no_local {
+                return Err(ProtocolError::SharedNoLocal.into());
             }
-            let pattern = match Pattern::mqtt(&filter.filter) {
+            let pattern = match Pattern::mqtt(topic_filter) {
                 Ok(pattern) => pattern,
                 Err(error) => {
                     tracing::debug!(%error, "SUBSCRIBE filter refused");
@@ -231,13 +240,18 @@ impl<T: Transport> Connection<T> {
                 }
             };
             let granted = filter.qos.min(2);
-            let existed = self.subscriptions.contains_key(pattern.as_str());
+            // Shared subscriptions are kept (and unsubscribed) under their whole filter.
+            let key = match share {
+                Some(_) => filter.filter.clone(),
+                None => pattern.as_str().to_owned(),
+            };
+            let existed = self.subscriptions.contains_key(key.as_str());
             if existed {
-                let off = Request::Off(Off::Pattern(pattern.as_str().to_owned()));
+                let off = Request::Off(Off::Pattern(key.clone()));
                 if let Err(error) = self.session.request(off).await {
                     tracing::debug!(%error, "replacing a subscription: off failed");
                 }
-                self.subscriptions.remove(pattern.as_str());
+                self.subscriptions.remove(key.as_str());
             }
             let on = Request::On {
                 pattern: pattern.clone(),
@@ -246,18 +260,21 @@ impl<T: Transport> Connection<T> {
                     no_local: filter.no_local,
                     retain_as_published: filter.retain_as_published,
                     subscription_id: subscribe.subscription_id,
+                    share: share.map(Arc::from),
+                    channel: share.map(|_| key.clone()),
                     ..OnOptions::default()
                 },
             };
             match self.session.request(on).await {
                 Ok(_) => {
                     codes.push(granted);
-                    self.subscriptions.insert(pattern.as_str().into(), granted);
-                    let send = match filter.retain_handling {
-                        RetainHandling::Always => true,
-                        RetainHandling::IfNew => !existed,
-                        RetainHandling::Never => false,
-                    };
+                    self.subscriptions.insert(key.into(), granted);
+                    let send = share.is_none()
+                        && match filter.retain_handling {
+                            RetainHandling::Always => true,
+                            RetainHandling::IfNew => !existed,
+                            RetainHandling::Never => false,
+                        };
                     if send {
                         retained.push((pattern, granted.min(1)));
                     }
@@ -298,16 +315,23 @@ impl<T: Transport> Connection<T> {
         }
         let mut codes: Vec<ReasonCode> = Vec::with_capacity(unsubscribe.filters.len());
         for filter in &unsubscribe.filters {
-            let pattern = match Pattern::mqtt(filter) {
-                Ok(pattern) => pattern,
-                Err(error) => {
-                    tracing::debug!(%error, "UNSUBSCRIBE filter refused");
+            let key = match shared(filter) {
+                Ok((Some(_), _)) => filter.clone(),
+                Ok((None, _)) => match Pattern::mqtt(filter) {
+                    Ok(pattern) => pattern.as_str().to_owned(),
+                    Err(error) => {
+                        tracing::debug!(%error, "UNSUBSCRIBE filter refused");
+                        codes.push(0x8F);
+                        continue;
+                    }
+                },
+                Err(()) => {
                     codes.push(0x8F);
                     continue;
                 }
             };
-            self.subscriptions.remove(pattern.as_str());
-            let off = Request::Off(Off::Pattern(pattern.as_str().to_owned()));
+            self.subscriptions.remove(key.as_str());
+            let off = Request::Off(Off::Pattern(key));
             codes.push(match self.session.request(off).await {
                 Ok(Response::Unsubscribed(ids)) if !ids.is_empty() => 0x00,
                 Ok(_) => 0x11,
@@ -322,6 +346,26 @@ impl<T: Transport> Connection<T> {
             codes: &codes,
         });
         Ok(())
+    }
+}
+
+/// Splits a topic filter into its shared subscription group and the filter proper:
+/// `$share/<group>/<filter>` → `(Some(group), filter)`; any other → `(None, filter)`.
+///
+/// # Errors
+/// A `$share/` filter without a group, with `+` or `#` in it, or without a filter
+/// [MQTT-4.8.2-1/-2].
+fn shared(filter: &str) -> Result<(Option<&str>, &str), ()> {
+    let Some(rest) = filter.strip_prefix("$share/") else {
+        return Ok((None, filter));
+    };
+    match rest.split_once('/') {
+        Some((group, filter))
+            if !group.is_empty() && !group.contains(['+', '#']) && !filter.is_empty() =>
+        {
+            Ok((Some(group), filter))
+        }
+        _ => Err(()),
     }
 }
 

@@ -128,6 +128,7 @@ impl<T: Transport> Connection<T> {
         let will = self.will.take().and_then(|will| will::keep(will, &ending));
         let taken_over = matches!(ending, Ending::Core(CloseReason::TakenOver));
         self.finish(ending).await;
+        self.redeliver_shared();
         if self.session.is_durable() {
             // Boxed: only durable sessions build this future.
             return Box::pin(self.park(will)).await;
@@ -289,6 +290,48 @@ impl<T: Transport> Connection<T> {
                 detached,
             };
             will::publish_parked(parked, *will, shutdown).await;
+        }
+    }
+
+    /// Hands the QoS 1 messages of shared subscriptions this connection did not get
+    /// acknowledged (in flight, or waiting for the window) to another member of their
+    /// group (MQTT 5 §4.8.2); one no other member takes stays with this session (a
+    /// durable one resends it). QoS 2 messages stay [MQTT-4.8.2-4/-5].
+    fn redeliver_shared(&mut self) {
+        let core = self.session.core().clone();
+        let handed = |message: &Pending, qos: u8| -> bool {
+            let (event, via) = match message {
+                Pending::Event {
+                    event,
+                    shared_via: Some(via),
+                    ..
+                } => (event, via),
+                Pending::Durable(m) => match &m.shared_via {
+                    Some(via) => (&m.event, via),
+                    None => return false,
+                },
+                _ => return false,
+            };
+            qos == 1 && core.redeliver_shared(event.clone(), via)
+        };
+        for (pkid, stage, message) in self.inflight.drain() {
+            let qos = match stage {
+                crate::inflight::Awaiting::Ack => 1,
+                _ => 2,
+            };
+            if handed(&message, qos) {
+                self.done_with(message);
+            } else {
+                self.inflight.put(pkid, stage, message);
+            }
+        }
+        let pending = std::mem::take(&mut self.pending);
+        for (message, qos) in pending {
+            if handed(&message, qos) {
+                self.done_with(message);
+            } else {
+                self.pending.push_back((message, qos));
+            }
         }
     }
 

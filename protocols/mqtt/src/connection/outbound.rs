@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use futures_util::FutureExt as _;
 use pathmq_core::durable::DurableMessage;
-use pathmq_core::{Consistency, Event, EventKind, Format, Outbound, Record, now_ms};
+use pathmq_core::{Consistency, Event, EventKind, Format, Outbound, Record, Subscription, now_ms};
 
 use super::{Connection, Ending, FLUSH_AT};
 use crate::alias;
@@ -35,6 +35,8 @@ pub(super) enum Pending {
         retain: bool,
         /// The Subscription Identifiers of the matching subscriptions.
         subscription_ids: Box<[u32]>,
+        /// The shared subscription it came through, when only shared ones matched.
+        shared_via: Option<Arc<Subscription>>,
     },
     /// A stored record sent because of a SUBSCRIBE (retain 1), with that subscription's
     /// identifier.
@@ -76,6 +78,7 @@ impl Pending {
                 event,
                 retain,
                 subscription_ids,
+                shared_via,
             } => DurableMessage {
                 seq: 0,
                 event,
@@ -84,6 +87,7 @@ impl Pending {
                 pkid: None,
                 released: false,
                 subscription_ids,
+                shared_via,
             },
             Pending::Record(record, subscription_id) => DurableMessage {
                 seq: 0,
@@ -104,6 +108,7 @@ impl Pending {
                 pkid: None,
                 released: false,
                 subscription_ids: subscription_id.into_iter().collect(),
+                shared_via: None,
             },
         };
         if let Some((pkid, stage)) = sent {
@@ -159,10 +164,16 @@ impl<T: Transport> Connection<T> {
                     .iter()
                     .filter_map(|s| s.options.subscription_id)
                     .collect();
+                let shared_via = subscriptions
+                    .iter()
+                    .all(|s| s.options.share.is_some())
+                    .then(|| subscriptions.first().cloned())
+                    .flatten();
                 let pending = Pending::Event {
                     event,
                     retain,
                     subscription_ids,
+                    shared_via,
                 };
                 self.deliver(pending, qos);
                 Ok(())
@@ -271,6 +282,7 @@ impl<T: Transport> Connection<T> {
                 event,
                 retain,
                 subscription_ids,
+                ..
             } => (
                 &event.path,
                 &event.payload,

@@ -96,8 +96,8 @@ fn unsuback_reason(code: ReasonCode) -> v5::UnsubAckReason {
 }
 
 /// Appends `reply` to `buf`. A successful CONNACK carries the server's limits as
-/// properties: Receive Maximum, Maximum Packet Size, Topic Alias Maximum 0 (absent),
-/// Shared Subscriptions and Subscription Identifiers unavailable, and the Assigned Client
+/// properties: Receive Maximum, Maximum Packet Size, Topic Alias Maximum (when above 0;
+/// shared subscriptions and subscription identifiers are available, the default), and the Assigned Client
 /// Identifier / Session Expiry Interval / Server Keep Alive when set.
 pub(crate) fn encode(buf: &mut BytesMut, reply: &Reply<'_>) {
     // mqttbytes only fails to encode packets longer than MAX_REMAINING_LEN; control
@@ -113,7 +113,6 @@ pub(crate) fn encode(buf: &mut BytesMut, reply: &Reply<'_>) {
                 p.assigned_client_identifier = c.assigned_client_id.clone();
                 p.session_expiry_interval = c.session_expiry;
                 p.server_keep_alive = c.server_keep_alive;
-                p.shared_subscription_available = Some(0);
                 p.topic_alias_max = (c.topic_alias_maximum > 0).then_some(c.topic_alias_maximum);
             }
             v5::ConnAck {
