@@ -4,7 +4,8 @@
 //! The writer's publication id (`<origin session>-<request id>`) is registered before its
 //! event is queued, so an `ack` that arrives before the fan-out has finished is not lost.
 //! Once queued, the publication is *sealed* with its recipients that can acknowledge
-//! (native sessions: their clients answer `ack` with the publication id); a task waits
+//! (native sessions: their clients answer `ack` with the publication id; MQTT sessions
+//! that got it at QoS 1/2: their PUBACK / PUBCOMP); a task waits
 //! until every one of them has, or until [`CoreConfig::ack_timeout`], then queues a
 //! [`Outbound::Published`] for the writer's session: the protocol writes it as a
 //! `publication-ack` frame. An `ack` is matched on the session that sends it, never on
@@ -177,8 +178,9 @@ impl Core {
     }
 
     /// Whether `session` can acknowledge an event: a native session (its client answers
-    /// `ack`). MQTT subscribers' PUBACKs are not carried yet.
+    /// `ack`), or an MQTT session that got it at QoS 1 or 2 (its PUBACK or PUBCOMP; the
+    /// fan-out leaves out those that got it at QoS 0).
     fn can_acknowledge(&self, session: SessionId) -> bool {
-        self.session_protocol(session) == Some("native")
+        matches!(self.session_protocol(session), Some("native" | "mqtt"))
     }
 }

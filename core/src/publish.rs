@@ -420,10 +420,15 @@ impl Core {
             };
             // Every subscription of a session holds the session's queue.
             let delivery = group[0].queue.offer(message, policy, ticket);
-            if matches!(
-                delivery,
-                Delivery::Queued | Delivery::Congested | Delivery::DisplacedOldest
-            ) && let Some(recipients) = recipients.as_deref_mut()
+            // An MQTT subscriber acknowledges (PUBACK/PUBCOMP) only what it gets at QoS 1
+            // or 2 (native subscriptions and native writers' events are QoS 1).
+            let can_ack = group.iter().any(|s| event.qos.min(s.options.qos) > 0);
+            if can_ack
+                && matches!(
+                    delivery,
+                    Delivery::Queued | Delivery::Congested | Delivery::DisplacedOldest
+                )
+                && let Some(recipients) = recipients.as_deref_mut()
             {
                 recipients.push(group[0].session);
             }

@@ -28,7 +28,7 @@ impl<T: Transport> Connection<T> {
             Packet::Publish(publish) => self.on_publish(publish).await,
             Packet::PubAck { pkid } => {
                 match self.inflight.on_puback(pkid) {
-                    Some(message) => self.done_with(message),
+                    Some(message) => self.acknowledged(message),
                     None => tracing::debug!(pkid, "PUBACK for a packet id not in flight; ignored"),
                 }
                 self.drain_pending();
@@ -70,7 +70,7 @@ impl<T: Transport> Connection<T> {
             }
             Packet::PubComp { pkid } => {
                 match self.inflight.on_pubcomp(pkid) {
-                    Some(message) => self.done_with(message),
+                    Some(message) => self.acknowledged(message),
                     None => tracing::debug!(pkid, "PUBCOMP for a packet id not in flight; ignored"),
                 }
                 self.drain_pending();

@@ -235,6 +235,18 @@ impl<T: Transport> Connection<T> {
         }
     }
 
+    /// The client acknowledged `message` (PUBACK, PUBCOMP): a writer waiting with
+    /// consistency ACKNOWLEDGED counts it (DESIGN.md §6), and it is done with.
+    pub(super) fn acknowledged(&self, message: Pending) {
+        if let Some(event) = message.event()
+            && event.consistency == Consistency::Acknowledged
+            && let Some(id) = &event.publication_id
+        {
+            self.session.core().acknowledge(self.session.id(), id);
+        }
+        self.done_with(message);
+    }
+
     /// The client is done with `message` (acknowledged, refused, or it could not be
     /// sent): a durable one leaves the store.
     pub(super) fn done_with(&self, message: Pending) {
