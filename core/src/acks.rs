@@ -40,6 +40,19 @@ pub struct Publication {
     pub error: Option<String>,
 }
 
+impl Publication {
+    /// The results of a publication with consistency DEFERRED (nothing to wait for).
+    pub(crate) fn deferred(id: String, event_id: Option<u64>, results: PublishResult) -> Self {
+        Self {
+            id,
+            event_id,
+            results,
+            acknowledged: None,
+            error: None,
+        }
+    }
+}
+
 /// One publication waiting for acknowledgements.
 #[derive(Debug, Default)]
 struct Waiting {

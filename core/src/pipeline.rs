@@ -542,6 +542,7 @@ impl Core {
                 target,
                 meta,
                 event_id,
+                ..
             } if reaches_reserved(&target) => {
                 self.remove_matching(session, target, None, meta, event_id)
                     .await
@@ -550,7 +551,11 @@ impl Core {
                 target,
                 meta,
                 event_id,
-            } => self.remove(session, target, meta, event_id).await,
+                consistency,
+            } => {
+                self.remove(session, target, meta, event_id, consistency)
+                    .await
+            }
             Request::RemoveMatching {
                 target,
                 criteria,

@@ -217,12 +217,18 @@ impl Core {
     /// An exact remove always publishes one event, even when nothing was there (with a
     /// `removed` count of 0): an MQTT empty retained PUBLISH is delivered as an empty
     /// message whether or not a record existed (MQTT 3.3.1-6).
+    ///
+    /// `consistency` (DESIGN.md §6) as for `set`: the events carry it; DEFERRED queues
+    /// the publication results (all events together) for the writer as soon as they are
+    /// out, ACKNOWLEDGED once every recipient acknowledged (one publication id for all the
+    /// events of the removal).
     pub(crate) async fn remove(
         &self,
         session: &Session,
         target: Glob,
         meta: Option<Map<String, Value>>,
         event_id: Option<u64>,
+        consistency: Consistency,
     ) -> Result<Response, Error> {
         let exact = match target.has_wildcard() {
             true => None,
@@ -230,7 +236,35 @@ impl Core {
         };
         let core = self.clone();
         let origin = session.id();
+        let publication = event_id.map(|id| format!("{origin}-{id}"));
+        let awaited = publication
+            .clone()
+            .filter(|_| consistency == Consistency::Acknowledged);
+        if let Some(id) = &awaited {
+            self.inner.acks.register(id);
+        }
+        let wants_recipients = awaited.is_some();
+        let shared = Arc::new(parking_lot::Mutex::new(Fanned::default()));
+        let fanned_in_hook = shared.clone();
         let hook: OnCommit<[Path]> = Box::new(move |removed: &[Path]| {
+            let mut fanned = fanned_in_hook.lock();
+            let Fanned {
+                recipients,
+                results,
+                ticket,
+                ..
+            } = &mut *fanned;
+            let mut publish = |event: Event| {
+                let r = core.publish_into(
+                    Arc::new(event),
+                    None,
+                    wants_recipients.then_some(&mut *recipients),
+                    ticket,
+                );
+                results.successful += r.successful;
+                results.failed += r.failed;
+                results.skipped += r.skipped;
+            };
             let now = now_ms();
             let event = |path: Path, count: u64| {
                 let empty = Payload {
@@ -245,24 +279,52 @@ impl Core {
                     now,
                     Some(origin),
                     event_id,
-                    Consistency::Transactional,
+                    consistency,
                     meta.clone(),
                     0,
                 )
                 .with_removed(count)
             };
             match (removed.is_empty(), exact) {
-                (true, Some(path)) => {
-                    core.publish(Arc::new(event(path, 0)));
-                }
+                (true, Some(path)) => publish(event(path, 0)),
                 _ => {
                     for path in removed {
-                        core.publish(Arc::new(event(path.clone(), 1)));
+                        publish(event(path.clone(), 1));
                     }
                 }
             }
         });
-        let removed = self.inner.store.remove(&target, Some(hook)).await?;
+        let removed = match self.inner.store.remove(&target, Some(hook)).await {
+            Ok(removed) => removed,
+            Err(error) => {
+                if let Some(id) = &awaited {
+                    self.inner.acks.forget(id);
+                }
+                return Err(error.into());
+            }
+        };
+        let fanned = std::mem::take(&mut *shared.lock());
+        self.wait_for_session_log(fanned.ticket).await;
+        let origin_queue = session.entry.queue.clone();
+        match (awaited, consistency, publication) {
+            (Some(id), _, _) => {
+                self.await_acks(
+                    id,
+                    event_id,
+                    fanned.results,
+                    fanned.recipients,
+                    origin_queue,
+                );
+            }
+            (None, Consistency::Deferred, Some(id)) => {
+                let publication = crate::acks::Publication::deferred(id, event_id, fanned.results);
+                origin_queue.deliver(
+                    Outbound::Published(Arc::new(publication)),
+                    crate::session::OverflowPolicy::DropNew,
+                );
+            }
+            _ => {}
+        }
         Ok(Response::Removed(removed.len() as u64))
     }
 
@@ -291,7 +353,11 @@ impl Core {
             let meta = meta.clone();
             async move {
                 match exact {
-                    Ok(exact) => self.remove(session, exact, meta, event_id).await,
+                    Ok(exact) => {
+                        let transactional = Consistency::Transactional;
+                        self.remove(session, exact, meta, event_id, transactional)
+                            .await
+                    }
                     Err(error) => Err(error.into()),
                 }
             }
@@ -420,10 +486,15 @@ impl Core {
             };
             // Every subscription of a session holds the session's queue.
             let delivery = group[0].queue.offer(message, policy, ticket);
-            // An MQTT subscriber acknowledges (PUBACK/PUBCOMP) only what it gets at QoS 1
-            // or 2 (native subscriptions and native writers' events are QoS 1).
-            let can_ack = group.iter().any(|s| event.qos.min(s.options.qos) > 0);
-            if can_ack
+            // A native client acknowledges any event (`ack`); an MQTT one only what it
+            // gets at QoS 1 or 2 (PUBACK/PUBCOMP). Looked up only when recipients are
+            // collected (consistency ACKNOWLEDGED).
+            let can_ack = || {
+                group.iter().any(|s| event.qos.min(s.options.qos) > 0)
+                    || self.session_protocol(group[0].session) == Some("native")
+            };
+            if recipients.is_some()
+                && can_ack()
                 && matches!(
                     delivery,
                     Delivery::Queued | Delivery::Congested | Delivery::DisplacedOldest

@@ -246,6 +246,8 @@ pub enum Request {
         meta: Option<Map<String, Value>>,
         /// The writer's request id.
         event_id: Option<u64>,
+        /// The consistency level of the remove events (DESIGN.md §6).
+        consistency: Consistency,
     },
     /// Search (reference: SEARCH): the records matching a glob that satisfy the query's
     /// criteria, sorted, skipped, limited and projected ([`crate::query`]); answered

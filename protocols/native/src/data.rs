@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 
 use crate::envelope::{Envelope, flag, is_set};
 use crate::error::FrameError;
-use crate::response::Reply;
+use crate::response::{Reply, results_json};
 use crate::session::unexpected;
 
 /// Query options pathmq does not carry (they are MongoDB-specific in the reference).
@@ -136,20 +136,10 @@ pub(crate) async fn set(
         path = path.child(&sibling_id())?;
     }
     let increment = increment(o, &envelope.data)?;
-    let consistency = match o.get("consistency") {
-        None | Some(Value::Null) => Consistency::default(),
-        Some(level) => {
-            level
-                .as_u64()
-                .and_then(Consistency::from_level)
-                .ok_or(FrameError::BadField {
-                    field: "options.consistency",
-                    expected: "an integer from 0 to 3",
-                })?
-        }
-    };
+    let consistency = consistency(o)?;
     let meta = custom_meta(o)?;
     let no_data_response = flag(o, "noDataResponse", "options.noDataResponse")?;
+    let publish_results = flag(o, "publishResults", "options.publishResults")?;
     let mut data = if flag(o, "nullValue", "options.nullValue")? {
         Value::Null
     } else {
@@ -188,20 +178,22 @@ pub(crate) async fn set(
         return Err(unexpected(envelope.action, &response));
     };
     let mut frames = Vec::with_capacity(2);
+    // Wire doc §4: `publishResults: true` with consistency TRANSACTIONAL adds the results
+    // to the answer's meta.
+    let mut item = Map::new();
+    if published && publish_results && consistency == Consistency::Transactional {
+        item.insert("publishResults".into(), results_json(&results));
+    }
     if no_data_response {
-        let mut item = Map::new();
         item.insert("path".into(), record.path.as_str().into());
         frames.push(reply.meta_only(item, published));
     } else {
-        match &increment {
+        let data = match &increment {
             // The reference answers an increment with the gauge: `{gauge, value}`.
-            Some(increment) => frames.push(reply.record_with(
-                &increment.gauge_payload(&record.payload),
-                &record,
-                published,
-            )),
-            None => frames.push(reply.record(&record, published)),
-        }
+            Some(increment) => increment.gauge_payload(&record.payload),
+            None => record.payload.clone(),
+        };
+        frames.push(reply.record_item(&data, &record, &item, published));
     }
     if published && consistency == Consistency::Deferred {
         frames.push(reply.publication_ack(&results));
@@ -314,6 +306,7 @@ pub(crate) async fn remove(
         .into());
     }
     let meta = custom_meta(&envelope.options)?;
+    let consistency = consistency(&envelope.options)?;
     let glob = target.as_str().to_owned();
     // The core publishes a remove event for an exact path even when nothing was
     // there (an MQTT empty retained message), and one per removed record for a glob.
@@ -332,6 +325,7 @@ pub(crate) async fn remove(
             target,
             meta,
             event_id,
+            consistency,
         },
     };
     let response = session.request(request).await?;
@@ -346,6 +340,25 @@ pub(crate) async fn remove(
         item,
         n > 0 || exact,
     )])
+}
+
+/// `options.consistency` (reference: CONSISTENCY): 0 to 3; TRANSACTIONAL when absent.
+///
+/// # Errors
+/// [`FrameError::BadField`] for anything else.
+fn consistency(options: &Map<String, Value>) -> Result<Consistency, FrameError> {
+    match options.get("consistency") {
+        None | Some(Value::Null) => Ok(Consistency::default()),
+        Some(level) => {
+            level
+                .as_u64()
+                .and_then(Consistency::from_level)
+                .ok_or(FrameError::BadField {
+                    field: "options.consistency",
+                    expected: "an integer from 0 to 3",
+                })
+        }
+    }
 }
 
 /// `options.increment` (reference: INCREMENT): the amount, with the gauge's name as the

@@ -92,12 +92,24 @@ impl Reply<'_> {
     /// `{gauge, value}`): `{data: <payload's native view>, _meta: {path, created,
     /// modified, modifiedBy?, …}, protocol}`.
     pub(crate) fn record_with(&self, data: &Payload, record: &Record, published: bool) -> Bytes {
+        self.record_item(data, record, &Map::new(), published)
+    }
+
+    /// [`Reply::record_with`], with `item` added to the `_meta` (a set's
+    /// `publishResults`).
+    pub(crate) fn record_item(
+        &self,
+        data: &Payload,
+        record: &Record,
+        item: &Map<String, Value>,
+        published: bool,
+    ) -> Bytes {
         let data = data.native_json();
         let mut out = Vec::with_capacity(data.len() + 256);
         out.extend_from_slice(b"{\"data\":");
         out.extend_from_slice(&data);
         out.extend_from_slice(b",\"_meta\":");
-        self.write_meta(&mut out, Some(record), &Map::new(), "ok", published);
+        self.write_meta(&mut out, Some(record), item, "ok", published);
         out.extend_from_slice(END);
         Bytes::from(out)
     }
@@ -196,6 +208,17 @@ impl Reply<'_> {
     }
 }
 
+/// Publication results as the reference gives them: `{successful, failed, skipped,
+/// queued}` (queued: the recipients the event was queued for, as successful).
+pub(crate) fn results_json(results: &PublishResult) -> Value {
+    json!({
+        "successful": results.successful,
+        "failed": results.failed,
+        "skipped": results.skipped,
+        "queued": results.successful,
+    })
+}
+
 /// The `publication-ack` frame of publication `id`: `result` with `acknowledged` for
 /// consistency ACKNOWLEDGED, `status: 'error'` and `error` when some recipients did not
 /// acknowledge in time.
@@ -206,12 +229,7 @@ pub(crate) fn publication_ack_frame(
     acknowledged: Option<u64>,
     error: Option<&str>,
 ) -> Bytes {
-    let mut result = json!({
-        "successful": results.successful,
-        "failed": results.failed,
-        "skipped": results.skipped,
-        "queued": results.successful,
-    });
+    let mut result = results_json(results);
     if let Some(acknowledged) = acknowledged {
         result["acknowledged"] = acknowledged.into();
     }

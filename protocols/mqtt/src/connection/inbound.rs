@@ -425,6 +425,7 @@ pub(super) fn message_request(path: Path, message: Message) -> Result<Request, M
             target: Glob::parse(path.as_str())?,
             meta,
             event_id: None,
+            consistency: Consistency::Transactional,
         });
     }
     // A stored payload is copied out of the read buffer so that the record does not keep

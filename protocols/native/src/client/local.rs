@@ -347,6 +347,7 @@ impl DataApi for LocalClient {
                 target,
                 meta,
                 event_id,
+                consistency: pathmq_core::Consistency::Transactional,
             },
         };
         match self.request("remove", request).await? {

@@ -1,0 +1,105 @@
+//! Consistency levels on `remove`, and `publishResults` on a TRANSACTIONAL `set`
+//! (reference: CONSISTENCY; `reference/happn-3-wire.md` §4, §6; DESIGN.md §6).
+
+mod common;
+
+use anyhow::Result;
+use common::Client;
+use serde_json::{Value, json};
+
+async fn pair() -> Result<(common::Broker, Client, Client, String)> {
+    let broker = common::start().await?;
+    let mut listener = Client::ws(&broker, "/primus").await?;
+    let mut writer = Client::ws(&broker, "/primus").await?;
+    listener.handshake().await?;
+    let writer_session = writer.handshake().await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Ok((broker, listener, writer, writer_session))
+}
+
+/// `publishResults: true` with consistency TRANSACTIONAL (the default) adds the results
+/// to the answer's `_meta` (wire doc §4); without it they are not there.
+#[tokio::test]
+async fn publish_results_come_in_the_answer_on_request() -> Result<()> {
+    let (_broker, mut listener, mut writer, _) = pair().await?;
+    listener.on("/ALL@/pr/*", Value::Null).await?;
+    let id = writer
+        .send(
+            "set",
+            Some("/pr/a"),
+            json!({"v": 1}),
+            json!({"publishResults": true}),
+        )
+        .await?;
+    let answer = writer.response(id).await?;
+    assert_eq!(
+        answer["_meta"]["publishResults"],
+        json!({"successful": 1, "failed": 0, "skipped": 0, "queued": 1}),
+        "{answer}"
+    );
+    let id = writer
+        .send("set", Some("/pr/a"), json!({"v": 2}), Value::Null)
+        .await?;
+    let answer = writer.response(id).await?;
+    assert!(answer["_meta"].get("publishResults").is_none(), "{answer}");
+    Ok(())
+}
+
+/// DEFERRED on `remove`: answered at once, then a `publication-ack` with the results of
+/// its remove events.
+#[tokio::test]
+async fn a_deferred_remove_reports_its_publication() -> Result<()> {
+    let (_broker, mut listener, mut writer, writer_session) = pair().await?;
+    listener.on("/ALL@/rm/*", Value::Null).await?;
+    writer
+        .send("set", Some("/rm/a"), json!({"v": 1}), Value::Null)
+        .await?;
+    writer.next().await?;
+    listener.event().await?;
+    let id = writer
+        .send(
+            "remove",
+            Some("/rm/a"),
+            Value::Null,
+            json!({"consistency": 1}),
+        )
+        .await?;
+    assert_eq!(writer.response(id).await?["data"]["removed"], 1);
+    let ack = writer.next().await?;
+    assert_eq!(ack["action"], "publication-ack", "{ack}");
+    assert_eq!(ack["id"], format!("{writer_session}-{id}"));
+    assert_eq!(ack["result"]["successful"], 1, "{ack}");
+    let event = listener.event().await?;
+    assert_eq!(event["_meta"]["action"], "/REMOVE@/rm/a", "{event}");
+    assert_eq!(event["_meta"]["consistency"], 1);
+    Ok(())
+}
+
+/// ACKNOWLEDGED on `remove`: the `publication-ack` comes once the listener acknowledged
+/// the remove event.
+#[tokio::test]
+async fn an_acknowledged_remove_waits_for_the_recipients() -> Result<()> {
+    let (_broker, mut listener, mut writer, writer_session) = pair().await?;
+    listener.on("/ALL@/ack/*", Value::Null).await?;
+    let id = writer
+        .send(
+            "remove",
+            Some("/ack/a"),
+            Value::Null,
+            json!({"consistency": 3}),
+        )
+        .await?;
+    writer.response(id).await?;
+    let event = listener.event().await?;
+    let publication = event["_meta"]["publicationId"].clone();
+    assert_eq!(publication, format!("{writer_session}-{id}"));
+    let ack = listener.send("ack", None, publication, Value::Null).await?;
+    listener.response(ack).await?;
+    let result = writer.next().await?;
+    assert_eq!(result["action"], "publication-ack", "{result}");
+    assert_eq!(result["status"], "ok", "{result}");
+    assert_eq!(result["result"]["acknowledged"], 1, "{result}");
+    Ok(())
+}
