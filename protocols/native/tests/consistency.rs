@@ -103,3 +103,66 @@ async fn an_acknowledged_remove_waits_for_the_recipients() -> Result<()> {
     assert_eq!(result["result"]["acknowledged"], 1, "{result}");
     Ok(())
 }
+
+/// The Rust clients' `set_published` (reference: CONSISTENCY, `onPublished`): DEFERRED
+/// results, and ACKNOWLEDGED results once a remote listener (which acknowledges by
+/// itself) got the event; for the remote and the in-process client alike.
+#[tokio::test]
+async fn the_rust_clients_get_publication_results() -> Result<()> {
+    use pathmq_native::client::{
+        Client as RustClient, ClientConfig, Consistency, DataApi, LocalClient, OnOptions,
+        SetOptions,
+    };
+
+    let broker = common::start().await?;
+    let url = format!("ws://{}/", broker.http);
+    let listener = RustClient::connect(ClientConfig::websocket(url.clone())).await?;
+    let mut events = listener.on("/pub/*", OnOptions::new()).await?;
+    let remote = RustClient::connect(ClientConfig::websocket(url)).await?;
+    let local = LocalClient::new(&broker.core);
+    let deferred = SetOptions::new().consistency(Consistency::Deferred);
+    let acknowledged = SetOptions::new().consistency(Consistency::Acknowledged);
+    let wait = |published: pathmq_native::client::Published| async move {
+        tokio::time::timeout(common::WAIT, published.results()).await
+    };
+
+    let (item, published) = remote
+        .set_published("/pub/a", json!({"v": 1}), deferred.clone())
+        .await?;
+    assert_eq!(item.meta.path, "/pub/a");
+    let results = wait(published).await??;
+    assert_eq!((results.successful, results.acknowledged), (1, None));
+    let (_, published) = remote
+        .set_published("/pub/b", json!({"v": 2}), acknowledged.clone())
+        .await?;
+    let results = wait(published).await??;
+    assert_eq!(
+        (results.successful, results.acknowledged),
+        (1, Some(1)),
+        "{results:?}"
+    );
+    assert_eq!(results.error, None);
+
+    let (_, published) = local
+        .set_published("/pub/c", json!({"v": 3}), deferred)
+        .await?;
+    assert_eq!(wait(published).await??.successful, 1);
+    let (_, published) = local
+        .set_published("/pub/d", json!({"v": 4}), acknowledged)
+        .await?;
+    let results = wait(published).await??;
+    assert_eq!(
+        (results.successful, results.acknowledged),
+        (1, Some(1)),
+        "{results:?}"
+    );
+    for _ in 0..4 {
+        tokio::time::timeout(common::WAIT, events.recv()).await?;
+    }
+    // TRANSACTIONAL has no separate results.
+    let refused = remote
+        .set_published("/pub/e", json!({}), SetOptions::new())
+        .await;
+    assert!(refused.is_err());
+    Ok(())
+}

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use pathmq_core::{
-    Core, Event as CoreEvent, EventKind, Glob, Increment, Off, Outbound, Path, Pattern, Payload,
-    Query, Request, Response, Session, SessionId, SubscriptionId,
+    Consistency, Core, Event as CoreEvent, EventKind, Glob, Increment, Off, Outbound, Path,
+    Pattern, Payload, Query, Request, Response, Session, SessionId, SubscriptionId,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use super::event::EventMeta;
 use super::listener::{Hub, wildcard_match};
 use super::options::effective_depth;
+use super::published::{PublicationResults, Publications, Published, published_consistency};
 use super::remote::exact;
 use super::wire;
 use super::{
@@ -68,6 +69,8 @@ struct Inner {
     pump: Mutex<Option<JoinHandle<()>>>,
     /// Request ids, for the events' publication ids (`<session>-<id>`).
     next_event_id: AtomicU64,
+    /// Writes waiting for their publication results (`set_published`).
+    publications: Arc<Publications>,
 }
 
 impl Drop for Inner {
@@ -90,7 +93,13 @@ impl LocalClient {
         let session = Arc::new(core.open_session("local", None, None));
         let hub = Hub::new(LISTENER_BUFFER);
         let events = broadcast::channel(SESSION_EVENTS).0;
-        let pump = tokio::spawn(pump(session.clone(), hub.clone(), events.clone()));
+        let publications = Arc::new(Publications::default());
+        let pump = tokio::spawn(pump(
+            session.clone(),
+            hub.clone(),
+            events.clone(),
+            publications.clone(),
+        ));
         Self {
             inner: Arc::new(Inner {
                 session: Mutex::new(Some(session)),
@@ -98,6 +107,7 @@ impl LocalClient {
                 events,
                 pump: Mutex::new(Some(pump)),
                 next_event_id: AtomicU64::new(1),
+                publications,
             }),
         }
     }
@@ -176,14 +186,15 @@ fn query(action: &'static str, options: &GetOptions) -> Result<Option<Query>, Cl
         .map_err(|error| ClientError::from_core(action, error.into()))
 }
 
-#[pathmq_core::async_trait]
-impl DataApi for LocalClient {
-    async fn set<T: Serialize + Send>(
+impl LocalClient {
+    /// A `set` with request id `event_id`: the item, and where its event went.
+    async fn store<T: Serialize + Send>(
         &self,
         path: &str,
         data: T,
         options: SetOptions,
-    ) -> Result<Item, ClientError> {
+        event_id: u64,
+    ) -> Result<(Item, pathmq_core::PublishResult), ClientError> {
         let mut path = Path::parse(path).map_err(|e| bad_path("set", e))?;
         if options.sibling {
             path = path
@@ -232,7 +243,7 @@ impl DataApi for LocalClient {
             consistency: options.consistency.unwrap_or_default(),
             meta: pathmq_core::without_reserved_keys(options.meta),
             qos: 1,
-            event_id: Some(self.event_id()),
+            event_id: Some(event_id),
             target_clients,
             tag: options.tag,
             increment: increment.clone(),
@@ -245,7 +256,9 @@ impl DataApi for LocalClient {
         };
         match self.request("set", request).await? {
             Response::Set {
-                record, published, ..
+                record,
+                published,
+                results,
             } => {
                 let mut item = Item::from_record(&record, published);
                 // As the broker answers an increment: the gauge, `{gauge, value}`.
@@ -255,9 +268,49 @@ impl DataApi for LocalClient {
                         .as_json()
                         .unwrap_or_default();
                 }
-                Ok(item)
+                Ok((item, results))
             }
             other => Err(unexpected("set", &other)),
+        }
+    }
+}
+
+#[pathmq_core::async_trait]
+impl DataApi for LocalClient {
+    async fn set<T: Serialize + Send>(
+        &self,
+        path: &str,
+        data: T,
+        options: SetOptions,
+    ) -> Result<Item, ClientError> {
+        let event_id = self.event_id();
+        self.store(path, data, options, event_id)
+            .await
+            .map(|(item, _)| item)
+    }
+
+    async fn set_published<T: Serialize + Send>(
+        &self,
+        path: &str,
+        data: T,
+        options: SetOptions,
+    ) -> Result<(Item, Published), ClientError> {
+        let consistency = published_consistency(&options)?;
+        let event_id = self.event_id();
+        // Registered first: the core may report before `store` returns.
+        let published = self.inner.publications.expect(event_id);
+        match self.store(path, data, options, event_id).await {
+            Ok((item, results)) => {
+                if consistency == Consistency::Deferred {
+                    let results = PublicationResults::from_counts(&results, None);
+                    self.inner.publications.resolve(event_id, results);
+                }
+                Ok((item, published))
+            }
+            Err(error) => {
+                self.inner.publications.forget(event_id);
+                Err(error)
+            }
         }
     }
 
@@ -453,7 +506,12 @@ impl LocalClient {
 /// The event task: delivers the session's events to the listeners, and removes the core
 /// subscriptions of finished listeners. Ends when the core ends the session (reported as
 /// [`SessionEvent::SessionEnded`]); the listener streams end with it.
-async fn pump(session: Arc<Session>, hub: Arc<Hub>, events: broadcast::Sender<SessionEvent>) {
+async fn pump(
+    session: Arc<Session>,
+    hub: Arc<Hub>,
+    events: broadcast::Sender<SessionEvent>,
+    publications: Arc<Publications>,
+) {
     loop {
         tokio::select! {
             // Finished listeners first: their core subscriptions go before the next
@@ -491,6 +549,11 @@ async fn pump(session: Arc<Session>, hub: Arc<Hub>, events: broadcast::Sender<Se
                             _ => data.clone(),
                         };
                         hub.route_channel(local_event(&event, data, channel, depth));
+                    }
+                }
+                Some(Outbound::Published(publication)) => {
+                    if let Some(id) = publication.event_id {
+                        publications.resolve(id, PublicationResults::from_core(&publication));
                     }
                 }
                 Some(Outbound::Close(reason)) => {

@@ -53,6 +53,7 @@ mod link;
 mod listener;
 mod local;
 mod options;
+mod published;
 mod remote;
 mod wire;
 
@@ -68,6 +69,7 @@ pub use listener::{ListenerId, Subscription};
 pub use local::LocalClient;
 pub use options::{GetOptions, OnOptions, QueryOptions, RemoveOptions, SetOptions};
 pub use pathmq_core::{Consistency, EventFilter, EventKind};
+pub use published::{PublicationResults, Published};
 pub use remote::Client;
 
 /// The client API, the same for a remote [`Client`] and an in-process [`LocalClient`]
@@ -103,6 +105,23 @@ pub trait DataApi: Send + Sync {
         data: T,
         options: SetOptions,
     ) -> Result<Item, ClientError>;
+
+    /// [`DataApi::set`] with consistency DEFERRED or ACKNOWLEDGED
+    /// ([`SetOptions::consistency`]; reference: CONSISTENCY, `onPublished`): answers the
+    /// stored record at once, and a [`Published`] whose
+    /// [`results`](Published::results) come once the event is queued for its recipients
+    /// (DEFERRED) or once every recipient acknowledged it or the broker's acknowledgement
+    /// timeout passed (ACKNOWLEDGED).
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidArgument`] for another consistency (nothing is sent); as
+    /// [`DataApi::set`].
+    async fn set_published<T: Serialize + Send>(
+        &self,
+        path: &str,
+        data: T,
+        options: SetOptions,
+    ) -> Result<(Item, Published), ClientError>;
 
     /// Publishes `data` on `path` without storing it (reference: PUBLISH): subscribers
     /// get a set event; nothing is stored and nothing is answered but success.

@@ -17,6 +17,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use super::config::{ClientConfig, Endpoint};
 use super::driver::{Command, Driver, Encoded, Shared};
 use super::listener::wildcard_match;
+use super::published::{Published, published_consistency};
 use super::{
     ClientError, DataApi, GetOptions, Item, ListenerId, OnOptions, RemoveOptions, SessionEvent,
     SetOptions, Subscription, wire,
@@ -179,6 +180,33 @@ impl DataApi for Client {
                 .encode("set", Some(path), Some(&data), &wire::set_options(&options))?;
         let answer = self.call(request).await?;
         wire::item("set", answer)?.ok_or_else(|| ClientError::shape("the answer to `set`: no data"))
+    }
+
+    async fn set_published<T: Serialize + Send>(
+        &self,
+        path: &str,
+        data: T,
+        options: SetOptions,
+    ) -> Result<(Item, Published), ClientError> {
+        published_consistency(&options)?;
+        let request =
+            self.shared
+                .encode("set", Some(path), Some(&data), &wire::set_options(&options))?;
+        let id = request.id;
+        // Registered first: the `publication-ack` follows the answer closely.
+        let published = self.shared.publications.expect(id);
+        let item = async {
+            let answer = self.call(request).await?;
+            wire::item("set", answer)?
+                .ok_or_else(|| ClientError::shape("the answer to `set`: no data"))
+        };
+        match item.await {
+            Ok(item) => Ok((item, published)),
+            Err(error) => {
+                self.shared.publications.forget(id);
+                Err(error)
+            }
+        }
     }
 
     async fn publish<T: Serialize + Send>(

@@ -197,7 +197,9 @@ pub(crate) enum Inbound {
     Event(Value),
     /// `server-side-disconnect`, with the reason.
     Disconnect(String),
-    /// Anything else: pongs, publication acks, other system frames.
+    /// A `publication-ack` (`_meta.type == "ack"`) for request `eventId`.
+    Publication(u64, Value),
+    /// Anything else: pongs, other system frames.
     Other(Value),
 }
 
@@ -229,6 +231,10 @@ pub(crate) fn classify(frame: &[u8]) -> Result<Inbound, serde_json::Error> {
             None => Ok(Inbound::Other(value)),
         },
         Some("data") => Ok(Inbound::Event(value)),
+        Some("ack") => match meta.get("eventId").and_then(Value::as_u64) {
+            Some(id) => Ok(Inbound::Publication(id, value)),
+            None => Ok(Inbound::Other(value)),
+        },
         Some("system") if value.get("eventKey") == Some(&json!("server-side-disconnect")) => {
             let reason = value["data"]["reason"].as_str().unwrap_or_default();
             Ok(Inbound::Disconnect(reason.to_owned()))
@@ -480,6 +486,10 @@ mod tests {
         ));
         assert!(matches!(
             sort(r#"{"_meta":{"type":"ack","eventId":1}}"#),
+            Inbound::Publication(1, _)
+        ));
+        assert!(matches!(
+            sort(r#"{"_meta":{"type":"ack"}}"#),
             Inbound::Other(_)
         ));
         assert!(classify(b"{nope").is_err());

@@ -91,6 +91,8 @@ pub(crate) struct Shared {
     token: Mutex<Option<String>>,
     /// Set by a logout: the configured token is revoked too.
     token_revoked: std::sync::atomic::AtomicBool,
+    /// Writes waiting for their publication results.
+    pub(crate) publications: super::published::Publications,
 }
 
 impl Shared {
@@ -105,6 +107,7 @@ impl Shared {
             session_id: Mutex::new(None),
             token: Mutex::new(None),
             token_revoked: std::sync::atomic::AtomicBool::new(false),
+            publications: Default::default(),
         }
     }
 
@@ -414,6 +417,10 @@ impl Driver {
                 }
                 None => tracing::warn!("ignoring an event frame without its meta"),
             },
+            Inbound::Publication(id, frame) => {
+                let results = super::published::PublicationResults::from_frame(&frame);
+                self.shared.publications.resolve(id, results);
+            }
             Inbound::Disconnect(reason) => {
                 tracing::info!(%reason, "the broker ended the session");
                 let _ = self
@@ -502,6 +509,7 @@ impl Driver {
 
     /// Fails every call waiting for an answer with `error`.
     fn fail_pending(&mut self, error: impl Fn(&'static str) -> ClientError) {
+        self.shared.publications.fail_all();
         for (_, pending) in self.pending.drain() {
             if let Pending::Caller { action, reply } = pending {
                 let _ = reply.send(Err(error(action)));
