@@ -80,6 +80,9 @@ pub struct MessageProperties {
     pub response_topic: Option<String>,
     /// Correlation Data (request/response).
     pub correlation_data: Option<Bytes>,
+    /// User Properties as published: in order, names repeated as they were
+    /// [MQTT-3.3.2-18]. ([`Event::meta`] has them as a map, for native subscribers.)
+    pub user_properties: Vec<(String, String)>,
 }
 
 impl MessageProperties {

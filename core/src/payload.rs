@@ -161,6 +161,9 @@ pub struct Record {
     pub modified: u64,
     /// Who last set it (a username), when security knows one.
     pub modified_by: Option<String>,
+    /// The MQTT 5 properties of the PUBLISH that stored it (a retained message's content
+    /// type, message expiry, …): sent with it to MQTT 5 subscribers [MQTT-3.3.1-?].
+    pub properties: Option<std::sync::Arc<crate::event::MessageProperties>>,
 }
 
 /// Milliseconds since the Unix epoch, now.

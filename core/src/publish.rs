@@ -85,6 +85,8 @@ impl Core {
             ));
         }
         let increment = options.increment.clone();
+        // A retained MQTT 5 PUBLISH's properties are kept with its record.
+        let record_properties = options.properties.clone();
         let tag = match (&options.tag, options.no_store) {
             (Some(tag), false) => Some(path.child(tag)?),
             (Some(_), true) => {
@@ -129,6 +131,7 @@ impl Core {
                 created: now,
                 modified: now,
                 modified_by: None,
+                properties: record_properties,
             };
             if published {
                 fanned.results = self.publish_into(
@@ -148,6 +151,7 @@ impl Core {
                 merge: options.merge,
                 modified_by: None,
                 increment: options.increment,
+                properties: record_properties,
             };
             // The hook runs on the store's writer thread, which must not wait: it notes
             // the congested queues (and the results), and this task waits for them after
@@ -191,6 +195,7 @@ impl Core {
                     merge: false,
                     modified_by: None,
                     increment: None,
+                    properties: None,
                 };
                 self.inner.store.set(snapshot, None).await?;
             }

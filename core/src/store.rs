@@ -47,6 +47,9 @@ pub struct Write {
     /// Add to a gauge of the stored object instead of writing `payload` (reference:
     /// INCREMENT); see [`Increment`].
     pub increment: Option<Increment>,
+    /// The MQTT 5 properties to keep with the record (a retained PUBLISH's); a write
+    /// without them clears them.
+    pub properties: Option<std::sync::Arc<crate::event::MessageProperties>>,
 }
 
 /// A gauge increment (reference: INCREMENT): the stored JSON object keeps one
@@ -138,6 +141,7 @@ impl Write {
                 created: old.created,
                 modified: now.max(old.created),
                 modified_by: self.modified_by,
+                properties: self.properties,
             },
             None => Record {
                 path: self.path,
@@ -145,6 +149,7 @@ impl Write {
                 created: now,
                 modified: now,
                 modified_by: self.modified_by,
+                properties: self.properties,
             },
         }
     }

@@ -87,6 +87,7 @@ impl SysValues {
             created,
             modified: now,
             modified_by: None,
+            properties: None,
         };
         records.insert(path, record.clone());
         Some(record)

@@ -27,6 +27,7 @@ fn write(p: &str, n: u64) -> Write {
         merge: false,
         modified_by: Some("tester".into()),
         increment: None,
+        properties: None,
     }
 }
 

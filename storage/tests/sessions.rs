@@ -68,6 +68,7 @@ fn write(path: &str, n: u64) -> Write {
         merge: false,
         modified_by: None,
         increment: None,
+        properties: None,
     }
 }
 

@@ -104,6 +104,7 @@ fn write(p: &str, value: Value) -> Write {
         merge: false,
         modified_by: None,
         increment: None,
+        properties: None,
     }
 }
 
@@ -319,6 +320,7 @@ async fn text_and_binary_round_trip_byte_exactly<S: Store>(store: Arc<S>) {
             merge: false,
             modified_by: None,
             increment: None,
+            properties: None,
         };
         store.set(w, None).await.unwrap();
         let got = store.get(&path(p)).await.unwrap().unwrap();

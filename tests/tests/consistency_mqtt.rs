@@ -5,7 +5,6 @@ mod support;
 
 use std::time::Duration;
 
-use pathmq::config::Config;
 use rumqttc::QoS;
 use serde_json::{Value, json};
 use support::*;
@@ -64,7 +63,7 @@ async fn mqtt_acknowledgements_complete_a_publication() {
 /// `limits.ack_timeout_ms`.
 #[tokio::test]
 async fn a_silent_mqtt_subscriber_is_reported() {
-    let mut config = Config::default();
+    let mut config = loopback_config();
     config.limits.ack_timeout_ms = 300;
     let broker = start_with(config).await;
     subscriber(&broker, "silent", "quiet/#", QoS::AtLeastOnce, true).await;

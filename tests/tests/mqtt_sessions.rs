@@ -38,7 +38,7 @@ mod restart;
 
 use std::time::Duration;
 
-use pathmq::config::{Config, Engine};
+use pathmq::config::Config;
 use rumqttc::v5::mqttbytes::v5::{ConnAck as ConnAck5, Packet as P5};
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
 use support::*;
@@ -47,12 +47,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 /// A loopback config (ephemeral ports, memory store) to adjust before
 /// [`start_with`].
 fn memory_config() -> Config {
-    let mut config = Config::default();
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    config.mqtt.listen = "127.0.0.1:0".parse().unwrap();
-    config.storage.engine = Engine::Memory;
-    config.limits.shutdown_timeout_ms = 2_000;
-    config
+    loopback_config()
 }
 
 /// 3.1.1 options for `id` with CleanSession = `clean`.

@@ -191,6 +191,8 @@ struct StoredProperties {
     response_topic: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     correlation_data_hex: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    user_properties: Vec<(String, String)>,
 }
 
 impl From<&MessageProperties> for StoredProperties {
@@ -204,6 +206,7 @@ impl From<&MessageProperties> for StoredProperties {
                 .correlation_data
                 .as_ref()
                 .map(|d| d.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+            user_properties: p.user_properties.clone(),
         }
     }
 }
@@ -222,7 +225,26 @@ impl From<StoredProperties> for MessageProperties {
             content_type: p.content_type,
             response_topic: p.response_topic,
             correlation_data,
+            user_properties: p.user_properties,
         }
+    }
+}
+
+impl MessageProperties {
+    /// The properties as stored with a record or a durable message: JSON (correlation data
+    /// in hex).
+    pub fn to_stored(&self) -> Vec<u8> {
+        serde_json::to_vec(&StoredProperties::from(self)).unwrap_or_default()
+    }
+
+    /// Properties written by [`MessageProperties::to_stored`].
+    ///
+    /// # Errors
+    /// The JSON error, as text.
+    pub fn from_stored(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice::<StoredProperties>(bytes)
+            .map(Self::from)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -300,6 +322,7 @@ mod tests {
             content_type: Some("text/plain".into()),
             response_topic: Some("r/t".into()),
             correlation_data: Some(Bytes::from_static(b"\x00\xfe")),
+            user_properties: vec![("k".into(), "1".into()), ("k".into(), "2".into())],
         })));
         let message = DurableMessage {
             seq: 9,

@@ -21,6 +21,7 @@
 //!     created: i,
 //!     modified: i,
 //!     modified_by: None,
+//!     properties: None,
 //! });
 //! let found: Vec<_> = query.run(records).iter().map(|r| r.payload.as_json()).collect();
 //! assert_eq!(found, [Some(json!({"episode": 4})), Some(json!({"episode": 3}))]);
@@ -370,6 +371,7 @@ mod tests {
             created: 1,
             modified: 2,
             modified_by: Some("u".into()),
+            properties: None,
         };
         let meta = json!({"path": "/a/b", "created": 1, "modified": 2});
         assert_eq!(

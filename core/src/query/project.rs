@@ -277,6 +277,7 @@ mod tests {
             created: 1,
             modified: 2,
             modified_by: None,
+            properties: None,
         };
         let projection = Projection::parse(&json!({"value": 1})).unwrap().unwrap();
         let projected = projection.apply_record(record);

@@ -154,6 +154,7 @@ mod tests {
             created,
             modified: created,
             modified_by: None,
+            properties: None,
         }
     }
 

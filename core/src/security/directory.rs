@@ -653,6 +653,7 @@ impl Directory {
                 merge: false,
                 modified_by: None,
                 increment: None,
+                properties: None,
             };
             self.store
                 .set(write, None)

@@ -206,6 +206,7 @@ impl Tokens {
             merge: false,
             modified_by: None,
             increment: None,
+            properties: None,
         };
         self.store
             .set(write, None)
@@ -253,6 +254,7 @@ async fn stored_secret(store: &dyn Store) -> Result<Vec<u8>, TokenError> {
         merge: false,
         modified_by: None,
         increment: None,
+        properties: None,
     };
     store
         .set(write, None)

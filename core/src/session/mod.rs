@@ -224,9 +224,13 @@ impl Session {
             records.sort_by(|a, b| a.path.cmp(&b.path));
         }
         let visible = self.visible();
+        let now = crate::payload::now_ms();
         Ok(records
             .into_iter()
             .filter(|r| pattern.matches(&r.path, None))
+            // MQTT 5: a retained message past its Message Expiry Interval is not sent
+            // [MQTT-3.3.2-5].
+            .filter(|r| !r.properties.as_ref().is_some_and(|p| p.expired(now)))
             .filter(|r| !crate::pipeline::is_reserved(r.path.as_str()))
             .filter(|r| visible(&r.path))
             .collect())

@@ -210,6 +210,15 @@ pub enum ProtocolError {
     /// [MQTT-3.14.2-2].
     #[error("DISCONNECT sets a session expiry when the CONNECT's was 0 [MQTT-3.14.2-2]")]
     SessionExpiryAfterZero,
+    /// A client PUBLISH with a Subscription Identifier [MQTT-3.3.4-6].
+    #[error("a PUBLISH from a client carries a subscription identifier [MQTT-3.3.4-6]")]
+    PublishSubscriptionId,
+    /// A SUBSCRIBE with Subscription Identifier 0 (MQTT 5 §3.8.2.1.2).
+    #[error("subscription identifier 0 (MQTT 5 §3.8.2.1.2)")]
+    ZeroSubscriptionId,
+    /// A PUBLISH with an empty topic and no topic alias (MQTT 5 §3.3.2.1).
+    #[error("a PUBLISH with an empty topic name and no topic alias (MQTT 5 §3.3.2.1)")]
+    EmptyTopicWithoutAlias,
     /// No Local on a shared subscription [MQTT-3.8.3-4].
     #[error("No Local set on a shared subscription [MQTT-3.8.3-4]")]
     SharedNoLocal,
@@ -241,6 +250,9 @@ impl ProtocolError {
             | Self::EmptySubscribe
             | Self::SessionExpiryAfterZero
             | Self::SharedNoLocal
+            | Self::PublishSubscriptionId
+            | Self::ZeroSubscriptionId
+            | Self::EmptyTopicWithoutAlias
             | Self::UnknownTopicAlias { .. }
             | Self::EmptyUnsubscribe
             | Self::UnexpectedPacket { .. } => 0x82,

@@ -344,6 +344,7 @@ mod tests {
             created: 10,
             modified: 20,
             modified_by: modified_by.map(str::to_owned),
+            properties: None,
         }
     }
 

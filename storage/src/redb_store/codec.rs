@@ -1,6 +1,7 @@
 //! The stored form of a record: the value under its path in the `records` table.
 //!
-//! Version 1, all integers big-endian:
+//! Version 1 (a record without MQTT 5 properties) or 2 (with them), all integers
+//! big-endian:
 //!
 //! | offset | size | field |
 //! |---|---|---|
@@ -11,24 +12,32 @@
 //! | 18 | 1 | `modified_by` present: `0` no, `1` yes |
 //! | 19 | 8 | only when present: length `n` of `modified_by` in bytes, `u64` |
 //! | 27 | n | only when present: `modified_by`, UTF-8 |
+//! | … | 8 | version 2 only: length `m` of the properties, `u64` |
+//! | … | m | version 2 only: the MQTT 5 properties, JSON ([`MessageProperties::to_stored`]) |
 //! | … | rest | the payload bytes, exactly as written |
 //!
 //! The path is the key, so it is not repeated in the value. Decoding never panics: bad
 //! bytes are a [`StoreError::Corrupt`] naming the path.
 
 use bytes::Bytes;
-use pathmq_core::{Format, Path, Payload, Record, StoreError};
+use std::sync::Arc;
 
-/// The encoding version written by [`encode`].
+use pathmq_core::{Format, MessageProperties, Path, Payload, Record, StoreError};
+
+/// The encoding version of a record without properties.
 pub(super) const VERSION: u8 = 1;
+/// The encoding version of a record with MQTT 5 properties.
+const VERSION_PROPERTIES: u8 = 2;
 
 /// Why a stored value could not be decoded.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 enum DecodeError {
     #[error("value is empty")]
     Empty,
-    #[error("unknown encoding version {0} (this build reads version {VERSION})")]
+    #[error("unknown encoding version {0} (this build reads versions 1 and 2)")]
     Version(u8),
+    #[error("unreadable properties: {0}")]
+    Properties(String),
     #[error("value ends inside the {field} field ({len} bytes)")]
     Truncated { field: &'static str, len: usize },
     #[error("unknown payload format tag {0}")]
@@ -43,8 +52,13 @@ enum DecodeError {
 pub(super) fn encode(record: &Record) -> Vec<u8> {
     let by = record.modified_by.as_deref();
     let by_len = by.map_or(0, |s| 8 + s.len());
-    let mut out = Vec::with_capacity(19 + by_len + record.payload.bytes.len());
-    out.push(VERSION);
+    let properties = record.properties.as_ref().map(|p| p.to_stored());
+    let props_len = properties.as_ref().map_or(0, |p| 8 + p.len());
+    let mut out = Vec::with_capacity(19 + by_len + props_len + record.payload.bytes.len());
+    out.push(match properties {
+        Some(_) => VERSION_PROPERTIES,
+        None => VERSION,
+    });
     out.push(record.payload.format.tag());
     out.extend_from_slice(&record.created.to_be_bytes());
     out.extend_from_slice(&record.modified.to_be_bytes());
@@ -56,6 +70,10 @@ pub(super) fn encode(record: &Record) -> Vec<u8> {
             out.extend_from_slice(by.as_bytes());
         }
     }
+    if let Some(properties) = properties {
+        out.extend_from_slice(&(properties.len() as u64).to_be_bytes());
+        out.extend_from_slice(&properties);
+    }
     out.extend_from_slice(&record.payload.bytes);
     out
 }
@@ -66,12 +84,13 @@ pub(super) fn encode(record: &Record) -> Vec<u8> {
 /// [`StoreError::Corrupt`] naming `path` when the bytes are not a version-1 record.
 pub(super) fn decode(path: Path, bytes: &[u8]) -> Result<Record, StoreError> {
     match decode_fields(bytes) {
-        Ok((payload, created, modified, modified_by)) => Ok(Record {
+        Ok((payload, created, modified, modified_by, properties)) => Ok(Record {
             path,
             payload,
             created,
             modified,
             modified_by,
+            properties,
         }),
         Err(e) => Err(StoreError::Corrupt {
             path: path.as_str().to_owned(),
@@ -111,13 +130,19 @@ fn corrupt_key(key: &str, reason: String) -> StoreError {
     }
 }
 
-/// The fields of a value, in layout order: payload, created, modified, modified_by.
-type Fields = (Payload, u64, u64, Option<String>);
+/// The fields of a value: payload, created, modified, modified_by, properties.
+type Fields = (
+    Payload,
+    u64,
+    u64,
+    Option<String>,
+    Option<Arc<MessageProperties>>,
+);
 
 fn decode_fields(bytes: &[u8]) -> Result<Fields, DecodeError> {
     let mut r = Reader { bytes, pos: 0 };
     let version = r.u8("version").map_err(|_| DecodeError::Empty)?;
-    if version != VERSION {
+    if version != VERSION && version != VERSION_PROPERTIES {
         return Err(DecodeError::Version(version));
     }
     let tag = r.u8("format")?;
@@ -134,11 +159,21 @@ fn decode_fields(bytes: &[u8]) -> Result<Fields, DecodeError> {
         }
         flag => return Err(DecodeError::Flag(flag)),
     };
+    let properties = match version {
+        VERSION_PROPERTIES => {
+            let len = r.u64("properties length")?;
+            let raw = r.take("properties", len)?;
+            let properties =
+                MessageProperties::from_stored(raw).map_err(DecodeError::Properties)?;
+            Some(Arc::new(properties))
+        }
+        _ => None,
+    };
     let payload = Payload {
         format,
         bytes: Bytes::copy_from_slice(r.rest()),
     };
-    Ok((payload, created, modified, modified_by))
+    Ok((payload, created, modified, modified_by, properties))
 }
 
 /// A cursor over the value; every read checks the remaining length.
@@ -196,6 +231,7 @@ mod tests {
             created: 1_700_000_000_000,
             modified: u64::MAX,
             modified_by: by.map(str::to_owned),
+            properties: None,
         }
     }
 
@@ -225,6 +261,26 @@ mod tests {
     }
 
     #[test]
+    fn mqtt_properties_round_trip_in_version_2() {
+        let mut with = record(Format::Text, b"xy", None);
+        with.properties = Some(Arc::new(MessageProperties {
+            content_type: Some("text/plain".into()),
+            expires_at_ms: Some(7),
+            user_properties: vec![("k".into(), "v".into())],
+            ..MessageProperties::default()
+        }));
+        let bytes = encode(&with);
+        assert_eq!(bytes[0], 2);
+        let back = decode(with.path.clone(), &bytes).unwrap();
+        assert_eq!(back, with);
+        assert_eq!(
+            encode(&record(Format::Text, b"xy", None))[0],
+            1,
+            "without: version 1"
+        );
+    }
+
+    #[test]
     fn layout_is_as_documented() {
         let bytes = encode(&record(Format::Text, b"xy", Some("u")));
         let mut expected = vec![1, 1];
@@ -238,7 +294,7 @@ mod tests {
     fn bad_bytes_are_corrupt_naming_the_path() {
         let good = encode(&record(Format::Json, b"1", Some("bob")));
         assert!(reason(&[]).contains("empty"));
-        assert!(reason(&[2]).contains("version 2"));
+        assert!(reason(&[3]).contains("version 3"));
         assert!(reason(&[1, 9]).contains("format tag 9"));
         assert!(reason(&good[..9]).contains("created"));
         assert!(reason(&good[..17]).contains("modified"));

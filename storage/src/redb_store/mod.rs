@@ -69,6 +69,7 @@ use writer::{Op, Writer};
 ///             merge: false,
 ///             modified_by: None,
 ///             increment: None,
+///             properties: None,
 ///         },
 ///         None,
 ///     )

@@ -22,7 +22,9 @@ pub struct TestBroker {
     pub http: SocketAddr,
 }
 
-fn loopback_config() -> Config {
+/// A config for tests: listeners on loopback port 0, memory store, short shutdown; adjust
+/// it before [`start_with`].
+pub fn loopback_config() -> Config {
     let mut config = Config::default();
     config.http.listen = "127.0.0.1:0".parse().unwrap();
     config.mqtt.listen = "127.0.0.1:0".parse().unwrap();

@@ -17,6 +17,7 @@ fn people() -> Vec<(&'static str, Value)> {
         created,
         modified: created,
         modified_by: None,
+        properties: None,
     };
     let simon = json!({
         "name": "simon", "surname": "Bishop", "region": "North", "town": "x", "age": 30,
@@ -196,6 +197,7 @@ fn matches_record_uses_the_document() {
         created: 1,
         modified: 1,
         modified_by: None,
+        properties: None,
     };
     let query = Query::parse(Some(&json!({"value": 7, "_meta.path": "/x"})), None).unwrap();
     assert!(query.criteria.unwrap().matches_record(&record));

@@ -505,6 +505,7 @@ async fn a_corrupt_record_stops_the_directory_from_opening() {
         merge: false,
         modified_by: None,
         increment: None,
+        properties: None,
     };
     store.set(write, None).await.unwrap();
     assert!(matches!(

@@ -117,6 +117,9 @@ impl<T: Transport> Connection<T> {
         } = publish;
         let topic = match topic_alias {
             Some(alias) => self.aliases.resolve(alias, topic)?,
+            None if topic.is_empty() && self.version == Version::V5 => {
+                return Err(ProtocolError::EmptyTopicWithoutAlias.into());
+            }
             None => topic,
         };
         let path = match Path::from_topic(&topic) {
@@ -185,8 +188,13 @@ impl<T: Transport> Connection<T> {
     /// Reason String unless the client asked for no problem information
     /// [MQTT-3.1.2-29].
     fn acknowledge(&mut self, qos: u8, pkid: u16, reason: ReasonCode, why: &str) {
+        // Left out when the client asked for no problem information [MQTT-3.1.2-29] or
+        // when it would make the packet larger than the client accepts [MQTT-3.4.2-2].
+        let fits = self
+            .client_max_packet_size
+            .is_none_or(|max| why.len() + 9 <= max);
         let reason_string =
-            (reason >= 0x80 && self.problem_information && !why.is_empty()).then_some(why);
+            (reason >= 0x80 && self.problem_information && !why.is_empty() && fits).then_some(why);
         match qos {
             1 => self.reply(&Reply::PubAck {
                 pkid,
@@ -416,8 +424,8 @@ pub(super) fn message_request(path: Path, message: Message) -> Result<Request, M
     }
     let meta = (!user_properties.is_empty()).then(|| {
         user_properties
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect::<Map<_, _>>()
     });
     if retain && payload.is_empty() {
@@ -435,6 +443,12 @@ pub(super) fn message_request(path: Path, message: Message) -> Result<Request, M
     } else {
         payload
     };
+    // MQTT 5 user properties go on as published: order and repeated names kept
+    // [MQTT-3.3.2-18].
+    let properties = match (properties, user_properties.is_empty()) {
+        (None, false) => Some(Box::default()),
+        (properties, _) => properties,
+    };
     let properties = properties.map(|p| {
         let p = *p;
         Arc::new(MessageProperties {
@@ -445,6 +459,7 @@ pub(super) fn message_request(path: Path, message: Message) -> Result<Request, M
             content_type: p.content_type,
             response_topic: p.response_topic,
             correlation_data: p.correlation_data,
+            user_properties,
         })
     });
     let options = SetOptions {

@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use futures_util::FutureExt as _;
 use pathmq_core::durable::DurableMessage;
-use pathmq_core::{Consistency, Event, EventKind, Format, Outbound, Record, Subscription, now_ms};
+use pathmq_core::{
+    Consistency, Event, EventKind, Format, MessageProperties, Outbound, Record, Subscription,
+    now_ms,
+};
 
 use super::{Connection, Ending, FLUSH_AT};
 use crate::alias;
@@ -47,6 +50,15 @@ pub(super) enum Pending {
 }
 
 impl Pending {
+    /// Its MQTT 5 properties (a publisher's, or a retained record's).
+    fn properties(&self) -> Option<&MessageProperties> {
+        match self {
+            Pending::Event { event, .. } => event.properties.as_deref(),
+            Pending::Durable(message) => message.event.properties.as_deref(),
+            Pending::Record(record, _) => record.properties.as_deref(),
+        }
+    }
+
     /// The event it carries (a retained record carries none).
     fn event(&self) -> Option<&Event> {
         match self {
@@ -91,18 +103,21 @@ impl Pending {
             },
             Pending::Record(record, subscription_id) => DurableMessage {
                 seq: 0,
-                event: Arc::new(Event::new(
-                    EventKind::Set,
-                    record.path,
-                    record.payload,
-                    record.created,
-                    record.modified,
-                    None,
-                    None,
-                    Consistency::Transactional,
-                    None,
-                    qos,
-                )),
+                event: Arc::new(
+                    Event::new(
+                        EventKind::Set,
+                        record.path,
+                        record.payload,
+                        record.created,
+                        record.modified,
+                        None,
+                        None,
+                        Consistency::Transactional,
+                        None,
+                        qos,
+                    )
+                    .with_properties(record.properties),
+                ),
                 qos,
                 retain: true,
                 pkid: None,
@@ -262,7 +277,7 @@ impl<T: Transport> Connection<T> {
     /// restart resends it under the same id.
     fn send(&mut self, mut message: Pending, qos: u8) {
         let now = now_ms();
-        if message.event().is_some_and(|e| e.expired(now)) {
+        if message.properties().is_some_and(|p| p.expired(now)) {
             // MQTT-3.3.2-5: an expired message is not delivered.
             return self.done_with(message);
         }
@@ -313,7 +328,7 @@ impl<T: Transport> Connection<T> {
                 &m.subscription_ids,
             ),
         };
-        let properties = message.event().and_then(|e| e.properties.as_deref());
+        let properties = message.properties();
         let topic = path.to_topic();
         let alias = match self.version {
             Version::V5 => self.aliases.outbound(topic),

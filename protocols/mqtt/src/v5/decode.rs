@@ -47,6 +47,12 @@ pub(crate) fn decode(
     let unexpected = |packet| Err(ProtocolError::UnexpectedPacket { packet });
     Ok(match mqttbytes::v5::read(buf, max).map_err(malformed)? {
         Wire::Publish(p) => {
+            if p.properties
+                .as_ref()
+                .is_some_and(|props| !props.subscription_identifiers.is_empty())
+            {
+                return Err(ProtocolError::PublishSubscriptionId);
+            }
             let (topic_alias, user_properties, properties) = match p.properties {
                 Some(props) => (
                     props.topic_alias,
@@ -80,6 +86,9 @@ pub(crate) fn decode(
         },
         Wire::PubRel(r) => Packet::PubRel { pkid: r.pkid },
         Wire::PubComp(c) => Packet::PubComp { pkid: c.pkid },
+        Wire::Subscribe(s) if s.properties.as_ref().and_then(|p| p.id) == Some(0) => {
+            return Err(ProtocolError::ZeroSubscriptionId);
+        }
         Wire::Subscribe(s) => Packet::Subscribe(Subscribe {
             pkid: s.pkid,
             subscription_id: s

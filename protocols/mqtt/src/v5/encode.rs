@@ -211,8 +211,14 @@ pub(crate) fn encode_publish(
     p: &OutgoingPublish<'_>,
     max: Option<usize>,
 ) -> Result<(), TooLarge> {
-    let user: Vec<(&str, Cow<'_, str>)> = match p.meta {
-        Some(meta) => meta
+    let user: Vec<(&str, Cow<'_, str>)> = match (p.properties, p.meta) {
+        // An MQTT 5 publisher's user properties, exactly as published.
+        (Some(forwarded), _) if !forwarded.user_properties.is_empty() => forwarded
+            .user_properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str())))
+            .collect(),
+        (_, Some(meta)) => meta
             .iter()
             .map(|(k, v)| {
                 let v = match v {
@@ -223,14 +229,14 @@ pub(crate) fn encode_publish(
             })
             .filter(|(k, v)| k.len() <= usize::from(u16::MAX) && v.len() <= usize::from(u16::MAX))
             .collect(),
-        None => Vec::new(),
+        (_, None) => Vec::new(),
     };
     let forwarded = p.properties;
-    // The publisher's content type when it gave properties; ours (JSON) otherwise.
-    let content_type = match forwarded {
-        Some(f) => f.content_type.as_deref(),
-        None => p.content_type,
-    };
+    // The publisher's content type, unaltered [MQTT-3.3.2-20]; without one, ours for a
+    // JSON payload (DESIGN.md §4).
+    let content_type = forwarded
+        .and_then(|f| f.content_type.as_deref())
+        .or(p.content_type);
     let response_topic = forwarded.and_then(|f| f.response_topic.as_deref());
     let correlation = forwarded.and_then(|f| f.correlation_data.as_deref());
     let format = forwarded.and_then(|f| f.payload_format);
