@@ -244,6 +244,8 @@ pub(crate) enum Reply<'a> {
         pkid: u16,
         /// One code per filter.
         codes: &'a [ReasonCode],
+        /// MQTT 5 Reason String: why a filter was refused.
+        reason_string: Option<&'a str>,
     },
     /// UNSUBACK: per filter `0x00`, `0x11` no subscription existed, or a failure code.
     UnsubAck {
@@ -251,6 +253,8 @@ pub(crate) enum Reply<'a> {
         pkid: u16,
         /// One code per filter (MQTT 5 only).
         codes: &'a [ReasonCode],
+        /// MQTT 5 Reason String: why a filter was refused.
+        reason_string: Option<&'a str>,
     },
     /// PINGRESP.
     PingResp,

@@ -183,18 +183,24 @@ impl<T: Transport> Connection<T> {
         Ok(())
     }
 
+    /// `why` as the MQTT 5 Reason String of an acknowledgement (PUBACK, PUBREC, SUBACK,
+    /// UNSUBACK) whose other bytes (reason codes) are `codes`, or `None`: when it is
+    /// empty, when the client asked for no problem information [MQTT-3.1.2-29], or when
+    /// it would make the packet larger than the client accepts [MQTT-3.4.2-2,
+    /// MQTT-3.9.2-1] (fixed header, packet id and property lengths take at most 9 bytes).
+    fn problem<'w>(&self, why: &'w str, codes: usize) -> Option<&'w str> {
+        let fits = self
+            .client_max_packet_size
+            .is_none_or(|max| why.len() + codes + 9 <= max);
+        (self.problem_information && !why.is_empty() && fits).then_some(why)
+    }
+
     /// Answers a QoS 1 PUBLISH (PUBACK) or QoS 2 one (PUBREC, remembering its packet id
     /// until PUBREL when accepted) with `reason`; a failure carries `why` as its MQTT 5
     /// Reason String unless the client asked for no problem information
     /// [MQTT-3.1.2-29].
     fn acknowledge(&mut self, qos: u8, pkid: u16, reason: ReasonCode, why: &str) {
-        // Left out when the client asked for no problem information [MQTT-3.1.2-29] or
-        // when it would make the packet larger than the client accepts [MQTT-3.4.2-2].
-        let fits = self
-            .client_max_packet_size
-            .is_none_or(|max| why.len() + 9 <= max);
-        let reason_string =
-            (reason >= 0x80 && self.problem_information && !why.is_empty() && fits).then_some(why);
+        let reason_string = (reason >= 0x80).then(|| self.problem(why, 1)).flatten();
         match qos {
             1 => self.reply(&Reply::PubAck {
                 pkid,
@@ -227,6 +233,8 @@ impl<T: Transport> Connection<T> {
         }
         let mut codes: Vec<ReasonCode> = Vec::with_capacity(subscribe.filters.len());
         let mut retained = Vec::new();
+        // The first refusal's cause, for the SUBACK's reason string.
+        let mut why = String::new();
         for filter in subscribe.filters {
             let (share, topic_filter) = match shared(&filter.filter) {
                 Ok(parts) => parts,
@@ -290,12 +298,17 @@ impl<T: Transport> Connection<T> {
                 Err(error) => {
                     tracing::debug!(%error, filter = %filter.filter, "SUBSCRIBE refused");
                     codes.push(subscribe_reason(&error));
+                    if why.is_empty() {
+                        why = error.to_string();
+                    }
                 }
             }
         }
+        let reason_string = self.problem(&why, codes.len());
         self.reply(&Reply::SubAck {
             pkid: subscribe.pkid,
             codes: &codes,
+            reason_string,
         });
         for (pattern, qos) in retained {
             let records = match self.session.retained(&pattern).await {
@@ -322,6 +335,7 @@ impl<T: Transport> Connection<T> {
             return Err(ProtocolError::EmptyUnsubscribe.into());
         }
         let mut codes: Vec<ReasonCode> = Vec::with_capacity(unsubscribe.filters.len());
+        let mut why = String::new();
         for filter in &unsubscribe.filters {
             let key = match shared(filter) {
                 Ok((Some(_), _)) => filter.clone(),
@@ -345,13 +359,18 @@ impl<T: Transport> Connection<T> {
                 Ok(_) => 0x11,
                 Err(error) => {
                     tracing::debug!(%error, %filter, "UNSUBSCRIBE refused");
+                    if why.is_empty() {
+                        why = error.to_string();
+                    }
                     subscribe_reason(&error)
                 }
             });
         }
+        let reason_string = self.problem(&why, codes.len());
         self.reply(&Reply::UnsubAck {
             pkid: unsubscribe.pkid,
             codes: &codes,
+            reason_string,
         });
         Ok(())
     }

@@ -47,7 +47,7 @@ pub(crate) fn encode(buf: &mut BytesMut, reply: &Reply<'_>) {
         Reply::PubRec { pkid, .. } => v4::PubRec::new(*pkid).write(buf),
         Reply::PubRel { pkid } => v4::PubRel::new(*pkid).write(buf),
         Reply::PubComp { pkid, .. } => v4::PubComp::new(*pkid).write(buf),
-        Reply::SubAck { pkid, codes } => {
+        Reply::SubAck { pkid, codes, .. } => {
             let codes = codes
                 .iter()
                 .map(|&c| match c {
@@ -151,6 +151,7 @@ mod tests {
             &Reply::SubAck {
                 pkid: 1,
                 codes: &[0, 2, 0x8F, 0x9E],
+                reason_string: None,
             },
         );
         assert_eq!(&buf[..], &[0x90, 0x06, 0x00, 0x01, 0x00, 0x02, 0x80, 0x80]);

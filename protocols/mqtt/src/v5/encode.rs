@@ -158,7 +158,11 @@ pub(crate) fn encode(buf: &mut BytesMut, reply: &Reply<'_>) {
             properties: None,
         }
         .write(buf),
-        Reply::SubAck { pkid, codes } => {
+        Reply::SubAck {
+            pkid,
+            codes,
+            reason_string,
+        } => {
             let codes = codes
                 .iter()
                 .map(|&c| {
@@ -166,12 +170,27 @@ pub(crate) fn encode(buf: &mut BytesMut, reply: &Reply<'_>) {
                         .unwrap_or(v5::SubscribeReasonCode::Unspecified)
                 })
                 .collect();
-            v5::SubAck::new(*pkid, codes).write(buf)
+            v5::SubAck {
+                pkid: *pkid,
+                return_codes: codes,
+                properties: reason_string.map(|r| v5::SubAckProperties {
+                    reason_string: Some(r.to_owned()),
+                    user_properties: Vec::new(),
+                }),
+            }
+            .write(buf)
         }
-        Reply::UnsubAck { pkid, codes } => v5::UnsubAck {
+        Reply::UnsubAck {
+            pkid,
+            codes,
+            reason_string,
+        } => v5::UnsubAck {
             pkid: *pkid,
             reasons: codes.iter().map(|&c| unsuback_reason(c)).collect(),
-            properties: None,
+            properties: reason_string.map(|r| v5::UnsubAckProperties {
+                reason_string: Some(r.to_owned()),
+                user_properties: Vec::new(),
+            }),
         }
         .write(buf),
         Reply::PingResp => v5::PingResp.write(buf),
@@ -481,6 +500,7 @@ mod tests {
             &Reply::UnsubAck {
                 pkid: 4,
                 codes: &[0x00, 0x11],
+                reason_string: None,
             },
         );
         assert_eq!(&buf[..], &[0xB0, 0x05, 0x00, 0x04, 0x00, 0x00, 0x11]);
