@@ -497,6 +497,22 @@ mod tests {
         );
         encode(
             &mut buf,
+            &Reply::SubAck {
+                pkid: 5,
+                codes: &[0x01, 0x87],
+                reason_string: Some("`ann` may not `on` `/x`"),
+            },
+        );
+        let v5::Packet::SubAck(ack) = v5::read(&mut buf, 1 << 20).unwrap() else {
+            panic!("not a suback");
+        };
+        assert_eq!(ack.return_codes.len(), 2);
+        assert_eq!(
+            ack.properties.unwrap().reason_string.as_deref(),
+            Some("`ann` may not `on` `/x`")
+        );
+        encode(
+            &mut buf,
             &Reply::UnsubAck {
                 pkid: 4,
                 codes: &[0x00, 0x11],
