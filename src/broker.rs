@@ -202,6 +202,7 @@ impl Broker {
         mqtt_config.max_packet_size = config.mqtt.max_packet_size;
         mqtt_config.max_keepalive = config.mqtt.max_keepalive_s;
         mqtt_config.max_session_expiry = config.mqtt.max_session_expiry_s;
+        mqtt_config.topic_alias_maximum = config.mqtt.topic_alias_maximum;
         let mqtt: Arc<dyn pathmq_core::Protocol> = Arc::new(Mqtt::new(mqtt_config));
         let mut native_config = NativeConfig::default();
         native_config.heartbeat_interval = Duration::from_millis(limits.heartbeat_interval_ms);

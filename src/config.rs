@@ -17,6 +17,7 @@
 //! max_session_expiry_s = 4294967295 # longest session expiry; 0: no durable sessions
 //! max_queued_messages = 1000   # QoS 1/2 messages kept per disconnected session
 //! max_queued_bytes = 0         # their payload bytes; 0: no limit
+//! topic_alias_maximum = 10     # MQTT 5 topic aliases a client may set; 0: none
 //!
 //! [storage]
 //! engine = "redb"              # or "memory" (nothing survives a restart)
@@ -333,6 +334,9 @@ pub struct MqttListener {
     /// The most payload bytes a disconnected durable session queues; 0: no byte limit.
     /// Default 0 (as Mosquitto's `max_queued_bytes`).
     pub max_queued_bytes: usize,
+    /// How many MQTT 5 topic aliases a client may set per connection (the CONNACK's
+    /// Topic Alias Maximum); 0: none. Default 10 (as Mosquitto's `max_topic_alias`).
+    pub topic_alias_maximum: u16,
 }
 
 impl Default for MqttListener {
@@ -346,6 +350,7 @@ impl Default for MqttListener {
             max_session_expiry_s: u32::MAX,
             max_queued_messages: 1000,
             max_queued_bytes: 0,
+            topic_alias_maximum: 10,
         }
     }
 }
