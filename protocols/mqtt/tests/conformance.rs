@@ -117,6 +117,25 @@ async fn first_packet_not_connect_closes() {
     still_works(&broker).await;
 }
 
+/// Enhanced authentication (MQTT 5 §4.12) is not supported: a CONNECT with an
+/// Authentication Method gets CONNACK 0x8C (Bad authentication method) [MQTT-4.12.0-1],
+/// then the connection closes.
+#[tokio::test]
+async fn enhanced_authentication_gets_connack_0x8c() {
+    let broker = start().await;
+    let mut raw = Raw::connect(&broker).await;
+    let connect = [
+        0x10, 0x16, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x05, 0x02, 0x00, 0x3C, // header
+        0x08, 0x15, 0x00, 0x05, b'S', b'C', b'R', b'A', b'M', // Authentication Method
+        0x00, 0x01, b'a', // client id
+    ];
+    raw.send(&connect).await;
+    let connack = raw.packet().await.unwrap();
+    assert_eq!(&connack[..4], [0x20, 0x03, 0x00, 0x8C], "{connack:02x?}");
+    raw.expect_closed().await;
+    still_works(&broker).await;
+}
+
 #[tokio::test]
 async fn reserved_connect_flag_closes_v4() {
     let broker = start().await;
