@@ -344,10 +344,15 @@ impl Core {
         if let Some(cid) = &entry.info.client_id
             && let Some(old) = self.inner.client_ids.insert(cid.clone(), id)
             && old != id
-            && let Some(old) = self.inner.sessions.get(&old)
+            && let Some(old) = self.inner.sessions.get(&old).map(|e| e.value().clone())
         {
             tracing::info!(client_id = %cid, old_session = %old.info.id, "client id taken over");
             old.queue.close(CloseReason::TakenOver);
+            // A durable session displaced here (two first connections racing) would be
+            // parked under a client id that is no longer its own: it ends now.
+            if let Some(durable) = &old.durable {
+                self.end(&old, durable, |_, _| true);
+            }
         }
         tracing::info!(session = %id, protocol = entry.info.protocol, "session attached");
         Session::new(self.clone(), entry)

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{Detached, Durable, DurableMessage, NEVER};
+use super::{Durable, DurableMessage, DurableState, NEVER};
 use crate::event::CloseReason;
 use crate::payload::now_ms;
 use crate::pipeline::Core;
 use crate::session::{Session, SessionEntry};
+
 use crate::session_log::SessionOp;
 
 /// How long a new connection waits for the old connection of its client id to let go of
@@ -34,6 +35,9 @@ pub struct Attach {
     /// Session expiry interval in seconds: 0, the session ends with the connection;
     /// [`NEVER`](super::NEVER): it never expires.
     pub expiry_s: u32,
+    /// The user the connection logged in as (secure broker): a durable session belongs to
+    /// the user who made it ([`AttachError::OtherUser`]).
+    pub username: Option<String>,
 }
 
 /// The session a connection got ([`Core::attach`]).
@@ -50,48 +54,86 @@ pub struct Attached {
     pub awaiting_pubrel: Vec<u16>,
 }
 
+/// Why a connection cannot have the session of its client id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttachError {
+    /// The client id's durable session belongs to another user (secure broker): its
+    /// messages are not handed to someone else. Nothing changed.
+    #[error("client id `{client_id}` holds a session of another user")]
+    OtherUser {
+        /// The client id.
+        client_id: String,
+    },
+}
+
 impl Core {
     /// Opens the session of a connection with a client id (MQTT CONNECT):
     ///
     /// * a live session with the id is taken over (ended with [`CloseReason::TakenOver`],
     ///   MQTT-3.1.4-2); a durable one is waited for until it is parked;
-    /// * with `clean_start` (or an expiry of 0) an existing durable session is discarded
-    ///   with everything it kept [MQTT-3.1.2-4]; otherwise it is resumed (`present`) with
-    ///   its subscriptions, its queue and what its last connection left unacknowledged
-    ///   [MQTT-3.1.2-5];
+    /// * with `clean_start` an existing durable session is discarded with everything it
+    ///   kept [MQTT-3.1.2-4]; otherwise it is resumed (`present`) with its
+    ///   subscriptions, its queue and what its last connection left unacknowledged
+    ///   [MQTT-3.1.2-5], and the new expiry (0: it ends with this connection);
     /// * a new session with an expiry above 0 is durable: stored now, kept when its
     ///   connection ends.
     ///
-    /// Waits for the session log only when a session is created or resumed.
-    pub async fn attach(&self, attach: Attach) -> Attached {
+    /// Every change of a durable session's state (parked, attached, ended) is made under
+    /// its lock, with the condition checked in the same step, so a resume, an expiry and
+    /// a takeover racing each other leave exactly one outcome. Waits for the session log
+    /// only when a session is created or resumed.
+    ///
+    /// # Errors
+    /// [`AttachError::OtherUser`] when `username` differs from the user whose durable
+    /// session the client id holds.
+    pub async fn attach(&self, attach: Attach) -> Result<Attached, AttachError> {
         let deadline = tokio::time::Instant::now() + TAKEOVER_WAIT;
         loop {
             let Some((old, durable)) = self.durable_entry(&attach.client_id) else {
-                return self.attach_new(attach).await;
+                return Ok(self.attach_new(attach).await);
             };
-            if !durable.is_parked() && !durable.state.lock().ended {
+            let (ended, owner) = {
+                let state = durable.state.lock();
+                (state.ended, state.owner.clone())
+            };
+            if let (Some(owner), Some(user)) = (&owner, &attach.username)
+                && owner != user
+            {
+                tracing::warn!(client_id = %attach.client_id, %owner, user, "client id of another user's session refused");
+                return Err(AttachError::OtherUser {
+                    client_id: attach.client_id,
+                });
+            }
+            if ended {
+                // Ended but still registered for a moment: gone for this connection.
+                self.remove_entry(&old);
+                continue;
+            }
+            if !durable.is_parked() {
                 let notified = durable.changed.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
                 old.queue.close(CloseReason::TakenOver);
-                if !durable.is_parked()
-                    && tokio::time::timeout_at(deadline, notified).await.is_err()
-                {
+                let still_live = !durable.is_parked() && !durable.state.lock().ended;
+                if still_live && tokio::time::timeout_at(deadline, notified).await.is_err() {
                     tracing::warn!(
                         client_id = %attach.client_id,
                         "the old connection did not let go of its session in time: discarded"
                     );
-                    self.discard(&old, &durable);
-                    return self.attach_new(attach).await;
+                    self.end(&old, &durable, |_, _| true);
+                    return Ok(self.attach_new(attach).await);
                 }
                 continue;
             }
-            if attach.clean_start || attach.expiry_s == 0 {
+            if attach.clean_start {
                 tracing::info!(client_id = %attach.client_id, "clean start: stored session discarded");
-                self.discard(&old, &durable);
-                return self.attach_new(attach).await;
+                self.end(&old, &durable, |_, _| true);
+                return Ok(self.attach_new(attach).await);
             }
-            return self.resume(&old, &durable, attach).await;
+            if let Some(attached) = self.resume(&old, &durable, &attach).await {
+                return Ok(attached);
+            }
         }
     }
 
@@ -109,13 +151,15 @@ impl Core {
 
     async fn attach_new(&self, attach: Attach) -> Attached {
         let durable = (attach.expiry_s > 0).then(|| {
-            Arc::new(Durable::new(
+            let durable = Durable::new(
                 attach.client_id.as_str().into(),
                 self.store().clone(),
                 attach.expiry_s,
                 self.config().parked_limits(),
                 1,
-            ))
+            );
+            durable.state.lock().owner = attach.username.clone();
+            Arc::new(durable)
         });
         let entry = self.new_entry(
             attach.protocol,
@@ -138,23 +182,31 @@ impl Core {
 
     /// Attaches a new connection to the parked session `old`: a new entry (this
     /// connection's peer, no identity yet) over the same id, queue and subscriptions.
+    /// `None` when the session is no longer parked (another connection resumed it, or it
+    /// ended): the caller looks again.
     async fn resume(
         &self,
         old: &Arc<SessionEntry>,
         durable: &Arc<Durable>,
-        attach: Attach,
-    ) -> Attached {
+        attach: &Attach,
+    ) -> Option<Attached> {
         let (unacked, awaiting_pubrel) = {
             let mut state = durable.state.lock();
+            if state.ended || !durable.is_parked() {
+                return None;
+            }
             state.generation += 1;
             state.expiry_s = attach.expiry_s;
             state.detached_ms = None;
+            if state.owner.is_none() {
+                state.owner = attach.username.clone();
+            }
+            durable.parked.store(false, Ordering::Release);
             (
                 std::mem::take(&mut state.unacked),
                 std::mem::take(&mut state.awaiting_pubrel),
             )
         };
-        durable.parked.store(false, Ordering::Release);
         self.parked_count(-1);
         durable.changed.notify_waiters();
         old.queue.reopen();
@@ -178,25 +230,29 @@ impl Core {
         );
         let ticket = durable.write_state(&session.entry);
         durable.written(ticket).await;
-        Attached {
+        Some(Attached {
             session,
             present: true,
             unacked,
             awaiting_pubrel,
-        }
+        })
     }
 
-    /// Parks a durable session whose connection ended: it keeps its subscriptions and
-    /// queue, loses its identity (the login's connection slot is freed), and expires
-    /// after its expiry interval. Called from `close_session`.
-    pub(crate) fn park(&self, entry: &Arc<SessionEntry>, durable: &Arc<Durable>) {
-        *entry.identity.write() = None;
-        let (expiry_s, generation) = {
+    /// Parks a durable session whose connection (attach `generation`) ended: it keeps
+    /// its subscriptions and queue, loses its identity (the login's connection slot is
+    /// freed), and expires after its expiry interval. Nothing happens when the session
+    /// ended or a newer connection holds it. Called from `close_session`.
+    fn park(&self, entry: &Arc<SessionEntry>, durable: &Arc<Durable>, generation: u64) {
+        let expiry_s = {
             let mut state = durable.state.lock();
+            if state.ended || state.generation != generation || durable.is_parked() {
+                return;
+            }
             state.detached_ms = Some(now_ms());
-            (state.expiry_s, state.generation)
+            durable.parked.store(true, Ordering::Release);
+            state.expiry_s
         };
-        durable.parked.store(true, Ordering::Release);
+        *entry.identity.write() = None;
         self.parked_count(1);
         entry.queue.release_publishers();
         durable.write_state(entry);
@@ -213,44 +269,64 @@ impl Core {
     }
 
     /// Removes the parked session `entry` after `after_ms` unless a connection attached
-    /// since (its generation changed) or the broker stops first.
+    /// since (its generation changed: the timer stops then) or the broker stops first.
     pub(crate) fn expire_after(&self, entry: Arc<SessionEntry>, generation: u64, after_ms: u64) {
         if tokio::runtime::Handle::try_current().is_err() {
             return;
         }
+        let Some(durable) = entry.durable.clone() else {
+            return;
+        };
         let core = self.clone();
         let shutdown = self.shutdown_token().clone();
         self.tasks().spawn(async move {
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(after_ms)) => {}
-                () = shutdown.cancelled() => return,
+            let sleep = tokio::time::sleep(Duration::from_millis(after_ms));
+            tokio::pin!(sleep);
+            loop {
+                let changed = durable.changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                {
+                    let state = durable.state.lock();
+                    if state.ended || state.generation != generation {
+                        return;
+                    }
+                }
+                tokio::select! {
+                    () = &mut sleep => break,
+                    () = shutdown.cancelled() => return,
+                    () = changed => {}
+                }
             }
-            let Some(durable) = entry.durable.clone() else {
-                return;
-            };
-            let expired = {
-                let state = durable.state.lock();
-                durable.is_parked() && !state.ended && state.generation == generation
-            };
+            let expired = core.end(&entry, &durable, |state, parked| {
+                parked && state.generation == generation
+            });
             if expired {
                 tracing::info!(client_id = %durable.client_id, "durable session expired");
-                core.discard(&entry, &durable);
             }
         });
     }
 
-    /// Ends a durable session for good: out of the router and the registry, its stored
-    /// state and messages removed; a delayed will waiting on it is sent.
-    pub(crate) fn discard(&self, entry: &Arc<SessionEntry>, durable: &Arc<Durable>) {
-        {
+    /// Ends a durable session for good when `condition(state, parked)` holds (checked
+    /// under its lock): out of the router and the registry, its stored state and
+    /// messages removed; a delayed will waiting on it is sent. `false` when it had ended
+    /// already or the condition did not hold.
+    pub(crate) fn end(
+        &self,
+        entry: &Arc<SessionEntry>,
+        durable: &Arc<Durable>,
+        condition: impl FnOnce(&DurableState, bool) -> bool,
+    ) -> bool {
+        let was_parked = {
             let mut state = durable.state.lock();
-            if state.ended {
-                return;
+            if state.ended || !condition(&state, durable.is_parked()) {
+                return false;
             }
             state.ended = true;
             state.unacked.clear();
-        }
-        if durable.parked.swap(false, Ordering::AcqRel) {
+            durable.parked.swap(false, Ordering::AcqRel)
+        };
+        if was_parked {
             self.parked_count(-1);
         }
         self.remove_entry(entry);
@@ -258,131 +334,30 @@ impl Core {
             client_id: durable.client_id.clone(),
         });
         durable.changed.notify_waiters();
+        true
     }
 
     /// What `close_session` does with a durable session whose guard (attach `generation`)
     /// dropped: nothing for a stale guard, park it while its expiry is above 0, otherwise
-    /// discard it.
+    /// end it.
     pub(crate) fn detach_durable(
         &self,
         entry: &Arc<SessionEntry>,
         durable: &Arc<Durable>,
         generation: u64,
     ) {
-        let (ended, current, expiry_s) = {
+        let (ended, expiry_s) = {
             let state = durable.state.lock();
-            (state.ended, state.generation, state.expiry_s)
+            (state.ended, state.expiry_s)
         };
         if ended {
-            // Discarded while this connection still ran: the registry may hold a new
-            // session under the client id, whose stored state must stay.
+            // Ended while this connection still ran: the registry may hold a new session
+            // under the client id, whose stored state must stay.
             self.remove_entry(entry);
-        } else if current != generation {
-            // A newer connection owns the session.
         } else if expiry_s == 0 {
-            self.discard(entry, durable);
+            self.end(entry, durable, |state, _| state.generation == generation);
         } else {
-            self.park(entry, durable);
+            self.park(entry, durable, generation);
         }
-    }
-}
-
-impl Session {
-    /// Hands back, as the connection ends, the messages sent but not acknowledged (with
-    /// their packet ids) and those taken from the queue but not sent yet, in the order to
-    /// resend them, and the QoS 2 packet ids awaiting the client's PUBREL; then ends this
-    /// attachment. A durable session keeps them for the next connection (stored first
-    /// when new or re-numbered); otherwise they are dropped.
-    pub fn park(self, unacked: Vec<DurableMessage>, awaiting_pubrel: Vec<u16>) {
-        if let Some(durable) = self.entry.durable.clone()
-            && durable.generation() == self.generation
-        {
-            let mut unacked = unacked;
-            for message in &mut unacked {
-                if message.seq == 0 {
-                    message.seq = durable.next_seq();
-                    durable.write_message(message);
-                } else if message.pkid.is_some() {
-                    durable.write_message(message);
-                }
-            }
-            let mut state = durable.state.lock();
-            state.unacked = unacked;
-            state.awaiting_pubrel = awaiting_pubrel;
-        }
-    }
-
-    /// Whether this session outlives its connection (MQTT session expiry above 0).
-    pub fn is_durable(&self) -> bool {
-        self.entry.durable.is_some()
-    }
-
-    /// The protocol acknowledged durable message `seq` (MQTT PUBACK, PUBCOMP, or a
-    /// message it could not send): it is removed from the store. Does nothing for 0 or a
-    /// session that is not durable.
-    pub fn acknowledged(&self, seq: u64) {
-        if let Some(durable) = &self.entry.durable {
-            durable.remove_message(seq);
-        }
-    }
-
-    /// Stores `message` again with its packet id and stage (a QoS 2 message sent, or its
-    /// PUBREC received), so that a restart resends it the same way; returns the ticket
-    /// [`Session::written`] waits on before the client is told (0: nothing to wait for).
-    pub fn rewrite(&self, message: &DurableMessage) -> u64 {
-        match &self.entry.durable {
-            Some(durable) if message.seq != 0 => durable.write_message(message),
-            _ => 0,
-        }
-    }
-
-    /// Waits until the session-log writes up to `ticket` are durable.
-    pub async fn written(&self, ticket: u64) {
-        if ticket != 0
-            && let Some(durable) = &self.entry.durable
-        {
-            durable.written(ticket).await;
-        }
-    }
-
-    /// Changes the session expiry interval, in seconds (MQTT 5 DISCONNECT): 0 ends the
-    /// session with its connection.
-    pub fn set_expiry(&self, expiry_s: u32) {
-        if let Some(durable) = &self.entry.durable {
-            durable.set_expiry(expiry_s);
-        }
-    }
-
-    /// The session expiry interval in seconds (0 for a session that is not durable).
-    pub fn expiry_s(&self) -> u32 {
-        self.entry.durable.as_ref().map_or(0, |d| d.expiry_s())
-    }
-
-    /// A handle on this durable session for a delayed will: it tells whether the session
-    /// was resumed or ended ([`Detached::changed`]). `None` when not durable.
-    pub fn detached(&self) -> Option<Detached> {
-        let durable = self.entry.durable.clone()?;
-        Some(Detached {
-            durable,
-            generation: self.generation,
-        })
-    }
-
-    /// This session's subscriptions with their granted QoS, by the key MQTT keeps them
-    /// under: the pattern (`/a/+`), or a shared subscription's whole filter
-    /// (`$share/g/a/+`) (a resumed session's, for the protocol's own bookkeeping).
-    pub fn mqtt_subscriptions(&self) -> Vec<(String, u8)> {
-        self.entry
-            .subscriptions
-            .lock()
-            .values()
-            .map(|s| {
-                let key = match &s.options.share {
-                    Some(_) => s.options.channel.clone().unwrap_or_default(),
-                    None => s.pattern.as_str().to_owned(),
-                };
-                (key, s.options.qos)
-            })
-            .collect()
     }
 }

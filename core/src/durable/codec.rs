@@ -260,6 +260,13 @@ pub(crate) struct State {
     pub(crate) detached_ms: Option<u64>,
     /// The subscriptions.
     pub(crate) subscriptions: Vec<StoredSubscription>,
+    /// The user whose session it is (secure broker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) owner: Option<String>,
+    /// QoS 2 packet ids received from the client whose PUBREL had not come when its
+    /// connection ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) awaiting_pubrel: Vec<u16>,
 }
 
 /// One subscription of a durable session.

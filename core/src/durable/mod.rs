@@ -19,6 +19,7 @@
 
 mod attach;
 mod codec;
+mod handle;
 mod restore;
 #[cfg(test)]
 mod tests;
@@ -29,7 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-pub use attach::{Attach, Attached};
+pub use attach::{Attach, AttachError, Attached};
 pub(crate) use codec::encode_body;
 
 use crate::event::Event;
@@ -87,13 +88,15 @@ pub(crate) struct Durable {
 }
 
 #[derive(Debug, Default)]
-struct DurableState {
+pub(crate) struct DurableState {
     /// Session expiry interval in seconds ([`NEVER`]: never; 0: ends with the connection).
     expiry_s: u32,
     /// Bumped by every attach: a stale connection's guard and an old expiry timer see it.
-    generation: u64,
+    pub(crate) generation: u64,
     /// Removed: the session ended (expired, discarded, replaced).
-    ended: bool,
+    pub(crate) ended: bool,
+    /// The user whose session it is (secure broker), once known.
+    owner: Option<String>,
     /// When the session was parked (ms since the epoch).
     detached_ms: Option<u64>,
     /// Handed back by the last connection: resent first on resume.
@@ -215,9 +218,14 @@ impl Durable {
         })
     }
 
+    /// Whether the session ended (its store entries are gone; writes for it are ignored).
+    pub(crate) fn ended(&self) -> bool {
+        self.state.lock().ended
+    }
+
     /// Submits the removal of message `seq` (acknowledged, dropped).
     pub(crate) fn remove_message(&self, seq: u64) {
-        if seq != 0 {
+        if seq != 0 && !self.ended() {
             self.store.submit_session_op(SessionOp::RemoveMessage {
                 client_id: self.client_id.clone(),
                 seq,
@@ -228,9 +236,14 @@ impl Durable {
     /// Submits the session's state: its expiry, whether it is parked, and `entry`'s
     /// subscriptions; returns the ticket.
     pub(crate) fn write_state(&self, entry: &SessionEntry) -> u64 {
-        let (expiry_s, detached_ms) = {
+        let (expiry_s, detached_ms, owner, awaiting_pubrel) = {
             let state = self.state.lock();
-            (state.expiry_s, state.detached_ms)
+            (
+                state.expiry_s,
+                state.detached_ms,
+                state.owner.clone(),
+                state.awaiting_pubrel.clone(),
+            )
         };
         let mut subscriptions: Vec<codec::StoredSubscription> = entry
             .subscriptions
@@ -251,6 +264,8 @@ impl Durable {
             expiry_s,
             detached_ms,
             subscriptions,
+            owner,
+            awaiting_pubrel,
         };
         self.store.submit_session_op(SessionOp::PutSession {
             client_id: self.client_id.clone(),

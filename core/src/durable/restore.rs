@@ -100,6 +100,8 @@ impl Core {
             let mut s = durable.state.lock();
             s.detached_ms = Some(detached);
             s.unacked = messages;
+            s.owner = state.owner.clone();
+            s.awaiting_pubrel = state.awaiting_pubrel.clone();
             s.generation
         };
         let entry = self.new_entry(

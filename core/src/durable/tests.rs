@@ -90,10 +90,12 @@ fn attach(core: &Core, client_id: &str, clean_start: bool, expiry_s: u32) -> Att
         client_id: client_id.into(),
         clean_start,
         expiry_s,
+        username: None,
     };
     core.attach(attach)
         .now_or_never()
         .expect("attach waits for nothing here")
+        .expect("attached")
 }
 
 fn subscribe(session: &Session, filter: &str, qos: u8) {
@@ -256,6 +258,8 @@ async fn stored_sessions_come_back_parked_with_sent_messages_first() {
         v: 1,
         expiry_s: super::NEVER,
         detached_ms: Some(1),
+        owner: None,
+        awaiting_pubrel: vec![9],
         subscriptions: vec![StoredSubscription {
             filter: "t/+".into(),
             share: None,
@@ -326,7 +330,7 @@ async fn stored_sessions_come_back_parked_with_sent_messages_first() {
         session,
         present,
         unacked,
-        ..
+        awaiting_pubrel,
     } = core
         .attach(Attach {
             protocol: "mqtt",
@@ -334,9 +338,12 @@ async fn stored_sessions_come_back_parked_with_sent_messages_first() {
             client_id: "c".into(),
             clean_start: false,
             expiry_s: 60,
+            username: None,
         })
-        .await;
+        .await
+        .unwrap();
     assert!(present);
+    assert_eq!(awaiting_pubrel, [9], "kept across the restart");
     let order: Vec<_> = unacked.iter().map(|m| (m.seq, m.pkid)).collect();
     assert_eq!(order, [(5, Some(9)), (4, None), (6, None)]);
     assert_eq!(queued(&session), ["d7"]);
@@ -362,4 +369,62 @@ fn drop_oldest_on_a_parked_session_removes_the_stored_message() {
     assert_eq!(core.stats().dropped, 1);
     let Attached { session, .. } = attach(&core, "c", false, 60);
     assert_eq!(queued(&session), ["d2", "d3"]);
+}
+
+/// [MQTT-3.1.2-5]: clean start 0 resumes whatever the new expiry; with expiry 0 the
+/// session then ends with this connection.
+#[test]
+fn clean_start_0_with_expiry_0_resumes_then_ends() {
+    let store = Arc::new(LogStore::default());
+    let core = core(&store, 10);
+    let Attached { session, .. } = attach(&core, "c", false, 60);
+    subscribe(&session, "t/#", 1);
+    drop(session);
+    publish(&core, "t/a", 1);
+    let Attached {
+        session, present, ..
+    } = attach(&core, "c", false, 0);
+    assert!(present, "resumed");
+    assert_eq!(queued(&session), ["d1"]);
+    store.take();
+    drop(session);
+    assert_eq!(store.take(), ["rm-session c"], "ended with the connection");
+    assert_eq!(core.router().len(), 0);
+}
+
+/// A secure broker's durable session belongs to its user: another user's connection
+/// with the client id is refused and the session is left as it was.
+#[test]
+fn another_user_cannot_take_a_durable_session() {
+    let store = Arc::new(LogStore::default());
+    let core = core(&store, 10);
+    let as_user = |user: &str, clean_start| Attach {
+        protocol: "mqtt",
+        peer: None,
+        client_id: "c".into(),
+        clean_start,
+        expiry_s: 60,
+        username: Some(user.into()),
+    };
+    let ann = core
+        .attach(as_user("ann", false))
+        .now_or_never()
+        .unwrap()
+        .unwrap();
+    subscribe(&ann.session, "t/#", 1);
+    drop(ann);
+    for clean_start in [false, true] {
+        let refused = core
+            .attach(as_user("bob", clean_start))
+            .now_or_never()
+            .unwrap();
+        assert!(matches!(refused, Err(super::AttachError::OtherUser { .. })));
+    }
+    assert_eq!(core.router().len(), 1, "ann's subscription is still there");
+    let again = core
+        .attach(as_user("ann", false))
+        .now_or_never()
+        .unwrap()
+        .unwrap();
+    assert!(again.present);
 }

@@ -299,7 +299,26 @@ impl Session {
             if verdict == OutboundVerdict::Continue {
                 return Some(message);
             }
+            // A durable message a layer dropped is done with: out of the store too.
+            if let Outbound::Durable(dropped) = &message {
+                self.acknowledged(dropped.seq);
+            }
         }
+    }
+
+    /// Resolves when the core asks this session to end, with the reason, without taking
+    /// a message from its queue (for a protocol that is not reading the queue for now,
+    /// e.g. while its in-flight window is full: a takeover or shutdown still reaches it).
+    /// Cancel-safe.
+    pub async fn closing(&self) -> CloseReason {
+        self.entry.queue.closing().await
+    }
+
+    /// Whether a message on `path` may reach this session now (see `visible`): for
+    /// messages handed to the protocol outside [`Session::recv`] (a resumed durable
+    /// session's resends).
+    pub fn may_receive(&self, path: &crate::Path) -> bool {
+        self.core.security().is_none() || self.visible()(path)
     }
 
     /// The next message of the queue, or the close the core asked for (which wins over

@@ -257,7 +257,10 @@ impl SessionQueue {
         };
         let mut displaced = 0;
         if delivery == Delivery::Dropped && policy == OverflowPolicy::DropOldest {
-            let hard = if parked { 1 } else { 2 };
+            // A stalled or parked queue takes nothing beyond its limits, so the oldest give
+            // way down to them; otherwise down to twice them.
+            let stalled = shared.stalled.load(Ordering::Relaxed);
+            let hard = if parked || stalled { 1 } else { 2 };
             while limits.exceeded(
                 items.len(),
                 shared.bytes.load(Ordering::Relaxed),
@@ -364,6 +367,24 @@ impl SessionQueue {
                 return Some(message);
             }
             // A push or a close between the checks above and this wait leaves a permit.
+            shared.ready.notified().await;
+        }
+    }
+
+    /// Resolves when the core asks the session to end, with the reason, taking no
+    /// message: for a connection that takes no messages for now (its in-flight window is
+    /// full) but must still see a takeover or a shutdown.
+    pub(crate) async fn closing(&self) -> CloseReason {
+        let shared = &self.shared;
+        loop {
+            if shared.kicked.load(Ordering::Acquire) {
+                return shared
+                    .reason
+                    .lock()
+                    .clone()
+                    .unwrap_or(CloseReason::Shutdown);
+            }
+            // A push wakes this too (and is left for `next`, which pops before waiting).
             shared.ready.notified().await;
         }
     }

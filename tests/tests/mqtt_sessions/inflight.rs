@@ -208,3 +208,45 @@ async fn qos2_pubrel_without_pubcomp_is_resent_and_the_publish_is_not() {
     );
     broker.broker.shutdown().await;
 }
+
+/// [MQTT-3.1.4-3, MQTT-4.4.0-1]: a client whose old connection is still open with a full
+/// in-flight window (a half-open socket) reconnects: the old connection is closed at once,
+/// the session resumes (present 1) and every message comes — the unacknowledged ones
+/// again with DUP 1, then those that waited.
+#[tokio::test]
+async fn a_takeover_with_a_full_window_resumes_the_session() {
+    let broker = start().await;
+    let mut publisher = Publisher::new(&broker, "flap-pub").await;
+    let (mut old, present) = raw_session::connect(broker.mqtt, 4, "flap", false, None).await;
+    assert!(!present);
+    raw_session::subscribe(&mut old, 4, 1, "flap/#", 1).await;
+    // 40 messages: 32 fill the 3.1.1 window unacknowledged, 8 wait behind them.
+    for i in 0..40 {
+        publisher
+            .send("flap/t", QoS::AtLeastOnce, format!("m{i}"))
+            .await;
+    }
+    for _ in 0..32 {
+        next_publish(&mut old, 4).await;
+    }
+    let started = std::time::Instant::now();
+    let (mut new, present) = raw_session::connect(broker.mqtt, 4, "flap", false, None).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "no takeover wait"
+    );
+    assert!(present, "resumed");
+    let mut got = Vec::new();
+    for _ in 0..40 {
+        let message = next_publish(&mut new, 4).await;
+        new.send(&ack(0x40, message.pkid)).await;
+        got.push((
+            String::from_utf8_lossy(&message.payload).into_owned(),
+            message.dup,
+        ));
+    }
+    let expected: Vec<_> = (0..40).map(|i| (format!("m{i}"), i < 32)).collect();
+    assert_eq!(got, expected);
+    drop(old);
+    broker.broker.shutdown().await;
+}

@@ -392,3 +392,51 @@ async fn a_wildcard_in_the_client_id_voids_the_templated_permission() {
     let (topic, payload) = ann.next_publish().await;
     assert_eq!((topic.as_str(), payload.as_str()), ("clients/ann-1/x", "2"));
 }
+
+/// A durable session belongs to its user: another user's CONNECT with its client id is
+/// refused (0x87), with clean start 0 or 1, so the session's queued messages are neither
+/// handed over nor discarded; its own user resumes it.
+#[tokio::test]
+async fn a_durable_session_is_refused_to_another_user() {
+    let broker = secure_broker().await;
+    let connect_as = |user: &str, clean_start: bool| {
+        let mut options = MqttOptions::new(
+            "ann-phone",
+            broker.mqtt.ip().to_string(),
+            broker.mqtt.port(),
+        );
+        options.set_keep_alive(Duration::from_secs(30));
+        options.set_credentials(user, password(user));
+        options.set_clean_start(clean_start);
+        options.set_session_expiry_interval(Some(600));
+        AsyncClient::new(options, 64)
+    };
+    let first_connack = |mut eventloop: rumqttc::v5::EventLoop| async move {
+        let first = tokio::time::timeout(WAIT, eventloop.poll())
+            .await
+            .expect("a CONNACK in time");
+        match first {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => Ok((ack.session_present, eventloop)),
+            Err(ConnectionError::ConnectionRefused(code)) => Err(code),
+            other => panic!("unexpected first event {other:?}"),
+        }
+    };
+    let (_ann, eventloop) = connect_as("ann", true);
+    let (present, eventloop) = first_connack(eventloop).await.expect("ann connects");
+    assert!(!present);
+    drop(eventloop);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for clean_start in [false, true] {
+        let (_dash, eventloop) = connect_as("dash", clean_start);
+        let refused = first_connack(eventloop).await.err();
+        assert_eq!(
+            refused,
+            Some(ConnectReturnCode::NotAuthorized),
+            "clean start {clean_start}"
+        );
+    }
+    let (_ann, eventloop) = connect_as("ann", false);
+    let (present, _eventloop) = first_connack(eventloop).await.expect("ann resumes");
+    assert!(present, "ann's session survived dash's attempts");
+    broker.broker.shutdown().await;
+}

@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use std::sync::Arc;
 
 use pathmq_core::Core;
-use pathmq_core::durable::{Attach, Attached};
+use pathmq_core::durable::{Attach, AttachError, Attached};
 use pathmq_core::security::{
     Credentials, Identity, LoginError, Security, SessionFacts, TokenError,
 };
@@ -35,7 +35,7 @@ enum First {
 /// client id (taking it over from an older connection, MQTT-3.1.4-2), sends the CONNACK
 /// and runs the connection. A refused CONNECT gets the CONNACK its version can express
 /// (MQTT-3.2.2-5: then the connection closes); shutdown during the handshake just closes.
-pub(crate) async fn serve<T: Transport>(
+pub(crate) async fn serve<T: Transport + 'static>(
     mut transport: T,
     core: Core,
     config: &MqttConfig,
@@ -109,6 +109,7 @@ pub(crate) async fn serve<T: Transport>(
         client_id: client_id.clone(),
         clean_start: connect.clean_start,
         expiry_s: session_expiry,
+        username: identity.as_ref().map(|i| i.username.clone()),
     };
     // Boxed: waiting for an old connection to let go is rare and its future large.
     let Attached {
@@ -116,10 +117,15 @@ pub(crate) async fn serve<T: Transport>(
         present,
         unacked,
         awaiting_pubrel,
-    } = Box::pin(core.attach(attach)).await;
-    if let Some(identity) = identity {
-        session.set_identity(identity);
-    }
+    } = match Box::pin(core.attach(attach)).await {
+        Ok(attached) => attached,
+        Err(error) => {
+            // On its own task: an await here would widen every connection's future.
+            core.tasks().spawn(refuse_attach(transport, version, error));
+            return;
+        }
+    };
+    let unacked = welcome(&session, identity, unacked);
     let subscriptions: HashMap<Box<str>, u8> = session
         .mqtt_subscriptions()
         .into_iter()
@@ -173,6 +179,10 @@ pub(crate) async fn serve<T: Transport>(
         inflight: Inflight::new(window),
         log_ticket: 0,
         max_session_expiry: config.max_session_expiry,
+        connect_session_expiry: match version {
+            Version::V5 => connect.session_expiry,
+            Version::V3 | Version::V4 => 0,
+        },
         problem_information: connect.request_problem_information,
         aliases: crate::alias::Aliases::new(
             connack.topic_alias_maximum,
@@ -195,6 +205,36 @@ pub(crate) async fn serve<T: Transport>(
     // Boxed: the task's own future then keeps only the (dead) handshake state, not a
     // second copy of the connection; an idle connection's memory is mostly this box.
     Box::pin(connection.run()).instrument(span).await;
+}
+
+/// Gives the attached `session` its `identity`, and keeps of what a resumed session
+/// kept (`unacked`) only what that user may read now (DESIGN.md §7; the rest is done
+/// with).
+fn welcome(
+    session: &pathmq_core::Session,
+    identity: Option<Arc<Identity>>,
+    mut unacked: Vec<pathmq_core::durable::DurableMessage>,
+) -> Vec<pathmq_core::durable::DurableMessage> {
+    if let Some(identity) = identity {
+        session.set_identity(identity);
+    }
+    unacked.retain(|message| {
+        let visible = session.may_receive(&message.event.path);
+        if !visible {
+            session.acknowledged(message.seq);
+        }
+        visible
+    });
+    unacked
+}
+
+/// Refuses a CONNECT whose client id holds another user's session: CONNACK not
+/// authorized (MQTT 5 `0x87`, 3.1.1 return code 5).
+async fn refuse_attach<T: Transport>(transport: T, version: Version, error: AttachError) {
+    let refusal = ProtocolError::NotAuthorized {
+        reason: error.to_string(),
+    };
+    refuse(transport, Some(version), &refusal).await;
 }
 
 /// Checks the CONNECT's user name and password on a secure broker (DESIGN.md §7: MQTT

@@ -87,7 +87,7 @@ impl<T: Transport> Connection<T> {
                 session_expiry,
             } => {
                 if let Some(expiry) = session_expiry {
-                    if expiry > 0 && !self.session.is_durable() {
+                    if expiry > 0 && self.connect_session_expiry == 0 {
                         return Err(ProtocolError::SessionExpiryAfterZero.into());
                     }
                     self.session.set_expiry(expiry.min(self.max_session_expiry));
@@ -187,11 +187,12 @@ impl<T: Transport> Connection<T> {
     /// UNSUBACK) whose other bytes (reason codes) are `codes`, or `None`: when it is
     /// empty, when the client asked for no problem information [MQTT-3.1.2-29], or when
     /// it would make the packet larger than the client accepts [MQTT-3.4.2-2,
-    /// MQTT-3.9.2-1] (fixed header, packet id and property lengths take at most 9 bytes).
+    /// MQTT-3.9.2-1] (fixed header, packet id, reason code and property lengths take at
+    /// most 12 bytes).
     fn problem<'w>(&self, why: &'w str, codes: usize) -> Option<&'w str> {
         let fits = self
             .client_max_packet_size
-            .is_none_or(|max| why.len() + codes + 9 <= max);
+            .is_none_or(|max| why.len() + codes + 12 <= max);
         (self.problem_information && !why.is_empty() && fits).then_some(why)
     }
 

@@ -102,6 +102,9 @@ struct Connection<T> {
     log_ticket: u64,
     /// The longest session expiry a DISCONNECT may set, in seconds.
     max_session_expiry: u32,
+    /// The Session Expiry Interval of the CONNECT (0 when absent), in seconds: a
+    /// DISCONNECT may not raise it from 0 [MQTT-3.14.2-2].
+    connect_session_expiry: u32,
     /// MQTT 5 topic aliases, both directions.
     aliases: crate::alias::Aliases,
     /// MQTT 5 Request Problem Information: reason strings on acknowledgements.
@@ -167,6 +170,11 @@ impl<T: Transport> Connection<T> {
                 () = &mut shutdown => Wake::Shutdown,
                 read = self.transport.read(&mut self.read_buf) => Wake::Read(read),
                 message = self.session.recv(), if pull => Wake::Outbound(message),
+                // Boxed, and made only while the window is full: a takeover or shutdown
+                // must get through then too.
+                reason = Box::pin(self.session.closing()), if !pull => {
+                    Wake::Outbound(Some(pathmq_core::Outbound::Close(reason)))
+                }
                 () = &mut idle, if keep_alive.is_some() => Wake::KeepAlive,
             };
             let step = match wake {
@@ -386,6 +394,12 @@ impl<T: Transport> Connection<T> {
             }
         };
         let writable = !matches!(ending, Ending::Closed(_));
+        // A durable QoS 2 message's packet id or stage goes to disk before the bytes that
+        // announce it (as in `flush`).
+        if writable && self.log_ticket != 0 {
+            let ticket = std::mem::take(&mut self.log_ticket);
+            Box::pin(self.session.written(ticket)).await;
+        }
         if let (Some(reason), Version::V5, true) = (reason, self.version, writable) {
             self.disconnect(reason, &ending);
         }
@@ -435,6 +449,7 @@ mod tests {
             inflight: Inflight::new(1),
             log_ticket: 0,
             max_session_expiry: 0,
+            connect_session_expiry: 0,
             aliases: crate::alias::Aliases::default(),
             problem_information: true,
             pending: VecDeque::new(),

@@ -277,8 +277,9 @@ impl<T: Transport> Connection<T> {
     /// restart resends it under the same id.
     fn send(&mut self, mut message: Pending, qos: u8) {
         let now = now_ms();
-        if message.properties().is_some_and(|p| p.expired(now)) {
-            // MQTT-3.3.2-5: an expired message is not delivered.
+        // MQTT-3.3.2-5: an expired message is not delivered — unless it was sent before
+        // (a resend must complete its flow, MQTT-4.4.0-1).
+        if message.sent_pkid().is_none() && message.properties().is_some_and(|p| p.expired(now)) {
             return self.done_with(message);
         }
         let mut dup = false;

@@ -201,8 +201,15 @@ pub(crate) fn encode(buf: &mut BytesMut, reply: &Reply<'_>) {
             reason,
             reason_string,
         } => {
-            // At most 1 KiB of reason: a DISCONNECT stays small.
-            let text = reason_string.map_or(&b""[..], |r| &r.as_bytes()[..r.len().min(1024)]);
+            // At most 1 KiB of reason, cut at a character boundary: a DISCONNECT stays
+            // small and its string UTF-8 [MQTT-1.5.4-1].
+            let text = reason_string.map_or(&b""[..], |r| {
+                let mut end = r.len().min(1024);
+                while !r.is_char_boundary(end) {
+                    end -= 1;
+                }
+                &r.as_bytes()[..end]
+            });
             let props = if text.is_empty() { 0 } else { 3 + text.len() };
             let remaining = 1 + varint_len(props) + props;
             buf.put_u8(0xE0);

@@ -84,6 +84,11 @@ pub(crate) fn published_consistency(
     options: &super::SetOptions,
 ) -> Result<pathmq_core::Consistency, ClientError> {
     use pathmq_core::Consistency;
+    if options.no_publish {
+        return Err(ClientError::InvalidArgument(
+            "`noPublish` publishes nothing, so no publication results would come".into(),
+        ));
+    }
     match options.consistency {
         Some(c @ (Consistency::Deferred | Consistency::Acknowledged)) => Ok(c),
         other => Err(ClientError::InvalidArgument(format!(
