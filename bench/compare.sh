@@ -176,6 +176,7 @@ SCENARIOS=(
     "fan-out 100 qos0|both|mqtt|fan-out --subscribers 100 --messages 20000 --qos 0;fan-out --subscribers 100 --messages 500 --qos 0"
     "fan-out 1000 qos0|both|mqtt|fan-out --subscribers 1000 --messages 2000 --qos 0;fan-out --subscribers 1000 --messages 100 --qos 0"
     "fan-out 100 qos1|both|mqtt|fan-out --subscribers 100 --messages 20000 --qos 1;fan-out --subscribers 100 --messages 500 --qos 1"
+    "fan-out 100 qos1 persistent|both|mqtt|fan-out --subscribers 100 --messages 20000 --qos 1 --persistent;fan-out --subscribers 100 --messages 500 --qos 1 --persistent"
     "latency 1000/s|both|mqtt|latency --rate 1000 --seconds 10;latency --rate 1000 --seconds 2"
     "connections 10000|both|fresh|connections --count 10000;connections --count 1000"
     "connections max|both|multi|19000 2;2000 2"

@@ -145,8 +145,8 @@ pub struct Event {
     native_data: OnceLock<Bytes>,
     native_frame: OnceLock<Box<[Bytes]>>,
     /// The shared part of this event's stored form for durable sessions
-    /// ([`crate::durable`]), encoded once for all of them.
-    stored_body: OnceLock<Bytes>,
+    /// ([`crate::durable`]), encoded once for all of them (boxed: rarely used).
+    stored_body: OnceLock<Box<Bytes>>,
 }
 
 impl Event {
@@ -255,9 +255,11 @@ impl Event {
 
     /// The event's stored form for durable sessions, encoded once ([`crate::durable`]).
     pub(crate) fn stored_body(&self) -> Bytes {
-        self.stored_body
-            .get_or_init(|| crate::durable::encode_body(self))
-            .clone()
+        // Boxed: most events never have a durable recipient; the slot stays one word.
+        Bytes::clone(
+            self.stored_body
+                .get_or_init(|| Box::new(crate::durable::encode_body(self))),
+        )
     }
 }
 

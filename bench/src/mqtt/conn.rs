@@ -35,11 +35,23 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// Connects to `addr` and completes the CONNECT/CONNACK handshake before `deadline`.
+    /// Connects to `addr` and completes the CONNECT/CONNACK handshake before `deadline`
+    /// (clean session).
     pub(crate) async fn open(
         addr: &str,
         client_id: &str,
         keep_alive: u16,
+        deadline: Instant,
+    ) -> anyhow::Result<Self> {
+        Self::open_session(addr, client_id, keep_alive, true, deadline).await
+    }
+
+    /// [`Conn::open`] with clean session `clean` (false: a persistent session).
+    pub(crate) async fn open_session(
+        addr: &str,
+        client_id: &str,
+        keep_alive: u16,
+        clean: bool,
         deadline: Instant,
     ) -> anyhow::Result<Self> {
         let stream = tokio::time::timeout_at(deadline, TcpStream::connect(addr))
@@ -53,7 +65,7 @@ impl Conn {
             read_chunk: READ_MIN,
             wbuf: BytesMut::with_capacity(256),
         };
-        packet::connect(&mut conn.wbuf, client_id, keep_alive);
+        packet::connect(&mut conn.wbuf, client_id, keep_alive, clean);
         let code = conn
             .until(deadline, |p| match p {
                 Packet::ConnAck { code } => Some(code),

@@ -20,12 +20,14 @@ pub(crate) async fn run(common: &Common, args: &FanOutArgs) -> anyhow::Result<Re
     let addr = super::broker_addr(common).await?;
     let setup = super::deadline(common);
     let topic = format!("{}/fanout", common.prefix);
+    let persistent = args.persistent;
 
     let subs: Vec<Conn> = stream::iter(0..args.subscribers)
         .map(|i| {
             let (addr, topic) = (&addr, &topic);
             async move {
-                let mut conn = Conn::open(addr, &super::client_id("s", i), 0, setup).await?;
+                let id = super::client_id("s", i);
+                let mut conn = Conn::open_session(addr, &id, 0, !persistent, setup).await?;
                 conn.subscribe(topic, args.qos, setup).await?;
                 anyhow::Ok(conn)
             }
@@ -82,8 +84,8 @@ pub(crate) async fn run(common: &Common, args: &FanOutArgs) -> anyhow::Result<Re
 
     let elapsed = merged.last.unwrap_or(start).duration_since(start);
     let params = format!(
-        "subscribers={} messages={} qos={} payload={} inflight={}",
-        args.subscribers, args.messages, args.qos, common.payload, args.inflight
+        "subscribers={} messages={} qos={} payload={} inflight={} persistent={}",
+        args.subscribers, args.messages, args.qos, common.payload, args.inflight, args.persistent
     );
     let mut report = Report::new("fan-out", params, "deliveries/s", merged.received, elapsed);
     report.latency_us = merged.latency();

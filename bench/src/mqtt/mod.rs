@@ -69,6 +69,10 @@ pub(crate) struct FanOutArgs {
     /// Unacknowledged QoS 1/2 publishes.
     #[arg(long, default_value_t = 1_000)]
     pub(crate) inflight: usize,
+    /// Subscribers keep their sessions (clean session 0): a broker with durable sessions
+    /// stores every QoS 1/2 delivery until it is acknowledged.
+    #[arg(long)]
+    pub(crate) persistent: bool,
 }
 
 /// `latency` options.

@@ -142,13 +142,14 @@ fn put_str(buf: &mut BytesMut, s: &[u8]) {
     buf.put_slice(s);
 }
 
-/// CONNECT, MQTT 3.1.1, clean session, with `keep_alive` seconds (0: off).
-pub(crate) fn connect(buf: &mut BytesMut, client_id: &str, keep_alive: u16) {
+/// CONNECT, MQTT 3.1.1, with `keep_alive` seconds (0: off); `clean`: clean session 1 (0
+/// asks the broker to keep the session: a persistent subscriber).
+pub(crate) fn connect(buf: &mut BytesMut, client_id: &str, keep_alive: u16, clean: bool) {
     buf.put_u8(0x10);
     put_len(buf, 10 + 2 + client_id.len());
     put_str(buf, b"MQTT");
     buf.put_u8(4); // protocol level 3.1.1
-    buf.put_u8(0x02); // clean session
+    buf.put_u8(if clean { 0x02 } else { 0x00 }); // clean session flag
     buf.put_u16(keep_alive);
     put_str(buf, client_id.as_bytes());
 }
@@ -222,7 +223,7 @@ mod tests {
     #[test]
     fn connect_is_a_clean_3_1_1_session() {
         let mut buf = BytesMut::new();
-        connect(&mut buf, "bench-1", 0);
+        connect(&mut buf, "bench-1", 0, true);
         let v4::Packet::Connect(c) = read(&buf) else {
             panic!("not a CONNECT")
         };

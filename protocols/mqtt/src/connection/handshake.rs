@@ -171,7 +171,7 @@ pub(crate) async fn serve<T: Transport + 'static>(
         read_buf: buf,
         write_buf: BytesMut::new(),
         max_packet_size: config.max_packet_size,
-        client_max_packet_size: connect.max_packet_size.map(|m| m as usize),
+        client_max_packet_size: connect.max_packet_size,
         receive_maximum: config.receive_maximum.max(1),
         keep_alive,
         deadline: None,

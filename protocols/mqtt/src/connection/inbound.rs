@@ -192,7 +192,7 @@ impl<T: Transport> Connection<T> {
     fn problem<'w>(&self, why: &'w str, codes: usize) -> Option<&'w str> {
         let fits = self
             .client_max_packet_size
-            .is_none_or(|max| why.len() + codes + 12 <= max);
+            .is_none_or(|max| why.len() + codes + 12 <= max as usize);
         (self.problem_information && !why.is_empty() && fits).then_some(why)
     }
 
@@ -320,7 +320,10 @@ impl<T: Transport> Connection<T> {
                 }
             };
             for record in records {
-                self.deliver(Pending::Record(record, subscribe.subscription_id), qos);
+                self.deliver(
+                    Pending::Record(Box::new(record), subscribe.subscription_id),
+                    qos,
+                );
                 if self.write_buf.len() >= FLUSH_AT {
                     self.flush().await?;
                 }

@@ -85,7 +85,7 @@ struct Connection<T> {
     /// The largest packet accepted from the client (remaining length), in bytes.
     max_packet_size: usize,
     /// MQTT 5: the client's Maximum Packet Size, in bytes.
-    client_max_packet_size: Option<usize>,
+    client_max_packet_size: Option<u32>,
     /// The announced Receive Maximum (bound on `awaiting_pubrel` for MQTT 5).
     receive_maximum: u16,
     /// The keep alive, in seconds; 0: off.
@@ -271,7 +271,7 @@ impl<T: Transport> Connection<T> {
         };
         let fits = self
             .client_max_packet_size
-            .is_none_or(|max| why.len().min(1024) + 8 <= max);
+            .is_none_or(|max| why.len().min(1024) + 8 <= max as usize);
         self.reply(&Reply::Disconnect {
             reason,
             reason_string: fits.then_some(why.as_str()),

@@ -42,8 +42,8 @@ pub(super) enum Pending {
         shared_via: Option<Arc<Subscription>>,
     },
     /// A stored record sent because of a SUBSCRIBE (retain 1), with that subscription's
-    /// identifier.
-    Record(Record, Option<u32>),
+    /// identifier. Boxed: a record is large, and in-flight slots hold a `Pending`.
+    Record(Box<Record>, Option<u32>),
     /// A QoS 1/2 message of a durable session: acknowledged to the core once the client
     /// acknowledges it, resent with its packet id (and DUP) when it has one.
     Durable(DurableMessage),
@@ -101,30 +101,33 @@ impl Pending {
                 subscription_ids,
                 shared_via,
             },
-            Pending::Record(record, subscription_id) => DurableMessage {
-                seq: 0,
-                event: Arc::new(
-                    Event::new(
-                        EventKind::Set,
-                        record.path,
-                        record.payload,
-                        record.created,
-                        record.modified,
-                        None,
-                        None,
-                        Consistency::Transactional,
-                        None,
-                        qos,
-                    )
-                    .with_properties(record.properties),
-                ),
-                qos,
-                retain: true,
-                pkid: None,
-                released: false,
-                subscription_ids: subscription_id.into_iter().collect(),
-                shared_via: None,
-            },
+            Pending::Record(record, subscription_id) => {
+                let record = *record;
+                DurableMessage {
+                    seq: 0,
+                    event: Arc::new(
+                        Event::new(
+                            EventKind::Set,
+                            record.path,
+                            record.payload,
+                            record.created,
+                            record.modified,
+                            None,
+                            None,
+                            Consistency::Transactional,
+                            None,
+                            qos,
+                        )
+                        .with_properties(record.properties),
+                    ),
+                    qos,
+                    retain: true,
+                    pkid: None,
+                    released: false,
+                    subscription_ids: subscription_id.into_iter().collect(),
+                    shared_via: None,
+                }
+            }
         };
         if let Some((pkid, stage)) = sent {
             message.pkid = Some(pkid);
@@ -276,7 +279,11 @@ impl<T: Transport> Connection<T> {
     /// packet id before the PUBLISH is written (the next flush waits for it), so a
     /// restart resends it under the same id.
     fn send(&mut self, mut message: Pending, qos: u8) {
-        let now = now_ms();
+        // The clock is read only for a message with an expiry.
+        let now = match message.properties().and_then(|p| p.expires_at_ms) {
+            Some(_) => now_ms(),
+            None => 0,
+        };
         // MQTT-3.3.2-5: an expired message is not delivered — unless it was sent before
         // (a resend must complete its flow, MQTT-4.4.0-1).
         if message.sent_pkid().is_none() && message.properties().is_some_and(|p| p.expired(now)) {
@@ -358,7 +365,7 @@ impl<T: Transport> Connection<T> {
             self.version,
             &mut self.write_buf,
             &publish,
-            self.client_max_packet_size,
+            self.client_max_packet_size.map(|max| max as usize),
         );
         match encoded {
             Ok(()) if qos > 0 => {
