@@ -377,6 +377,11 @@ impl SessionQueue {
     pub(crate) async fn closing(&self) -> CloseReason {
         let shared = &self.shared;
         loop {
+            // `space`, not `ready`: pushes must not wake a connection that takes nothing
+            // for now. `close` signals it; while nobody pops, nothing else does.
+            let notified = shared.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             if shared.kicked.load(Ordering::Acquire) {
                 return shared
                     .reason
@@ -384,8 +389,7 @@ impl SessionQueue {
                     .clone()
                     .unwrap_or(CloseReason::Shutdown);
             }
-            // A push wakes this too (and is left for `next`, which pops before waiting).
-            shared.ready.notified().await;
+            notified.await;
         }
     }
 
@@ -466,8 +470,10 @@ impl SessionQueue {
     pub(crate) fn close(&self, reason: CloseReason) {
         self.shared.reason.lock().get_or_insert(reason);
         self.shared.kicked.store(true, Ordering::Release);
-        // Wakes the receiver, or leaves it a permit if it is not waiting yet.
+        // Wakes the receiver, or leaves it a permit if it is not waiting yet; and one
+        // waiting in `closing` (publishers waiting for room just look again).
         self.shared.ready.notify_one();
+        self.shared.space.notify_waiters();
     }
 
     /// How many messages were dropped because the queue was full.

@@ -28,7 +28,8 @@ impl<T: Transport> Connection<T> {
             Packet::Publish(publish) => self.on_publish(publish).await,
             Packet::PubAck { pkid } => {
                 match self.inflight.on_puback(pkid) {
-                    Some(message) => self.acknowledged(message),
+                    Some(Some(message)) => self.acknowledged(*message),
+                    Some(None) => {}
                     None => tracing::debug!(pkid, "PUBACK for a packet id not in flight; ignored"),
                 }
                 self.drain_pending();
@@ -39,7 +40,8 @@ impl<T: Transport> Connection<T> {
                     (PubRecAction::SendPubRel, _) => {
                         // A durable message is stored as released first (the flush waits),
                         // so that a restart resends the PUBREL, not the message.
-                        if let Some(Pending::Durable(message)) = self.inflight.get_mut(pkid)
+                        if let Some(Some(kept)) = self.inflight.get_mut(pkid)
+                            && let Pending::Durable(message) = &mut **kept
                             && !message.released
                         {
                             message.released = true;
@@ -49,8 +51,8 @@ impl<T: Transport> Connection<T> {
                         self.reply(&Reply::PubRel { pkid });
                     }
                     (PubRecAction::Done, message) => {
-                        if let Some(message) = message {
-                            self.done_with(message);
+                        if let Some(Some(message)) = message {
+                            self.done_with(*message);
                         }
                         self.drain_pending();
                     }
@@ -70,7 +72,8 @@ impl<T: Transport> Connection<T> {
             }
             Packet::PubComp { pkid } => {
                 match self.inflight.on_pubcomp(pkid) {
-                    Some(message) => self.acknowledged(message),
+                    Some(Some(message)) => self.acknowledged(*message),
+                    Some(None) => {}
                     None => tracing::debug!(pkid, "PUBCOMP for a packet id not in flight; ignored"),
                 }
                 self.drain_pending();

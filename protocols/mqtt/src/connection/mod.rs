@@ -31,7 +31,7 @@ use crate::packet::{Reply, Version, Will};
 use crate::transport::Transport;
 
 pub(crate) use handshake::serve;
-use outbound::Pending;
+use outbound::{Kept, Pending};
 
 /// When the write buffer holds this many bytes, it is written before more is added.
 const FLUSH_AT: usize = 64 * 1024;
@@ -95,8 +95,9 @@ struct Connection<T> {
     deadline: Option<Instant>,
     /// This connection's subscriptions: pattern text (`/a/+`) → granted QoS.
     subscriptions: HashMap<Box<str>, u8>,
-    /// Outbound QoS 1/2 messages awaiting acknowledgement.
-    inflight: Inflight<Pending>,
+    /// Outbound QoS 1/2 messages awaiting acknowledgement, with the message itself where
+    /// it is still needed ([`Kept`]).
+    inflight: Inflight<Kept>,
     /// A session-log write (a durable QoS 2 message's packet id or stage) that must be
     /// durable before the write buffer goes out; 0: none.
     log_ticket: u64,
@@ -322,15 +323,14 @@ impl<T: Transport> Connection<T> {
             };
             qos == 1 && core.redeliver_shared(event.clone(), via)
         };
-        for (pkid, stage, message) in self.inflight.drain() {
+        for (pkid, stage, kept) in self.inflight.drain() {
             let qos = match stage {
                 crate::inflight::Awaiting::Ack => 1,
                 _ => 2,
             };
-            if handed(&message, qos) {
-                self.done_with(message);
-            } else {
-                self.inflight.put(pkid, stage, message);
+            match kept {
+                Some(message) if handed(&message, qos) => self.done_with(*message),
+                kept => self.inflight.put(pkid, stage, kept),
             }
         }
         let pending = std::mem::take(&mut self.pending);
@@ -351,12 +351,12 @@ impl<T: Transport> Connection<T> {
             .inflight
             .drain()
             .into_iter()
-            .filter_map(|(pkid, stage, message)| {
+            .filter_map(|(pkid, stage, kept)| {
                 let qos = match stage {
                     crate::inflight::Awaiting::Ack => 1,
                     _ => 2,
                 };
-                message.into_durable(qos, Some((pkid, stage)))
+                kept?.into_durable(qos, Some((pkid, stage)))
             })
             .collect();
         unacked.extend(

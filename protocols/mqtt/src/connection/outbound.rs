@@ -28,6 +28,13 @@ const OUTBOUND_BATCH: usize = 256;
 /// The content type MQTT 5 subscribers get with JSON payloads (DESIGN.md §4).
 const JSON: &str = "application/json";
 
+/// What an in-flight slot keeps of its message: the message itself (boxed) when it is
+/// still needed after the PUBLISH went out — a durable session hands it back, a shared
+/// subscription's may go to another member, a consistency ACKNOWLEDGED writer counts its
+/// acknowledgement — and nothing otherwise, so a busy window of an ordinary session
+/// keeps a few bytes per message, not the event.
+pub(super) type Kept = Option<Box<Pending>>;
+
 /// An application message for the client.
 #[derive(Debug)]
 pub(super) enum Pending {
@@ -65,6 +72,18 @@ impl Pending {
             Pending::Event { event, .. } => Some(event),
             Pending::Durable(message) => Some(&message.event),
             Pending::Record(..) => None,
+        }
+    }
+
+    /// Whether the message is needed after its PUBLISH went out, whatever the session
+    /// ([`Kept`]).
+    fn needed_after_sending(&self) -> bool {
+        match self {
+            Pending::Event {
+                event, shared_via, ..
+            } => shared_via.is_some() || event.consistency == Consistency::Acknowledged,
+            Pending::Durable(_) => true,
+            Pending::Record(..) => false,
         }
     }
 
@@ -216,10 +235,8 @@ impl<T: Transport> Connection<T> {
         for message in unacked {
             match message.pkid {
                 Some(pkid) if message.released && message.qos == 2 => {
-                    if self
-                        .inflight
-                        .resume(pkid, Awaiting::Completion, Pending::Durable(message))
-                    {
+                    let kept = Some(Box::new(Pending::Durable(message)));
+                    if self.inflight.resume(pkid, Awaiting::Completion, kept) {
                         self.reply(&Reply::PubRel { pkid });
                     }
                 }
@@ -373,7 +390,9 @@ impl<T: Transport> Connection<T> {
                     1 => Awaiting::Ack,
                     _ => Awaiting::Receipt,
                 };
-                self.inflight.put(pkid, stage, message);
+                let kept = (self.session.is_durable() || message.needed_after_sending())
+                    .then(|| Box::new(message));
+                self.inflight.put(pkid, stage, kept);
             }
             Ok(()) => self.done_with(message),
             Err(TooLarge { size }) => {
