@@ -329,6 +329,42 @@ enum MatchesRepr {
     Many(Box<[Arc<Subscription>]>),
 }
 
+/// How an event goes to an MQTT session, from the subscriptions of it that matched
+/// ([`Matches::mqtt_delivery`]).
+#[derive(Debug)]
+pub struct MqttDelivery {
+    /// min(publish QoS, the highest granted QoS), at most 2.
+    pub qos: u8,
+    /// The retain flag: the event stored a record and a subscription asked for Retain As
+    /// Published.
+    pub retain: bool,
+    /// The Subscription Identifiers of the matching subscriptions.
+    pub subscription_ids: Box<[u32]>,
+    /// The shared subscription it came through, when only shared ones matched.
+    pub shared_via: Option<Arc<Subscription>>,
+}
+
+impl Matches {
+    /// How `event` goes to the session these subscriptions belong to (MQTT 5 §3.3.1.3,
+    /// §3.3.4, §4.8.2).
+    pub fn mqtt_delivery(&self, event: &Event) -> MqttDelivery {
+        let granted = self.iter().map(|s| s.options.qos).max().unwrap_or(0);
+        MqttDelivery {
+            qos: event.qos.min(granted).min(2),
+            retain: event.retained && self.iter().any(|s| s.options.retain_as_published),
+            subscription_ids: self
+                .iter()
+                .filter_map(|s| s.options.subscription_id)
+                .collect(),
+            shared_via: self
+                .iter()
+                .all(|s| s.options.share.is_some())
+                .then(|| self.first().cloned())
+                .flatten(),
+        }
+    }
+}
+
 impl Deref for Matches {
     type Target = [Arc<Subscription>];
 

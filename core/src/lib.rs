@@ -38,7 +38,9 @@ pub mod transport;
 
 pub use acks::Publication;
 pub use error::Error;
-pub use event::{CloseReason, Event, EventFilter, EventKind, Matches, MessageProperties, Outbound};
+pub use event::{
+    CloseReason, Event, EventFilter, EventKind, Matches, MessageProperties, MqttDelivery, Outbound,
+};
 pub use layer::{InboundVerdict, Layer, OutboundVerdict};
 pub use path::{MAX_PATH_LEN, Path, PathError};
 pub use pattern::{Glob, Pattern, Segment};

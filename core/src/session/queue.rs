@@ -187,22 +187,12 @@ impl SessionQueue {
         else {
             return self.deliver(message, policy);
         };
-        let granted = subscriptions
-            .iter()
-            .map(|s| s.options.qos)
-            .max()
-            .unwrap_or(0);
-        let qos = event.qos.min(granted).min(2);
-        let retain = event.retained && subscriptions.iter().any(|s| s.options.retain_as_published);
-        let subscription_ids = subscriptions
-            .iter()
-            .filter_map(|s| s.options.subscription_id)
-            .collect();
-        let shared_via = subscriptions
-            .iter()
-            .all(|s| s.options.share.is_some())
-            .then(|| subscriptions.first().cloned())
-            .flatten();
+        let crate::event::MqttDelivery {
+            qos,
+            retain,
+            subscription_ids,
+            shared_via,
+        } = subscriptions.mqtt_delivery(event);
         if qos == 0 {
             if durable.is_parked() {
                 return Delivery::Closed;

@@ -189,23 +189,12 @@ impl<T: Transport> Connection<T> {
             } => {
                 // One PUBLISH per event for this session, at the highest QoS any of its
                 // matching subscriptions was granted, capped by the publish QoS.
-                let granted = subscriptions
-                    .iter()
-                    .map(|s| s.options.qos)
-                    .max()
-                    .unwrap_or(0);
-                let qos = event.qos.min(granted).min(2);
-                let retain =
-                    event.retained && subscriptions.iter().any(|s| s.options.retain_as_published);
-                let subscription_ids = subscriptions
-                    .iter()
-                    .filter_map(|s| s.options.subscription_id)
-                    .collect();
-                let shared_via = subscriptions
-                    .iter()
-                    .all(|s| s.options.share.is_some())
-                    .then(|| subscriptions.first().cloned())
-                    .flatten();
+                let pathmq_core::MqttDelivery {
+                    qos,
+                    retain,
+                    subscription_ids,
+                    shared_via,
+                } = subscriptions.mqtt_delivery(&event);
                 let pending = Pending::Event {
                     event,
                     retain,
