@@ -274,7 +274,8 @@ pub trait Store: Send + Sync + 'static {
     /// Every stored session with its messages, ordered by client id (start-up).
     ///
     /// # Errors
-    /// [`StoreError`]; nothing is changed.
+    /// [`StoreError::Engine`] when the store cannot be read, [`StoreError::Closed`] after
+    /// `close`; nothing is changed.
     async fn load_sessions(&self) -> Result<Vec<StoredSession>, StoreError> {
         Ok(Vec::new())
     }

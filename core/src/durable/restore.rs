@@ -22,7 +22,9 @@ impl Core {
     /// an unreadable one (logged). Returns how many sessions were restored.
     ///
     /// # Errors
-    /// [`StoreError`] from reading the store; nothing was restored.
+    /// [`StoreError`] from reading the store (nothing was restored), or from waiting for
+    /// the state writes of the restored sessions (they are restored in memory; the
+    /// broker should not start on a store that cannot write).
     pub async fn restore_sessions(&self) -> Result<usize, StoreError> {
         if !self.store().keeps_sessions() {
             return Ok(0);
