@@ -5,8 +5,8 @@
 //! neither stored nor routed, and templated permissions voided by a wildcard in the user's
 //! data or in the client id.
 //!
-//! Python paho-mqtt is not driven here: CI (`.ci/run`) installs no pip packages.
-//! That passwords never reach the logs is checked on the real binary, in
+//! Python paho-mqtt (Debian `python3-paho-mqtt`) is driven in
+//! `tests/tests/mqtt5_features/clients.rs`, not here. That passwords never reach the logs is checked on the real binary, in
 //! `tests/cli/logs.rs`.
 
 mod support;
