@@ -527,6 +527,10 @@ impl Config {
             }
         };
         positive("limits.max_connections", self.limits.max_connections as u64)?;
+        positive(
+            "mqtt.max_queued_messages",
+            self.mqtt.max_queued_messages as u64,
+        )?;
         if self.security.secure
             && self
                 .security

@@ -65,6 +65,23 @@ struct Cli {
     /// [default: 10].
     #[arg(long, env = "PATHMQ_MQTT_SYS_INTERVAL_S")]
     mqtt_sys_interval_s: Option<u64>,
+    /// The longest MQTT keep alive a client may use, in seconds; 0: no maximum
+    /// [default: 65535].
+    #[arg(long, env = "PATHMQ_MQTT_MAX_KEEPALIVE_S")]
+    mqtt_max_keepalive_s: Option<u16>,
+    /// The longest MQTT session expiry, in seconds; 0: no durable sessions
+    /// [default: 4294967295, never].
+    #[arg(long, env = "PATHMQ_MQTT_MAX_SESSION_EXPIRY_S")]
+    mqtt_max_session_expiry_s: Option<u32>,
+    /// QoS 1/2 messages kept per disconnected MQTT session [default: 1000].
+    #[arg(long, env = "PATHMQ_MQTT_MAX_QUEUED_MESSAGES")]
+    mqtt_max_queued_messages: Option<usize>,
+    /// Their payload bytes; 0: no limit [default: 0].
+    #[arg(long, env = "PATHMQ_MQTT_MAX_QUEUED_BYTES")]
+    mqtt_max_queued_bytes: Option<usize>,
+    /// MQTT 5 topic aliases a client may set per connection; 0: none [default: 10].
+    #[arg(long, env = "PATHMQ_MQTT_TOPIC_ALIAS_MAXIMUM")]
+    mqtt_topic_alias_maximum: Option<u16>,
     /// Storage engine: redb (durable) or memory [default: redb].
     #[arg(long, env = "PATHMQ_STORAGE_ENGINE", value_parser = ["redb", "memory"], global = true)]
     storage_engine: Option<String>,
@@ -132,6 +149,20 @@ impl Cli {
         }
         set(&mut c.mqtt.max_packet_size, self.mqtt_max_packet_size);
         set(&mut c.mqtt.sys_interval_s, self.mqtt_sys_interval_s);
+        set(&mut c.mqtt.max_keepalive_s, self.mqtt_max_keepalive_s);
+        set(
+            &mut c.mqtt.max_session_expiry_s,
+            self.mqtt_max_session_expiry_s,
+        );
+        set(
+            &mut c.mqtt.max_queued_messages,
+            self.mqtt_max_queued_messages,
+        );
+        set(&mut c.mqtt.max_queued_bytes, self.mqtt_max_queued_bytes);
+        set(
+            &mut c.mqtt.topic_alias_maximum,
+            self.mqtt_topic_alias_maximum,
+        );
         set(&mut c.storage.path, self.storage_path);
         set(&mut c.limits.max_connections, self.max_connections);
         set(
