@@ -4,26 +4,13 @@
 mod common;
 
 use anyhow::Result;
-use common::Client;
 use serde_json::{Value, json};
-
-async fn pair() -> Result<(common::Broker, Client, Client, String)> {
-    let broker = common::start().await?;
-    let mut listener = Client::ws(&broker, "/primus").await?;
-    let mut writer = Client::ws(&broker, "/primus").await?;
-    listener.handshake().await?;
-    let writer_session = writer.handshake().await?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    Ok((broker, listener, writer, writer_session))
-}
 
 /// `publishResults: true` with consistency TRANSACTIONAL (the default) adds the results
 /// to the answer's `_meta` (wire doc §4); without it they are not there.
 #[tokio::test]
 async fn publish_results_come_in_the_answer_on_request() -> Result<()> {
-    let (_broker, mut listener, mut writer, _) = pair().await?;
+    let (_broker, mut listener, mut writer, _) = common::pair().await?;
     listener.on("/ALL@/pr/*", Value::Null).await?;
     let id = writer
         .send(
@@ -51,7 +38,7 @@ async fn publish_results_come_in_the_answer_on_request() -> Result<()> {
 /// its remove events.
 #[tokio::test]
 async fn a_deferred_remove_reports_its_publication() -> Result<()> {
-    let (_broker, mut listener, mut writer, writer_session) = pair().await?;
+    let (_broker, mut listener, mut writer, writer_session) = common::pair().await?;
     listener.on("/ALL@/rm/*", Value::Null).await?;
     writer
         .send("set", Some("/rm/a"), json!({"v": 1}), Value::Null)
@@ -81,7 +68,7 @@ async fn a_deferred_remove_reports_its_publication() -> Result<()> {
 /// the remove event.
 #[tokio::test]
 async fn an_acknowledged_remove_waits_for_the_recipients() -> Result<()> {
-    let (_broker, mut listener, mut writer, writer_session) = pair().await?;
+    let (_broker, mut listener, mut writer, writer_session) = common::pair().await?;
     listener.on("/ALL@/ack/*", Value::Null).await?;
     let id = writer
         .send(

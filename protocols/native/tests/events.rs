@@ -9,21 +9,9 @@ use anyhow::Result;
 use common::Client;
 use serde_json::{Value, json};
 
-async fn pair() -> Result<(common::Broker, Client, Client, String)> {
-    let broker = common::start().await?;
-    let mut listener = Client::ws(&broker, "/primus").await?;
-    let mut writer = Client::ws(&broker, "/primus").await?;
-    listener.handshake().await?;
-    let writer_session = writer.handshake().await?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    Ok((broker, listener, writer, writer_session))
-}
-
 #[tokio::test]
 async fn set_and_remove_events_carry_the_documented_meta() -> Result<()> {
-    let (_broker, mut listener, mut writer, writer_session) = pair().await?;
+    let (_broker, mut listener, mut writer, writer_session) = common::pair().await?;
     let id = listener
         .on("/ALL@/e/*", json!({"event_type": "all", "count": 0}))
         .await?;
@@ -85,7 +73,7 @@ async fn a_writer_subscribed_to_its_own_path_gets_its_own_event() -> Result<()> 
 
 #[tokio::test]
 async fn star_matches_exactly_one_segment() -> Result<()> {
-    let (_broker, mut listener, mut writer, _) = pair().await?;
+    let (_broker, mut listener, mut writer, _) = common::pair().await?;
     listener.on("/ALL@/s/*", Value::Null).await?;
     writer.set("/s/a/b", json!({"deep": true})).await?;
     writer.set("/s", json!({"parent": true})).await?;
@@ -97,7 +85,7 @@ async fn star_matches_exactly_one_segment() -> Result<()> {
 
 #[tokio::test]
 async fn double_star_matches_descendants_up_to_depth() -> Result<()> {
-    let (_broker, mut listener, mut writer, _) = pair().await?;
+    let (_broker, mut listener, mut writer, _) = common::pair().await?;
     listener.on("/ALL@/d/**", json!({"depth": 2})).await?;
     writer.set("/d/a/b/c", json!({"too": "deep"})).await?;
     writer.set("/d", json!({"parent": true})).await?;
@@ -112,7 +100,7 @@ async fn double_star_matches_descendants_up_to_depth() -> Result<()> {
 
 #[tokio::test]
 async fn event_type_filters_by_channel_prefix() -> Result<()> {
-    let (_broker, mut listener, mut writer, _) = pair().await?;
+    let (_broker, mut listener, mut writer, _) = common::pair().await?;
     listener.on("/SET@/f", json!({"event_type": "set"})).await?;
     listener
         .on("/REMOVE@/g", json!({"event_type": "remove"}))
@@ -135,7 +123,7 @@ async fn event_type_filters_by_channel_prefix() -> Result<()> {
 
 #[tokio::test]
 async fn all_star_receives_everything() -> Result<()> {
-    let (_broker, mut listener, mut writer, _) = pair().await?;
+    let (_broker, mut listener, mut writer, _) = common::pair().await?;
     listener.on("/ALL@*", Value::Null).await?;
     writer.set("/any/where/at/all", json!({})).await?;
     let event = listener.event().await?;
@@ -147,7 +135,7 @@ async fn all_star_receives_everything() -> Result<()> {
 /// Guards: one frame per distinct channel, however many subscriptions share it.
 #[tokio::test]
 async fn one_frame_per_distinct_channel() -> Result<()> {
-    let (_broker, mut listener, mut writer, _) = pair().await?;
+    let (_broker, mut listener, mut writer, _) = common::pair().await?;
     listener.on("/ALL@/k/*", Value::Null).await?;
     listener
         .on("/ALL@/k/*", json!({"meta": {"other": 1}}))
@@ -175,7 +163,7 @@ async fn one_frame_per_distinct_channel() -> Result<()> {
 
 #[tokio::test]
 async fn off_by_reference_by_channel_and_all() -> Result<()> {
-    let (_broker, mut listener, mut writer, _) = pair().await?;
+    let (_broker, mut listener, mut writer, _) = common::pair().await?;
     let a = listener.on("/ALL@/o/a", Value::Null).await?;
     listener.on("/ALL@/o/b", Value::Null).await?;
     listener
@@ -221,7 +209,7 @@ async fn off_by_reference_by_channel_and_all() -> Result<()> {
 
 #[tokio::test]
 async fn initial_callback_answers_the_stored_records() -> Result<()> {
-    let (_broker, mut listener, mut writer, _) = pair().await?;
+    let (_broker, mut listener, mut writer, _) = common::pair().await?;
     writer.set("/i/1", json!({"n": 1})).await?;
     writer.set("/i/2", json!(2)).await?;
     writer.set("/i/2/deep", json!({"n": 3})).await?;
@@ -256,7 +244,7 @@ async fn initial_callback_answers_the_stored_records() -> Result<()> {
 
 #[tokio::test]
 async fn publish_without_storing_is_delivered() -> Result<()> {
-    let (_broker, mut listener, mut writer, _) = pair().await?;
+    let (_broker, mut listener, mut writer, _) = common::pair().await?;
     listener.on("/ALL@/p/*", Value::Null).await?;
     writer
         .ok(
@@ -278,7 +266,7 @@ async fn publish_without_storing_is_delivered() -> Result<()> {
 /// results `{successful, failed, skipped, queued}`.
 #[tokio::test]
 async fn deferred_consistency_reports_the_publication_results() -> Result<()> {
-    let (_broker, mut listener, mut writer, writer_session) = pair().await?;
+    let (_broker, mut listener, mut writer, writer_session) = common::pair().await?;
     listener.on("/ALL@/q", Value::Null).await?;
     let id = writer
         .send("set", Some("/q"), json!({}), json!({"consistency": 1}))
@@ -304,7 +292,7 @@ async fn deferred_consistency_reports_the_publication_results() -> Result<()> {
 /// count.
 #[tokio::test]
 async fn acknowledged_consistency_waits_for_every_recipient() -> Result<()> {
-    let (broker, mut listener, mut writer, writer_session) = pair().await?;
+    let (broker, mut listener, mut writer, writer_session) = common::pair().await?;
     let mut stranger = Client::ws(&broker, "/primus").await?;
     stranger.handshake().await?;
     listener.on("/ALL@/q", Value::Null).await?;

@@ -321,3 +321,17 @@ fn response_id(frame: &Value) -> Option<u64> {
     let is_response = meta["type"] == "response";
     is_response.then(|| meta["eventId"].as_u64()).flatten()
 }
+
+/// A broker with two handshaken WebSocket clients: a listener and a writer, and the
+/// writer's session id (events name it as their origin).
+pub(crate) async fn pair() -> Result<(Broker, Client, Client, String)> {
+    let broker = start().await?;
+    let mut listener = Client::ws(&broker, "/primus").await?;
+    let mut writer = Client::ws(&broker, "/primus").await?;
+    listener.handshake().await?;
+    let writer_session = writer.handshake().await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Ok((broker, listener, writer, writer_session))
+}
