@@ -571,26 +571,9 @@ impl Core {
                     .await
             }
             Request::On { pattern, options } => {
-                let sub = Arc::new(Subscription {
-                    id: self.inner.router.next_id(),
-                    session: session.id(),
-                    pattern,
-                    options,
-                    queue: session.entry.queue.clone(),
-                });
-                {
-                    let mut subs = session.entry.subscriptions.lock();
-                    let limit = self.inner.config.max_subscriptions;
-                    if subs.len() >= limit {
-                        return Err(Error::BadRequest(format!(
-                            "this session already holds {limit} subscriptions, the limit"
-                        )));
-                    }
-                    subs.insert(sub.id, sub.clone());
-                }
-                self.inner.router.insert(sub.clone());
+                let id = self.add_subscription(&session.entry, pattern, options)?;
                 self.subscriptions_changed(session).await;
-                Ok(Response::Subscribed(sub.id))
+                Ok(Response::Subscribed(id))
             }
             Request::Off(off) => {
                 let removed: Vec<Arc<Subscription>> = {
@@ -624,6 +607,38 @@ impl Core {
 }
 
 impl Core {
+    /// Adds a subscription of `entry`'s session: in its own list and in the router.
+    ///
+    /// # Errors
+    /// [`Error::BadRequest`] when the session already holds
+    /// [`CoreConfig::max_subscriptions`]; nothing is added.
+    pub(crate) fn add_subscription(
+        &self,
+        entry: &SessionEntry,
+        pattern: crate::pattern::Pattern,
+        options: crate::request::OnOptions,
+    ) -> Result<crate::router::SubscriptionId, Error> {
+        let sub = Arc::new(Subscription {
+            id: self.inner.router.next_id(),
+            session: entry.info.id,
+            pattern,
+            options,
+            queue: entry.queue.clone(),
+        });
+        {
+            let mut subs = entry.subscriptions.lock();
+            let limit = self.inner.config.max_subscriptions;
+            if subs.len() >= limit {
+                return Err(Error::BadRequest(format!(
+                    "this session already holds {limit} subscriptions, the limit"
+                )));
+            }
+            subs.insert(sub.id, sub.clone());
+        }
+        self.inner.router.insert(sub.clone());
+        Ok(sub.id)
+    }
+
     /// A durable session's subscriptions changed: its state is written, and the SUBACK /
     /// UNSUBACK waits until it is durable.
     async fn subscriptions_changed(&self, session: &Session) {

@@ -76,6 +76,7 @@ impl Core {
             _ => None,
         };
         let event_id = options.event_id;
+        let consistency = options.consistency;
         let meta = options.meta;
         let merge_input = options.merge.then(|| payload.clone());
         if options.increment.is_some() && (options.no_store || options.merge) {
@@ -201,20 +202,14 @@ impl Core {
             }
             record
         };
-        if let Some(id) = awaited {
-            let origin_queue = session.entry.queue.clone();
-            self.await_acks(
-                id,
-                event_id,
-                fanned.results,
-                fanned.recipients,
-                origin_queue,
-            );
+        let results = fanned.results;
+        if published {
+            self.report(session, consistency, event_id, awaited, fanned);
         }
         Ok(Response::Set {
             record,
             published,
-            results: fanned.results,
+            results,
         })
     }
 
@@ -241,10 +236,9 @@ impl Core {
         };
         let core = self.clone();
         let origin = session.id();
-        let publication = event_id.map(|id| format!("{origin}-{id}"));
-        let awaited = publication
-            .clone()
-            .filter(|_| consistency == Consistency::Acknowledged);
+        let awaited = event_id
+            .filter(|_| consistency == Consistency::Acknowledged)
+            .map(|id| format!("{origin}-{id}"));
         if let Some(id) = &awaited {
             self.inner.acks.register(id);
         }
@@ -310,8 +304,25 @@ impl Core {
         };
         let fanned = std::mem::take(&mut *shared.lock());
         self.wait_for_session_log(fanned.ticket).await;
+        self.report(session, consistency, event_id, awaited, fanned);
+        Ok(Response::Removed(removed.len() as u64))
+    }
+
+    /// Tells the writer (`session`) how its publication went, as its consistency asks
+    /// (DESIGN.md §6): ACKNOWLEDGED (`awaited`, the registered publication id) once every
+    /// recipient acknowledged, DEFERRED at once; other levels not at all (TRANSACTIONAL
+    /// answers with the results). The writer's protocol writes the `Outbound::Published`
+    /// after its answer.
+    fn report(
+        &self,
+        session: &Session,
+        consistency: Consistency,
+        event_id: Option<u64>,
+        awaited: Option<String>,
+        fanned: Fanned,
+    ) {
         let origin_queue = session.entry.queue.clone();
-        match (awaited, consistency, publication) {
+        match (awaited, consistency, event_id) {
             (Some(id), _, _) => {
                 self.await_acks(
                     id,
@@ -321,7 +332,8 @@ impl Core {
                     origin_queue,
                 );
             }
-            (None, Consistency::Deferred, Some(id)) => {
+            (None, Consistency::Deferred, Some(request)) => {
+                let id = format!("{}-{request}", session.id());
                 let publication = crate::acks::Publication::deferred(id, event_id, fanned.results);
                 origin_queue.deliver(
                     Outbound::Published(Arc::new(publication)),
@@ -330,7 +342,6 @@ impl Core {
             }
             _ => {}
         }
-        Ok(Response::Removed(removed.len() as u64))
     }
 
     /// Removes the records under `target` that satisfy `criteria` (all, for `None`), never

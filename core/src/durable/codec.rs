@@ -46,7 +46,7 @@ pub(crate) fn encode_body(event: &Event) -> Bytes {
         _ => Vec::new(),
     };
     let properties = match &event.properties {
-        Some(p) => serde_json::to_vec(&StoredProperties::from(&**p)).unwrap_or_default(),
+        Some(p) => p.to_stored(),
         None => Vec::new(),
     };
     let path = event.path.as_str().as_bytes();
@@ -141,9 +141,9 @@ pub(crate) fn decode_message(seq: u64, bytes: &[u8]) -> Result<DurableMessage, S
     let properties: Option<Arc<MessageProperties>> = match properties.is_empty() {
         true => None,
         false => {
-            let stored: StoredProperties = serde_json::from_slice(properties)
+            let stored = MessageProperties::from_stored(properties)
                 .map_err(|e| format!("message {seq}: properties: {e}"))?;
-            Some(Arc::new(stored.into()))
+            Some(Arc::new(stored))
         }
     };
     let retained = body.get(at).ok_or_else(short)? & 1 != 0;

@@ -9,7 +9,6 @@ use crate::pattern::Pattern;
 use crate::payload::now_ms;
 use crate::pipeline::Core;
 use crate::request::OnOptions;
-use crate::router::Subscription;
 use crate::session_log::{SessionOp, StoredSession};
 use crate::store::StoreError;
 
@@ -120,29 +119,21 @@ impl Core {
                     continue;
                 }
             };
-            let subscription = Arc::new(Subscription {
-                id: self.router().next_id(),
-                session: entry.info.id,
-                pattern,
-                options: OnOptions {
-                    qos: sub.qos.min(2),
-                    no_local: sub.no_local,
-                    retain_as_published: sub.retain_as_published,
-                    subscription_id: sub.subscription_id,
-                    channel: sub
-                        .share
-                        .as_ref()
-                        .map(|group| format!("$share/{group}/{}", sub.filter)),
-                    share: sub.share.as_deref().map(Arc::from),
-                    ..OnOptions::default()
-                },
-                queue: entry.queue.clone(),
-            });
-            entry
-                .subscriptions
-                .lock()
-                .insert(subscription.id, subscription.clone());
-            self.router().insert(subscription);
+            let options = OnOptions {
+                qos: sub.qos.min(2),
+                no_local: sub.no_local,
+                retain_as_published: sub.retain_as_published,
+                subscription_id: sub.subscription_id,
+                channel: sub
+                    .share
+                    .as_ref()
+                    .map(|group| format!("$share/{group}/{}", sub.filter)),
+                share: sub.share.as_deref().map(Arc::from),
+                ..OnOptions::default()
+            };
+            if let Err(error) = self.add_subscription(&entry, pattern, options) {
+                tracing::warn!(client_id = %client_id, filter = %sub.filter, %error, "stored subscription dropped");
+            }
         }
         self.register_parked(entry.clone());
         let ticket = durable.write_state(&entry);

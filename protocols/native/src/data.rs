@@ -195,9 +195,8 @@ pub(crate) async fn set(
         };
         frames.push(reply.record_item(&data, &record, &item, published));
     }
-    if published && consistency == Consistency::Deferred {
-        frames.push(reply.publication_ack(&results));
-    }
+    // DEFERRED and ACKNOWLEDGED results come from the core (`Outbound::Published`), written
+    // after this answer by the connection.
     Ok(frames)
 }
 

@@ -192,20 +192,6 @@ impl Reply<'_> {
         out.extend_from_slice(END);
         Bytes::from(out)
     }
-
-    /// A `publication-ack` frame reporting that publication results cannot be given
-    /// (wire doc §6), so a client's `onPublished` gets a clear error instead of a timeout.
-    /// The `publication-ack` of consistency DEFERRED, right after the answer: `{id,
-    /// action:'publication-ack', result:{successful, failed, skipped, queued}, status:'ok',
-    /// _meta:{type:'ack', eventId}, protocol}` (wire doc §6, publication results).
-    pub(crate) fn publication_ack(&self, results: &PublishResult) -> Bytes {
-        let id = match self.event_id {
-            Some(Value::String(s)) => format!("{}-{s}", self.session),
-            Some(other) => format!("{}-{other}", self.session),
-            None => format!("{}-", self.session),
-        };
-        publication_ack_frame(&id, self.event_id.cloned(), results, None, None)
-    }
 }
 
 /// Publication results as the reference gives them: `{successful, failed, skipped,

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use pathmq_core::{
-    Consistency, Core, Event as CoreEvent, EventKind, Glob, Increment, Off, Outbound, Path,
-    Pattern, Payload, Query, Request, Response, Session, SessionId, SubscriptionId,
+    Core, Event as CoreEvent, EventKind, Glob, Increment, Off, Outbound, Path, Pattern, Payload,
+    Query, Request, Response, Session, SessionId, SubscriptionId,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -187,14 +187,14 @@ fn query(action: &'static str, options: &GetOptions) -> Result<Option<Query>, Cl
 }
 
 impl LocalClient {
-    /// A `set` with request id `event_id`: the item, and where its event went.
+    /// A `set` with request id `event_id`.
     async fn store<T: Serialize + Send>(
         &self,
         path: &str,
         data: T,
         options: SetOptions,
         event_id: u64,
-    ) -> Result<(Item, pathmq_core::PublishResult), ClientError> {
+    ) -> Result<Item, ClientError> {
         let mut path = Path::parse(path).map_err(|e| bad_path("set", e))?;
         if options.sibling {
             path = path
@@ -256,9 +256,7 @@ impl LocalClient {
         };
         match self.request("set", request).await? {
             Response::Set {
-                record,
-                published,
-                results,
+                record, published, ..
             } => {
                 let mut item = Item::from_record(&record, published);
                 // As the broker answers an increment: the gauge, `{gauge, value}`.
@@ -268,7 +266,7 @@ impl LocalClient {
                         .as_json()
                         .unwrap_or_default();
                 }
-                Ok((item, results))
+                Ok(item)
             }
             other => Err(unexpected("set", &other)),
         }
@@ -284,9 +282,7 @@ impl DataApi for LocalClient {
         options: SetOptions,
     ) -> Result<Item, ClientError> {
         let event_id = self.event_id();
-        self.store(path, data, options, event_id)
-            .await
-            .map(|(item, _)| item)
+        self.store(path, data, options, event_id).await
     }
 
     async fn set_published<T: Serialize + Send>(
@@ -295,18 +291,12 @@ impl DataApi for LocalClient {
         data: T,
         options: SetOptions,
     ) -> Result<(Item, Published), ClientError> {
-        let consistency = published_consistency(&options)?;
+        published_consistency(&options)?;
         let event_id = self.event_id();
         // Registered first: the core may report before `store` returns.
         let published = self.inner.publications.expect(event_id);
         match self.store(path, data, options, event_id).await {
-            Ok((item, results)) => {
-                if consistency == Consistency::Deferred {
-                    let results = PublicationResults::from_counts(&results, None);
-                    self.inner.publications.resolve(event_id, results);
-                }
-                Ok((item, published))
-            }
+            Ok(item) => Ok((item, published)),
             Err(error) => {
                 self.inner.publications.forget(event_id);
                 Err(error)

@@ -52,27 +52,15 @@ impl PublicationResults {
 
     /// The results the core reports for an in-process client.
     pub(crate) fn from_core(publication: &pathmq_core::Publication) -> Self {
-        Self::from_counts(&publication.results, publication.acknowledged)
-            .with_error(publication.error.clone())
-    }
-
-    pub(crate) fn from_counts(
-        results: &pathmq_core::PublishResult,
-        acknowledged: Option<u64>,
-    ) -> Self {
+        let results = &publication.results;
         Self {
             successful: results.successful,
             failed: results.failed,
             skipped: results.skipped,
             queued: results.successful,
-            acknowledged,
-            error: None,
+            acknowledged: publication.acknowledged,
+            error: publication.error.clone(),
         }
-    }
-
-    fn with_error(mut self, error: Option<String>) -> Self {
-        self.error = error;
-        self
     }
 }
 
