@@ -269,14 +269,8 @@ impl Session {
                 None => self.next_queued().await?,
             };
             match &message {
-                Outbound::Event { event, .. }
-                    if self.core.security().is_some() && !self.visible()(&event.path) =>
-                {
-                    continue;
-                }
-                Outbound::Durable(durable)
-                    if self.core.security().is_some() && !self.visible()(&durable.event.path) =>
-                {
+                Outbound::Event { event, .. } if !self.may_receive(&event.path) => continue,
+                Outbound::Durable(durable) if !self.may_receive(&durable.event.path) => {
                     self.acknowledged(durable.seq);
                     continue;
                 }
