@@ -41,7 +41,7 @@ pub use error::Error;
 pub use event::{
     CloseReason, Event, EventFilter, EventKind, Matches, MessageProperties, MqttDelivery, Outbound,
 };
-pub use layer::{InboundVerdict, Layer, OutboundVerdict};
+pub use layer::{InboundVerdict, Layer, LayerContext, OutboundVerdict};
 pub use path::{MAX_PATH_LEN, Path, PathError};
 pub use pattern::{Glob, Pattern, Segment};
 pub use payload::{Format, Payload, Record, now_ms};

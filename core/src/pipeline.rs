@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::Error;
 use crate::event::{CloseReason, Outbound};
-use crate::layer::{InboundVerdict, Layer, OutboundVerdict};
+use crate::layer::{InboundVerdict, Layer, LayerContext, OutboundVerdict};
 use crate::path::Path;
 use crate::pattern::Glob;
 use crate::request::{Off, Request, Response};
@@ -295,6 +295,8 @@ impl Core {
             dropped: c.dropped.load(Ordering::Relaxed),
             bytes_received: c.bytes_received.sum(),
             bytes_sent: c.bytes_sent.sum(),
+            rejected: c.rejected.load(Ordering::Relaxed),
+            rate_limited: c.rate_limited.load(Ordering::Relaxed),
             uptime_secs: self.inner.started.elapsed().as_secs(),
         }
     }
@@ -386,6 +388,9 @@ impl Core {
     /// A session guard (attach `generation`) dropped: a durable session is parked (or left
     /// to a newer connection), any other ends.
     pub(crate) fn close_session(&self, entry: &Arc<SessionEntry>, generation: u64) {
+        for layer in &self.inner.layers {
+            layer.session_ended(&entry.info);
+        }
         match &entry.durable {
             Some(durable) => self.detach_durable(entry, durable, generation),
             None => self.remove_entry(entry),
@@ -424,11 +429,12 @@ impl Core {
 
     pub(crate) async fn outbound(
         &self,
-        info: &SessionInfo,
+        entry: &SessionEntry,
         message: &mut Outbound,
     ) -> OutboundVerdict {
+        let cx = LayerContext::new(&entry.info, entry.identity.read().clone());
         for layer in &self.inner.layers {
-            if layer.outbound(info, message).await == OutboundVerdict::Drop {
+            if layer.outbound(&cx, message).await == OutboundVerdict::Drop {
                 return OutboundVerdict::Drop;
             }
         }
@@ -483,11 +489,17 @@ impl Core {
         session: &Session,
         mut request: Request,
     ) -> Result<Response, Error> {
-        for layer in &self.inner.layers {
-            match layer.inbound(&session.entry.info, &mut request).await {
-                InboundVerdict::Continue => {}
-                InboundVerdict::Respond(response) => return Ok(response),
-                InboundVerdict::Reject(error) => return Err(error),
+        if self.has_layers() {
+            let cx = LayerContext::new(&session.entry.info, session.identity());
+            for layer in &self.inner.layers {
+                match layer.inbound(&cx, &mut request).await {
+                    InboundVerdict::Continue => {}
+                    InboundVerdict::Respond(response) => return Ok(response),
+                    InboundVerdict::Reject(error) => {
+                        self.inner.counters.rejected(&error);
+                        return Err(error);
+                    }
+                }
             }
         }
         refuse_reserved(&request)?;

@@ -23,6 +23,20 @@ pub(crate) struct Counters {
     pub(crate) bytes_received: Striped,
     /// Bytes written to network connections (every listener), counted per write.
     pub(crate) bytes_sent: Striped,
+    /// Requests an inbound layer rejected.
+    pub(crate) rejected: AtomicU64,
+    /// Of those, the ones over a rate limit (429).
+    pub(crate) rate_limited: AtomicU64,
+}
+
+impl Counters {
+    /// Counts a request an inbound layer rejected with `error`.
+    pub(crate) fn rejected(&self, error: &crate::Error) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        if error.code() == 429 {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// How many stripes a [`Striped`] counter has.
@@ -87,6 +101,10 @@ pub struct Stats {
     pub bytes_received: u64,
     /// Bytes written to network connections since start, on every listener.
     pub bytes_sent: u64,
+    /// Requests an inbound layer (middleware) rejected since start.
+    pub rejected: u64,
+    /// Requests rejected for a rate limit (429) since start, included in `rejected`.
+    pub rate_limited: u64,
     /// Seconds since the core started.
     pub uptime_secs: u64,
 }
@@ -95,7 +113,7 @@ impl Stats {
     /// The snapshot in the Prometheus text exposition format (version 0.0.4): one gauge or
     /// counter per field, prefixed `pathmq_`.
     pub fn to_prometheus(&self) -> String {
-        let metrics: [(&str, &str, &str, u64); 12] = [
+        let metrics: [(&str, &str, &str, u64); 14] = [
             ("sessions", "gauge", "Live sessions.", self.sessions as u64),
             (
                 "sessions_parked",
@@ -158,6 +176,18 @@ impl Stats {
                 self.bytes_sent,
             ),
             (
+                "rejected_total",
+                "counter",
+                "Requests an inbound layer (middleware) rejected since start.",
+                self.rejected,
+            ),
+            (
+                "rate_limited_total",
+                "counter",
+                "Requests rejected for a rate limit since start (included in rejected_total).",
+                self.rate_limited,
+            ),
+            (
                 "uptime_seconds",
                 "gauge",
                 "Seconds since the broker started.",
@@ -193,6 +223,8 @@ mod tests {
             dropped: 6,
             bytes_received: 10,
             bytes_sent: 11,
+            rejected: 13,
+            rate_limited: 14,
             uptime_secs: 12,
         };
         let text = stats.to_prometheus();
@@ -208,7 +240,7 @@ mod tests {
             text.contains("# TYPE pathmq_sent_bytes_total counter\npathmq_sent_bytes_total 11\n"),
             "{text}"
         );
-        assert_eq!(text.lines().count(), 36);
+        assert_eq!(text.lines().count(), 42);
     }
 
     /// The striped counter adds up what every thread added.

@@ -3,7 +3,7 @@
 mod support;
 
 use pathmq::core::{
-    Error, InboundVerdict, Layer, Outbound, OutboundVerdict, Payload, Request, SessionInfo,
+    Error, InboundVerdict, Layer, LayerContext, Outbound, OutboundVerdict, Payload, Request,
     async_trait,
 };
 use serde_json::json;
@@ -19,7 +19,7 @@ impl Layer for TestLayer {
         "test"
     }
 
-    async fn inbound(&self, _session: &SessionInfo, request: &mut Request) -> InboundVerdict {
+    async fn inbound(&self, _cx: &LayerContext<'_>, request: &mut Request) -> InboundVerdict {
         if let Request::Set { path, payload, .. } = request {
             if path.as_str().starts_with("/forbidden/") {
                 return InboundVerdict::Reject(Error::Forbidden(format!("no writes under {path}")));
@@ -31,7 +31,7 @@ impl Layer for TestLayer {
         InboundVerdict::Continue
     }
 
-    async fn outbound(&self, _session: &SessionInfo, message: &mut Outbound) -> OutboundVerdict {
+    async fn outbound(&self, _cx: &LayerContext<'_>, message: &mut Outbound) -> OutboundVerdict {
         match message {
             Outbound::Event { event, .. } if event.path.as_str().starts_with("/secret/") => {
                 OutboundVerdict::Drop

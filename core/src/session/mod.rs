@@ -286,7 +286,7 @@ impl Session {
             let Some(message) = kept.message.as_mut() else {
                 continue;
             };
-            let verdict = self.core.outbound(&self.entry.info, message).await;
+            let verdict = self.core.outbound(&self.entry, message).await;
             let Some(message) = kept.message.take() else {
                 continue;
             };

@@ -145,6 +145,15 @@ pub enum ProtocolError {
         /// Why.
         reason: String,
     },
+    /// An MQTT 5 client went over a rate limit (a layer rejected its request with
+    /// `Error::RateLimited`, e.g. the `rate-limit` plugin): DISCONNECT `0x96` message rate
+    /// too high (MQTT 5 §3.14.2.1). A 3.1.1 client stays connected; its PUBLISH is
+    /// dropped.
+    #[error("message rate too high: {reason} [MQTT 5 §3.14.2.1]")]
+    MessageRateTooHigh {
+        /// Why (the limit that was exceeded).
+        reason: String,
+    },
     /// The login could not be checked (the store, a token secret or an auth provider
     /// failed): MQTT 5 §3.2.2.2 reason 0x88 server unavailable; 3.1.1 return code 3.
     #[error("server unavailable: {reason} [MQTT 5 §3.2.2.2]")]
@@ -263,6 +272,7 @@ impl ProtocolError {
             Self::Banned { .. } => 0x8A,
             Self::ServerUnavailable { .. } => 0x88,
             Self::QuotaExceeded { .. } => 0x97,
+            Self::MessageRateTooHigh { .. } => 0x96,
             Self::BadAuthenticationMethod { .. } => 0x8C,
             Self::KeepAliveTimeout { .. } => 0x8D,
             Self::InvalidTopic { .. } | Self::InvalidWillTopic { .. } => 0x90,

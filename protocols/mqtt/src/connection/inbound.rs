@@ -105,8 +105,9 @@ impl<T: Transport> Connection<T> {
     /// repeated key keeps its last value). QoS 1 is acknowledged (PUBACK) and QoS 2 received
     /// (PUBREC) once the request completed, i.e. the record is stored and the event is in
     /// every recipient's queue (DESIGN.md §6). A refused request gets an MQTT 5 failure
-    /// reason; a 3.1.1 client, which has none, gets a normal acknowledgement and the message
-    /// is dropped (logged at debug).
+    /// reason, except a rate limit, which ends an MQTT 5 connection with DISCONNECT `0x96`;
+    /// a 3.1.1 client, which has neither, gets a normal acknowledgement and the message is
+    /// dropped (logged at debug, counted by the core when a layer refused it).
     async fn on_publish(&mut self, publish: Publish) -> Result<(), Ending> {
         let Publish {
             topic,
@@ -173,6 +174,10 @@ impl<T: Transport> Connection<T> {
         };
         let (reason, why) = match self.session.request(request).await {
             Ok(_) => (0, String::new()),
+            Err(error) if error.code() == 429 && self.version == Version::V5 => {
+                let reason = error.to_string();
+                return Err(ProtocolError::MessageRateTooHigh { reason }.into());
+            }
             Err(error) => {
                 tracing::debug!(%error, %topic, qos, "PUBLISH refused");
                 let reason = match self.version {

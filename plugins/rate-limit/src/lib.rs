@@ -1,0 +1,1 @@
+//! pathmq middleware: token-bucket rate limits per session, per user and per action.
