@@ -46,7 +46,7 @@ pub use path::{MAX_PATH_LEN, Path, PathError};
 pub use pattern::{Glob, Pattern, Segment};
 pub use payload::{Format, Payload, Record, now_ms};
 pub use pipeline::{Core, CoreBuilder, CoreConfig};
-pub use protocol::{BoxIo, HttpResource, Io, Protocol, WebSocket};
+pub use protocol::{BoxIo, HttpResource, Io, Peer, Protocol, WebSocket};
 pub use publish::PublishResult;
 pub use query::{Criteria, Query, QueryError};
 pub use request::{

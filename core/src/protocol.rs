@@ -1,7 +1,8 @@
 //! The `Protocol` trait (DESIGN.md §8): how a wire protocol plugs into the broker.
 //!
 //! A protocol is handed connections by a transport ([`crate::transport`]): a byte stream
-//! (TCP, later TLS) or an upgraded WebSocket. It runs the connection to its end: it opens a
+//! (TCP or TLS) or an upgraded WebSocket (over HTTP or HTTPS), with the [`Peer`]: its
+//! address and, on TLS, what the handshake told about the client. It runs the connection to its end: it opens a
 //! [`crate::Session`], turns frames into [`crate::Request`]s, and turns responses and
 //! [`crate::Outbound`] messages into frames. The transport has already spawned the
 //! connection's task; the protocol does its own handshake under a timeout.
@@ -11,12 +12,50 @@
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::pipeline::Core;
+use crate::transport::TlsPeer;
+
+/// Who is at the other end of a connection a transport hands a protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Peer {
+    /// The client's address.
+    pub addr: SocketAddr,
+    /// What the TLS handshake told about the client, on a TLS listener (its certificate's
+    /// CN, the username to use for it); `None` on a plain one.
+    pub tls: Option<Arc<TlsPeer>>,
+}
+
+impl Peer {
+    /// A peer at `addr` on a plain (not TLS) connection.
+    pub fn new(addr: SocketAddr) -> Self {
+        Self { addr, tls: None }
+    }
+
+    /// The same peer, with what its TLS handshake told.
+    pub fn with_tls(mut self, tls: TlsPeer) -> Self {
+        self.tls = Some(Arc::new(tls));
+        self
+    }
+
+    /// The username the transport vouches for: a verified client certificate's CN on a
+    /// listener that uses it as the username (`use_identity_as_username`).
+    pub fn certificate_username(&self) -> Option<&str> {
+        self.tls.as_deref().and_then(|tls| tls.username.as_deref())
+    }
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.addr.fmt(f)
+    }
+}
 
 /// A byte stream a protocol can serve: a TCP stream, a TLS stream, an upgraded HTTP
 /// connection.
@@ -89,14 +128,14 @@ pub trait Protocol: Send + Sync + 'static {
 
     /// Serves one byte-stream connection until it ends. Must watch
     /// [`Core::shutdown_token`] and tell the client before closing on shutdown.
-    async fn serve_io(&self, core: Core, io: BoxIo, peer: SocketAddr) {
+    async fn serve_io(&self, core: Core, io: BoxIo, peer: Peer) {
         let _ = (core, io);
         tracing::warn!(%peer, protocol = self.name(), "protocol does not serve byte streams; closing");
     }
 
     /// Serves one WebSocket connection until it ends. Must watch
     /// [`Core::shutdown_token`] and tell the client before closing on shutdown.
-    async fn serve_websocket(&self, core: Core, ws: WebSocket, peer: SocketAddr) {
+    async fn serve_websocket(&self, core: Core, ws: WebSocket, peer: Peer) {
         let _ = (core, ws);
         tracing::warn!(%peer, protocol = self.name(), "protocol does not serve WebSockets; closing");
     }

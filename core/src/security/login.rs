@@ -44,6 +44,14 @@ pub enum Credentials {
     },
     /// The anonymous user (reference: ANONYMOUS USER), when allowed.
     Anonymous,
+    /// A user the transport vouches for: the subject CN of a client certificate verified
+    /// against the listener's CA, on a listener that uses it as the username (Mosquitto's
+    /// `use_identity_as_username`; [`crate::Peer::certificate_username`]). No password is
+    /// checked; the user must exist (in the directory or an auth provider's `user`).
+    Certificate {
+        /// The certificate's CN.
+        username: String,
+    },
 }
 
 impl Credentials {
@@ -93,7 +101,7 @@ impl Credentials {
     /// The user name given, if any (for logs; never the password or token).
     pub fn username(&self) -> Option<&str> {
         match self {
-            Self::Password { username, .. } => Some(username),
+            Self::Password { username, .. } | Self::Certificate { username } => Some(username),
             Self::Token { username, .. } => username.as_deref(),
             Self::Anonymous => Some(super::ANONYMOUS_USER),
         }
@@ -119,6 +127,10 @@ impl std::fmt::Debug for Credentials {
                 .field("username", username)
                 .finish(),
             Self::Anonymous => f.write_str("Anonymous"),
+            Self::Certificate { username } => f
+                .debug_struct("Certificate")
+                .field("username", username)
+                .finish(),
         }
     }
 }

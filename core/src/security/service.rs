@@ -317,6 +317,13 @@ impl Security {
                 }
                 (user, Some((token, claims)))
             }
+            Credentials::Certificate { username } => {
+                self.check_admin_network(&username, facts)?;
+                let user = self
+                    .lookup_user(&username)
+                    .ok_or(LoginError::BadCredentials)?;
+                (user, None)
+            }
             Credentials::Anonymous => {
                 let user = (self.lookup_user(ANONYMOUS_USER))
                     .filter(|_| self.config.allow_anonymous_access)

@@ -8,6 +8,7 @@
 mod http;
 mod metered;
 mod tcp;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +22,8 @@ pub use http::{
     HttpConfig, HttpContext, HttpHandler, HttpResponse, HttpRoute, WebSocketRoute, run_http,
     serve_http,
 };
-pub use tcp::run_tcp;
+pub use tcp::{run_tcp, run_tls};
+pub use tls::{PemSource, TlsAcceptor, TlsError, TlsPeer, TlsSettings, self_signed};
 
 /// Limits shared by the accept loops.
 #[derive(Debug, Clone)]

@@ -61,7 +61,7 @@ mod transport;
 mod v4;
 mod v5;
 
-use std::net::SocketAddr;
+use pathmq_core::Peer;
 
 use async_trait::async_trait;
 use pathmq_core::{BoxIo, Core, Protocol, WebSocket};
@@ -97,11 +97,11 @@ impl Protocol for Mqtt {
         "mqtt"
     }
 
-    async fn serve_io(&self, core: Core, io: BoxIo, peer: SocketAddr) {
+    async fn serve_io(&self, core: Core, io: BoxIo, peer: Peer) {
         connection::serve(StreamTransport::new(io), core, &self.config, peer).await;
     }
 
-    async fn serve_websocket(&self, core: Core, ws: WebSocket, peer: SocketAddr) {
+    async fn serve_websocket(&self, core: Core, ws: WebSocket, peer: Peer) {
         connection::serve(WebSocketTransport::new(ws), core, &self.config, peer).await;
     }
 }

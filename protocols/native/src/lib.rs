@@ -63,7 +63,7 @@ mod session;
 mod subscribe;
 mod transport;
 
-use std::net::SocketAddr;
+use pathmq_core::Peer;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -186,18 +186,18 @@ impl Protocol for Native {
 
     /// Serves length-prefixed JSON frames on a byte stream until the client leaves or the
     /// broker shuts down (clients are sent `server-side-disconnect` first).
-    async fn serve_io(&self, core: Core, io: BoxIo, peer: SocketAddr) {
+    async fn serve_io(&self, core: Core, io: BoxIo, peer: Peer) {
         let transport = Transport::stream(io, self.config.max_frame);
-        Connection::serve(core, transport, peer, &self.config).await;
+        Connection::serve(core, transport, peer.addr, &self.config).await;
     }
 
     /// Serves JSON text messages on an upgraded WebSocket until the client leaves or the
     /// broker shuts down (clients are sent `server-side-disconnect` first).
-    async fn serve_websocket(&self, core: Core, ws: WebSocket, peer: SocketAddr) {
+    async fn serve_websocket(&self, core: Core, ws: WebSocket, peer: Peer) {
         let transport = Transport::WebSocket {
             ws: Box::new(ws),
             max: self.config.max_frame,
         };
-        Connection::serve(core, transport, peer, &self.config).await;
+        Connection::serve(core, transport, peer.addr, &self.config).await;
     }
 }

@@ -22,7 +22,6 @@ mod websocket;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,8 +38,9 @@ use tracing::Instrument as _;
 pub use routes::{HttpContext, HttpHandler, HttpRoute};
 
 use super::Limits;
+use super::tls::TlsAcceptor;
 use crate::pipeline::Core;
-use crate::protocol::Protocol;
+use crate::protocol::{Peer, Protocol};
 use crate::security::StatelessSessions;
 
 /// What the listener answers with: a response with the whole body in memory.
@@ -75,6 +75,8 @@ pub struct HttpConfig {
     pub https_cookie: bool,
     /// The largest `/auth/login` body read, in bytes. Default 8 KiB.
     pub max_login_body: usize,
+    /// Serve HTTPS (and WSS) with this certificate instead of plain HTTP. Default none.
+    pub tls: Option<TlsAcceptor>,
 }
 
 impl Default for HttpConfig {
@@ -85,6 +87,7 @@ impl Default for HttpConfig {
             cookie_name: "pathmq_token".into(),
             https_cookie: false,
             max_login_body: 8 * 1024,
+            tls: None,
         }
     }
 }
@@ -150,34 +153,51 @@ pub async fn serve_http(listener: TcpListener, config: HttpConfig, core: Core, l
         core: core.clone(),
         limits,
     });
+    let tls = config.tls;
+    let transport = if tls.is_some() { "https" } else { "http" };
     while let Some((stream, peer, permit)) =
         super::next_connection(&listener, &permits, &shutdown).await
     {
-        let span = tracing::info_span!("conn", transport = "http", %peer);
-        let shared2 = shared.clone();
-        core.tasks()
-            .spawn(serve_connection(shared2, stream, peer, permit).instrument(span));
+        let span = tracing::info_span!("conn", transport, %peer);
+        let (shared2, tls) = (shared.clone(), tls.clone());
+        let task = async move {
+            let stream = super::metered::Metered::new(stream, &shared2.core);
+            let timeout = shared2.limits.handshake_timeout;
+            match tls {
+                None => serve_connection(shared2, stream, Peer::new(peer), permit).await,
+                // Boxed: a plain connection's task stays small (idle memory).
+                Some(tls) => match Box::pin(tls.accept(stream, timeout)).await {
+                    Ok((stream, tls_peer)) => {
+                        let peer = Peer::new(peer).with_tls(tls_peer);
+                        Box::pin(serve_connection(shared2, stream, peer, permit)).await;
+                    }
+                    Err(error) => tracing::debug!(%error, "TLS handshake failed"),
+                },
+            }
+        };
+        core.tasks().spawn(task.instrument(span));
     }
 }
 
-async fn serve_connection(
+/// Serves HTTP/1.1 on one connection (plain or TLS) until it closes, or until shutdown
+/// once the request in flight is answered.
+async fn serve_connection<S: crate::protocol::Io>(
     shared: Arc<Shared>,
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
+    stream: S,
+    peer: Peer,
     permit: OwnedSemaphorePermit,
 ) {
     let permit = Arc::new(permit);
-    let metered = super::metered::Metered::new(stream, &shared.core);
     let shutdown = shared.core.shutdown_token().clone();
     let header_timeout = shared.limits.handshake_timeout;
     let service = hyper::service::service_fn(move |req| {
-        let (shared, permit) = (shared.clone(), permit.clone());
+        let (shared, permit, peer) = (shared.clone(), permit.clone(), peer.clone());
         async move { Ok::<_, Infallible>(route(&shared, req, peer, permit).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
-        .serve_connection(TokioIo::new(metered), service)
+        .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);
     tokio::select! {
@@ -199,13 +219,14 @@ async fn serve_connection(
 async fn route(
     shared: &Arc<Shared>,
     mut req: Request<Incoming>,
-    peer: SocketAddr,
+    client: Peer,
     permit: Arc<OwnedSemaphorePermit>,
 ) -> HttpResponse {
+    let peer = client.addr;
     let path = req.uri().path().to_owned();
     if websocket::is_websocket_upgrade(&req) {
         return match shared.websocket_routes.iter().find(|r| r.path == path) {
-            Some(route) => websocket::upgrade(shared, route.clone(), &mut req, peer, permit),
+            Some(route) => websocket::upgrade(shared, route.clone(), &mut req, client, permit),
             None => text(
                 StatusCode::NOT_FOUND,
                 format!("no WebSocket endpoint at {path}"),

@@ -1,7 +1,6 @@
 //! WebSocket upgrades: the handshake (RFC 6455 §4.2) answered on the HTTP connection, the
 //! upgraded stream handed to the route's protocol in a tracked task.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,7 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tracing::Instrument as _;
 
 use super::{Shared, WebSocketRoute, text};
-use crate::protocol::BoxIo;
+use crate::protocol::{BoxIo, Peer};
 
 pub(super) fn is_websocket_upgrade(req: &Request<Incoming>) -> bool {
     let has = |name: header::HeaderName, token: &str| {
@@ -34,7 +33,7 @@ pub(super) fn upgrade(
     shared: &Arc<Shared>,
     route: WebSocketRoute,
     req: &mut Request<Incoming>,
-    peer: SocketAddr,
+    peer: Peer,
     permit: Arc<OwnedSemaphorePermit>,
 ) -> Response<Full<Bytes>> {
     let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY) else {

@@ -1,8 +1,8 @@
 //! The CONNECT handshake: the first packet under the connect timeout, its checks, the
 //! client id, the core session and the CONNACK (MQTT §3.1, §3.2).
 
+use pathmq_core::Peer;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
 
 use bytes::BytesMut;
 use std::sync::Arc;
@@ -39,7 +39,7 @@ pub(crate) async fn serve<T: Transport + 'static>(
     mut transport: T,
     core: Core,
     config: &MqttConfig,
-    peer: SocketAddr,
+    peer: Peer,
 ) {
     let shutdown = core.shutdown_token().clone();
     // CONNECT packets are small; the buffer grows for a larger one.
@@ -89,7 +89,7 @@ pub(crate) async fn serve<T: Transport + 'static>(
         // Boxed: the login's future (bcrypt off the runtime) would otherwise stay in the
         // connection task's future for the whole connection.
         Some(security) => {
-            match Box::pin(login(&core, security, &mut connect, &client_id, peer)).await {
+            match Box::pin(login(&core, security, &mut connect, &client_id, &peer)).await {
                 Ok(identity) => Some(identity),
                 Err(error) => return Box::pin(refuse(transport, Some(version), &error)).await,
             }
@@ -105,7 +105,7 @@ pub(crate) async fn serve<T: Transport + 'static>(
     let session_expiry = asked_expiry.min(config.max_session_expiry);
     let attach = Attach {
         protocol: "mqtt",
-        peer: Some(peer),
+        peer: Some(peer.addr),
         client_id: client_id.clone(),
         clean_start: connect.clean_start,
         expiry_s: session_expiry,
@@ -239,24 +239,39 @@ async fn refuse_attach<T: Transport>(transport: T, version: Version, error: Atta
 
 /// Checks the CONNECT's user name and password on a secure broker (DESIGN.md §7: MQTT
 /// logs in through the same directory as the native protocol; a token is accepted as the
-/// password). The password is taken out of the CONNECT, so it is not kept.
+/// password). On a TLS listener that uses the client certificate's identity as the
+/// username, the certificate's CN is the user and the CONNECT's user name and password
+/// are ignored (Mosquitto's `use_identity_as_username`). The password is taken out of the
+/// CONNECT, so it is not kept.
 async fn login(
     core: &Core,
     security: &Security,
     connect: &mut Connect,
     client_id: &str,
-    peer: SocketAddr,
+    peer: &Peer,
 ) -> Result<Arc<Identity>, ProtocolError> {
     let password = connect.password.take();
-    let username = connect.username.as_deref();
-    let Some(credentials) = Credentials::from_username_password(username, password) else {
-        tracing::info!(client_id, "CONNECT without credentials refused");
-        return Err(ProtocolError::BadCredentials);
+    let credentials = match peer.certificate_username() {
+        Some(username) => {
+            connect.username = Some(username.to_owned());
+            Credentials::Certificate {
+                username: username.to_owned(),
+            }
+        }
+        None => {
+            let username = connect.username.as_deref();
+            let Some(credentials) = Credentials::from_username_password(username, password) else {
+                tracing::info!(client_id, "CONNECT without credentials refused");
+                return Err(ProtocolError::BadCredentials);
+            };
+            credentials
+        }
     };
+    let username = connect.username.as_deref();
     let facts = SessionFacts {
         client_id: Some(client_id.to_owned()),
         protocol: "mqtt",
-        peer: Some(peer),
+        peer: Some(peer.addr),
         stateless: false,
         takes_over: core.client_id_user(client_id),
     };

@@ -423,7 +423,7 @@ mod tests {
     fn idle_connection_futures_stay_small() {
         let core = pathmq_core::Core::builder(pathmq_storage::MemoryStore::new()).build();
         let config = crate::MqttConfig::default();
-        let peer = "127.0.0.1:1".parse().unwrap();
+        let peer = pathmq_core::Peer::new("127.0.0.1:1".parse().unwrap());
         let (io, _peer_end) = tokio::io::duplex(64);
         let serve = handshake::serve(
             crate::transport::StreamTransport::new(Box::new(io)),
