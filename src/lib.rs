@@ -24,7 +24,7 @@
 mod broker;
 pub mod config;
 
-pub use broker::{Broker, RunningBroker, StartError};
+pub use broker::{Broker, ProtocolListener, RunningBroker, StartError};
 pub use pathmq_core as core;
 pub use pathmq_mqtt as mqtt;
 pub use pathmq_native as native;

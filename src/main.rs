@@ -82,6 +82,33 @@ struct Cli {
     /// MQTT 5 topic aliases a client may set per connection; 0: none [default: 10].
     #[arg(long, env = "PATHMQ_MQTT_TOPIC_ALIAS_MAXIMUM")]
     mqtt_topic_alias_maximum: Option<u16>,
+    /// Serve MQTT over TLS on this address [default: off; 127.0.0.1:8883 when enabled in
+    /// the config file].
+    #[arg(long, env = "PATHMQ_MQTT_TLS_LISTEN")]
+    mqtt_tls_listen: Option<SocketAddr>,
+    /// Serve HTTPS and WSS instead of HTTP and WS on the HTTP listener.
+    #[arg(long, env = "PATHMQ_HTTP_TLS")]
+    http_tls: bool,
+    /// Serve the native TCP listener over TLS.
+    #[arg(long, env = "PATHMQ_NATIVE_TCP_TLS")]
+    native_tcp_tls: bool,
+    /// TLS certificate chain (PEM) [default: <data dir>/tls/cert.pem, self-signed when
+    /// missing].
+    #[arg(long, env = "PATHMQ_TLS_CERT_PATH")]
+    tls_cert_path: Option<PathBuf>,
+    /// TLS private key (PEM) [default: <data dir>/tls/key.pem].
+    #[arg(long, env = "PATHMQ_TLS_KEY_PATH")]
+    tls_key_path: Option<PathBuf>,
+    /// CA (PEM) client certificates must chain to: clients are asked for one (mTLS).
+    #[arg(long, env = "PATHMQ_TLS_CLIENT_CA_PATH")]
+    tls_client_ca_path: Option<PathBuf>,
+    /// Refuse TLS clients without a certificate (needs --tls-client-ca-path).
+    #[arg(long, env = "PATHMQ_TLS_REQUIRE_CLIENT_CERTIFICATE")]
+    tls_require_client_certificate: bool,
+    /// A verified client certificate's CN is the MQTT username (needs
+    /// --tls-client-ca-path).
+    #[arg(long, env = "PATHMQ_TLS_USE_IDENTITY_AS_USERNAME")]
+    tls_use_identity_as_username: bool,
     /// Storage engine: redb (durable) or memory [default: redb].
     #[arg(long, env = "PATHMQ_STORAGE_ENGINE", value_parser = ["redb", "memory"], global = true)]
     storage_engine: Option<String>,
@@ -147,6 +174,23 @@ impl Cli {
             c.native_tcp.listen = addr;
             c.native_tcp.enabled = true;
         }
+        if let Some(addr) = self.mqtt_tls_listen {
+            c.mqtt_tls.listen = addr;
+            c.mqtt_tls.enabled = true;
+        }
+        c.http.tls |= self.http_tls;
+        c.native_tcp.tls |= self.native_tcp_tls;
+        if self.tls_cert_path.is_some() {
+            c.tls.cert_path = self.tls_cert_path;
+        }
+        if self.tls_key_path.is_some() {
+            c.tls.key_path = self.tls_key_path;
+        }
+        if self.tls_client_ca_path.is_some() {
+            c.tls.client_ca_path = self.tls_client_ca_path;
+        }
+        c.tls.require_client_certificate |= self.tls_require_client_certificate;
+        c.tls.use_identity_as_username |= self.tls_use_identity_as_username;
         set(&mut c.mqtt.max_packet_size, self.mqtt_max_packet_size);
         set(&mut c.mqtt.sys_interval_s, self.mqtt_sys_interval_s);
         set(&mut c.mqtt.max_keepalive_s, self.mqtt_max_keepalive_s);
@@ -286,8 +330,42 @@ async fn main() -> anyhow::Result<()> {
     init_logging(&config)?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), storage = ?config.storage.engine, path = %config.storage.path.display(), "starting pathmq");
     let stop = shutdown_signal()?;
+    let mut reload = reload_signal()?;
     let broker = pathmq::Broker::builder().config(config).start().await?;
-    stop.await;
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            Some(()) = reload.recv() => match broker.reload_tls() {
+                Ok(true) => tracing::info!("SIGHUP: TLS certificates reloaded"),
+                Ok(false) => tracing::info!("SIGHUP: no TLS listener; nothing to reload"),
+                Err(error) => tracing::error!(%error, "SIGHUP: TLS certificates not reloaded; the ones in use are kept"),
+            },
+        }
+    }
     broker.shutdown().await;
     Ok(())
+}
+
+/// SIGHUP, which reloads the TLS certificates (as Mosquitto does): one item per signal.
+#[cfg(unix)]
+fn reload_signal() -> anyhow::Result<tokio::sync::mpsc::Receiver<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            // A reload already waiting covers this signal too.
+            let _ = tx.try_send(());
+        }
+    });
+    Ok(rx)
+}
+
+/// No SIGHUP here: never reloads.
+#[cfg(not(unix))]
+fn reload_signal() -> anyhow::Result<tokio::sync::mpsc::Receiver<()>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    std::mem::forget(tx);
+    Ok(rx)
 }

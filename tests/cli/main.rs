@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_pathmq");
 
 mod logs;
+mod tls;
 
 #[test]
 fn help_documents_every_option() {
@@ -46,6 +47,14 @@ fn help_documents_every_option() {
         "--native-tcp-listen",
         "--secure",
         "--admin-password",
+        "--mqtt-tls-listen",
+        "--http-tls",
+        "--native-tcp-tls",
+        "--tls-cert-path",
+        "--tls-key-path",
+        "--tls-client-ca-path",
+        "--tls-require-client-certificate",
+        "--tls-use-identity-as-username",
     ] {
         assert!(help.contains(flag), "--help must document {flag}:\n{help}");
     }

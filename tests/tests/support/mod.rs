@@ -2,6 +2,8 @@
 //! `127.0.0.1:0` (MQTT and HTTP), clients connected to it, and bounded waits.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod pki;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;

@@ -6,16 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pathmq_core::security::{AuthProvider, Directory, DirectoryConfig, Password, Security};
-use pathmq_core::transport::{self, HttpConfig, HttpHandler, HttpRoute, WebSocketRoute};
+use pathmq_core::transport::{self, HttpConfig, HttpHandler, HttpRoute, TlsError};
 use pathmq_core::{Core, CoreConfig, Layer, OverflowPolicy, Store};
 use pathmq_mqtt::{Mqtt, MqttConfig};
 use pathmq_native::{Native, NativeConfig};
 use pathmq_plugin_auth_file::FileAuthProvider;
 use pathmq_storage::{MemoryStore, RedbStore};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 use crate::config::{Config, Engine, Overflow};
+
+mod listeners;
+mod running;
+
+pub use listeners::ProtocolListener;
+pub use running::RunningBroker;
 
 /// Why the broker did not start. Nothing is left running.
 #[derive(Debug, thiserror::Error)]
@@ -31,11 +35,16 @@ pub enum StartError {
     /// admin password is missing or refused).
     #[error("cannot set up security: {0}")]
     Security(String),
+    /// TLS could not be set up: the certificate, key or client CA cannot be read or used,
+    /// or a self-signed certificate could not be created.
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[source] TlsError),
     /// A listener could not bind its address.
     #[error("cannot listen for {what} on {addr}: {source}")]
     Bind {
-        /// Which listener (`"mqtt"`, `"http"`).
-        what: &'static str,
+        /// Which listener (`"mqtt"`, `"mqtt_tls"`, `"http"`, `"native_tcp"`, or a
+        /// protocol listener's name).
+        what: String,
         /// The address.
         addr: SocketAddr,
         /// Why (address in use, permission denied).
@@ -58,6 +67,7 @@ pub struct Broker {
     layers: Vec<Arc<dyn Layer>>,
     providers: Vec<Arc<dyn AuthProvider>>,
     http_routes: Vec<HttpRoute>,
+    listeners: Vec<ProtocolListener>,
 }
 
 impl Broker {
@@ -69,7 +79,17 @@ impl Broker {
             layers: Vec::new(),
             providers: Vec::new(),
             http_routes: Vec::new(),
+            listeners: Vec::new(),
         }
+    }
+
+    /// Adds a listener for a protocol plugin (DESIGN.md §8): `listener.protocol` serves
+    /// every connection accepted on `listener.addr`, over TLS with the `[tls]` certificate
+    /// when `listener.tls` is set. Its bound address is
+    /// [`RunningBroker::listener_addr`]`(name)`.
+    pub fn listener(mut self, listener: ProtocolListener) -> Self {
+        self.listeners.push(listener);
+        self
     }
 
     /// Adds an HTTP route: `handler` serves requests for `prefix` and below on the HTTP
@@ -218,86 +238,18 @@ impl Broker {
         };
         let native: Arc<dyn pathmq_core::Protocol> = Arc::new(Native::new(native_config));
 
-        let bind = |what: &'static str, addr: SocketAddr| {
-            listen(addr).map_err(|source| StartError::Bind { what, addr, source })
+        let mut http = HttpConfig::default();
+        http.routes = self.http_routes;
+        http.cookie_name = config.security.cookie_name.clone();
+        http.https_cookie = config.security.https_cookie || config.http.tls;
+        let protocols = listeners::Protocols {
+            mqtt,
+            native,
+            http,
+            extra: self.listeners,
         };
-        let mqtt_listener = match config.mqtt.enabled {
-            true => Some(bind("mqtt", config.mqtt.listen)?),
-            false => None,
-        };
-        let http_listener = match config.http.enabled {
-            true => Some(bind("http", config.http.listen)?),
-            false => None,
-        };
-        let native_tcp_listener = match config.native_tcp.enabled {
-            true => Some(bind("native tcp", config.native_tcp.listen)?),
-            false => None,
-        };
-
-        let mut running = RunningBroker {
-            core: core.clone(),
-            mqtt_addr: None,
-            http_addr: None,
-            native_tcp_addr: None,
-            accept_loops: Vec::new(),
-            shutdown_timeout: Duration::from_millis(limits.shutdown_timeout_ms),
-        };
-        if let Some(listener) = mqtt_listener {
-            running.mqtt_addr = listener.local_addr().ok();
-            if let Some(addr) = running.mqtt_addr {
-                tracing::info!(%addr, "MQTT listening");
-            }
-            let task = transport::run_tcp(
-                listener,
-                mqtt.clone(),
-                core.clone(),
-                transport_limits.clone(),
-            );
-            running.accept_loops.push(tokio::spawn(task));
-        }
-        if let Some(listener) = native_tcp_listener {
-            running.native_tcp_addr = listener.local_addr().ok();
-            if let Some(addr) = running.native_tcp_addr {
-                tracing::info!(%addr, "native protocol listening on TCP (length-prefixed frames)");
-            }
-            let task = transport::run_tcp(
-                listener,
-                native.clone(),
-                core.clone(),
-                transport_limits.clone(),
-            );
-            running.accept_loops.push(tokio::spawn(task));
-        }
-        if let Some(listener) = http_listener {
-            running.http_addr = listener.local_addr().ok();
-            if let Some(addr) = running.http_addr {
-                tracing::info!(
-                    %addr,
-                    "HTTP listening: native WebSocket at / and /primus, MQTT over WebSocket at /mqtt"
-                );
-            }
-            let route =
-                |path: &str,
-                 subprotocol: Option<&str>,
-                 protocol: &Arc<dyn pathmq_core::Protocol>| WebSocketRoute {
-                    path: path.into(),
-                    subprotocol: subprotocol.map(Into::into),
-                    protocol: protocol.clone(),
-                };
-            let routes = vec![
-                route("/", None, &native),
-                route("/primus", None, &native),
-                route("/mqtt", Some("mqtt"), &mqtt),
-            ];
-            let mut http = HttpConfig::default();
-            http.websocket_routes = routes;
-            http.routes = self.http_routes;
-            http.cookie_name = config.security.cookie_name.clone();
-            http.https_cookie = config.security.https_cookie;
-            let task = transport::serve_http(listener, http, core.clone(), transport_limits);
-            running.accept_loops.push(tokio::spawn(task));
-        }
-        Ok(running)
+        let shutdown_timeout = Duration::from_millis(limits.shutdown_timeout_ms);
+        listeners::start(&config, core, protocols, transport_limits, shutdown_timeout)
     }
 }
 
@@ -336,105 +288,4 @@ async fn security(
         .await
         .map_err(|e| StartError::Security(e.to_string()))?;
     Ok(Arc::new(security))
-}
-
-/// The listen backlog: connections the kernel completes before the broker accepts them.
-/// tokio's default (128) overflows when thousands of devices reconnect at once; the
-/// kernel caps it at `net.core.somaxconn`.
-const LISTEN_BACKLOG: u32 = 4096;
-
-/// Binds a listener with [`LISTEN_BACKLOG`] and `SO_REUSEADDR` (a restart does not wait
-/// for the old connections' TIME_WAIT).
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = match addr {
-        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
-}
-
-/// A started broker. [`RunningBroker::shutdown`] stops it gracefully; dropping it stops
-/// accepting and ends every session at once, without waiting or flushing.
-pub struct RunningBroker {
-    core: Core,
-    mqtt_addr: Option<SocketAddr>,
-    http_addr: Option<SocketAddr>,
-    native_tcp_addr: Option<SocketAddr>,
-    accept_loops: Vec<JoinHandle<()>>,
-    shutdown_timeout: Duration,
-}
-
-impl RunningBroker {
-    /// The core, for in-process sessions (`core().open_session(..)`).
-    pub fn core(&self) -> &Core {
-        &self.core
-    }
-
-    /// The security service of a secure broker (`None` when security is off): manage
-    /// users, groups and permissions with `security().directory()`, revoke tokens with
-    /// `revoke_token` (DESIGN.md §7: administration from the broker's own process only;
-    /// docs/SECURITY.md).
-    pub fn security(&self) -> Option<&Arc<Security>> {
-        self.core().security()
-    }
-
-    /// A client of this broker in its own process (reference: `local_admin_client()`):
-    /// the native client's API ([`pathmq_native::client::DataApi`]) over the core, with
-    /// no socket and no JSON, logged in as `_ADMIN` on a secure broker
-    /// ([`LocalClient::admin`](pathmq_native::client::LocalClient::admin)). Must be
-    /// called inside a tokio runtime (its event task is spawned on it).
-    pub fn local_admin_client(&self) -> pathmq_native::client::LocalClient {
-        pathmq_native::client::LocalClient::admin(&self.core)
-    }
-
-    /// The bound MQTT address (with the real port when configured with port 0).
-    pub fn mqtt_addr(&self) -> Option<SocketAddr> {
-        self.mqtt_addr
-    }
-
-    /// The bound HTTP/WebSocket address.
-    pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http_addr
-    }
-
-    /// The bound native TCP address, when `native_tcp` is enabled.
-    pub fn native_tcp_addr(&self) -> Option<SocketAddr> {
-        self.native_tcp_addr
-    }
-
-    /// Shuts down gracefully: stops accepting, tells every client (MQTT 5 DISCONNECT 0x8B,
-    /// native `server-side-disconnect`), waits up to the configured shutdown timeout for
-    /// connections to close, then flushes and closes the store.
-    pub async fn shutdown(mut self) {
-        tracing::info!("shutting down");
-        self.core.begin_shutdown();
-        for task in std::mem::take(&mut self.accept_loops) {
-            let _ = task.await;
-        }
-        let tasks = self.core.tasks();
-        tasks.close();
-        if tokio::time::timeout(self.shutdown_timeout, tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                remaining = tasks.len(),
-                "connections still open after the shutdown timeout"
-            );
-        }
-        if let Err(error) = self.core.store().close().await {
-            tracing::error!(%error, "closing the store failed");
-        }
-        tracing::info!("stopped");
-    }
-}
-
-impl Drop for RunningBroker {
-    fn drop(&mut self) {
-        // A no-op after `shutdown`; otherwise (a panicking test, a dropped handle) nothing
-        // is left listening.
-        self.core.begin_shutdown();
-    }
 }
