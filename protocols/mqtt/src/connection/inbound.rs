@@ -304,6 +304,10 @@ impl<T: Transport> Connection<T> {
                         retained.push((pattern, granted.min(1)));
                     }
                 }
+                Err(error) if error.code() == 429 && self.version == Version::V5 => {
+                    let reason = error.to_string();
+                    return Err(ProtocolError::MessageRateTooHigh { reason }.into());
+                }
                 Err(error) => {
                     tracing::debug!(%error, filter = %filter.filter, "SUBSCRIBE refused");
                     codes.push(subscribe_reason(&error));
