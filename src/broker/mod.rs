@@ -11,6 +11,7 @@ use pathmq_core::{Core, CoreConfig, Layer, OverflowPolicy, Store};
 use pathmq_mqtt::{Mqtt, MqttConfig};
 use pathmq_native::{Native, NativeConfig};
 use pathmq_plugin_auth_file::FileAuthProvider;
+use pathmq_plugin_auth_webhook::WebhookAuthProvider;
 use pathmq_storage::{MemoryStore, RedbStore};
 
 use crate::config::{Config, Engine, Overflow};
@@ -123,7 +124,8 @@ impl Broker {
     }
 
     /// Adds an auth provider (DESIGN.md §7): password logins the directory does not know
-    /// are offered to the providers in the order added (after `security.auth_file`'s).
+    /// are offered to the providers in the order added (after `security.auth_file`'s and
+    /// `security.auth_webhook`'s).
     /// Only used when the broker is secure.
     pub fn auth_provider(mut self, provider: impl AuthProvider) -> Self {
         self.providers.push(Arc::new(provider));
@@ -282,6 +284,12 @@ async fn security(
             .await
             .map_err(|e| StartError::Security(format!("security.auth_file: {e}")))?;
         core_config.providers.push(Arc::new(file));
+    }
+    if let Some(webhook) = &config.auth_webhook {
+        // The error names its key (`security.auth_webhook.url: …`).
+        let webhook = WebhookAuthProvider::new(webhook.clone())
+            .map_err(|e| StartError::Security(e.to_string()))?;
+        core_config.providers.push(Arc::new(webhook));
     }
     core_config.providers.extend(providers);
     let security = Security::open(directory, store, core_config)

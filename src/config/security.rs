@@ -56,6 +56,10 @@ pub struct SecurityConfig {
     /// (`plugins/auth-file`: usernames, bcrypt hashes, groups, custom data) after the
     /// directory. Default none.
     pub auth_file: Option<std::path::PathBuf>,
+    /// An auth provider that asks an HTTP endpoint (`plugins/auth-webhook`): password
+    /// logins the directory and `auth_file` do not know are checked by a POST to its
+    /// `url`, with a timeout and a cache. Default none.
+    pub auth_webhook: Option<pathmq_plugin_auth_webhook::WebhookConfig>,
     /// Nested permissions (reference: `allowNestedPermissions`): a wildcard read or
     /// subscription over paths the user may reach only in part is allowed, and answers or
     /// delivers only those paths. Default false (it must be allowed whole).
@@ -85,6 +89,7 @@ impl Default for SecurityConfig {
             cookie_name: "pathmq_token".into(),
             https_cookie: false,
             auth_file: None,
+            auth_webhook: None,
             allow_nested_permissions: false,
             login_timeout_ms: 30_000,
         }
@@ -135,6 +140,7 @@ impl std::fmt::Debug for SecurityConfig {
             .field("cookie_name", &self.cookie_name)
             .field("https_cookie", &self.https_cookie)
             .field("auth_file", &self.auth_file)
+            .field("auth_webhook", &self.auth_webhook)
             .field("allow_nested_permissions", &self.allow_nested_permissions)
             .field("login_timeout_ms", &self.login_timeout_ms)
             .finish()

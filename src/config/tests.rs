@@ -117,3 +117,22 @@ fn the_token_cookie_is_configurable() {
         assert!(err.contains("security.cookie_name"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn the_auth_webhook_reads_from_the_security_table() {
+    let c = Config::from_toml(
+        r#"
+        [security.auth_webhook]
+        url = "https://auth.example/pathmq"
+        timeout_ms = 1500
+        headers = { Authorization = "Bearer s3cret" }
+        "#,
+    )
+    .unwrap();
+    let webhook = c.security.auth_webhook.as_ref().expect("configured");
+    assert_eq!(webhook.timeout_ms, 1500);
+    assert!(
+        !format!("{:?}", c.security).contains("s3cret"),
+        "secrets stay out of logs"
+    );
+}
