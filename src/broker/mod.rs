@@ -12,6 +12,8 @@ use pathmq_mqtt::{Mqtt, MqttConfig};
 use pathmq_native::{Native, NativeConfig};
 use pathmq_plugin_auth_file::FileAuthProvider;
 use pathmq_plugin_auth_webhook::WebhookAuthProvider;
+use pathmq_plugin_rate_limit::RateLimitLayer;
+use pathmq_plugin_validate::ValidateLayer;
 use pathmq_storage::{MemoryStore, RedbStore};
 
 use crate::config::{Config, Engine, Overflow};
@@ -36,6 +38,10 @@ pub enum StartError {
     /// admin password is missing or refused).
     #[error("cannot set up security: {0}")]
     Security(String),
+    /// A plugin enabled in the config file refused its settings (the message names the
+    /// key, e.g. `plugins.rate_limit.actions.set.every`).
+    #[error("cannot set up a plugin: {0}")]
+    Plugin(String),
     /// TLS could not be set up: the certificate, key or client CA cannot be read or used,
     /// or a self-signed certificate could not be created.
     #[error("cannot set up TLS: {0}")]
@@ -204,6 +210,18 @@ impl Broker {
         if config.security.secure {
             let security = security(store, &config.security, self.providers).await?;
             builder = builder.security(security);
+        }
+        // The config file's plugins first (rate limits before validation: a flood of
+        // invalid requests is limited before it is parsed), then the builder's layers.
+        if let Some(rate_limit) = &config.plugins.rate_limit {
+            let layer = RateLimitLayer::new(rate_limit.clone())
+                .map_err(|e| StartError::Plugin(e.to_string()))?;
+            builder = builder.layer(layer);
+        }
+        if let Some(validate) = &config.plugins.validate {
+            let layer = ValidateLayer::new(validate.clone())
+                .map_err(|e| StartError::Plugin(e.to_string()))?;
+            builder = builder.layer(layer);
         }
         for layer in self.layers {
             builder = builder.layer_arc(layer);

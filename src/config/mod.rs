@@ -60,6 +60,7 @@
 
 mod limits;
 mod listeners;
+mod plugins;
 mod security;
 mod tls;
 mod validate;
@@ -70,6 +71,7 @@ use serde::Deserialize;
 
 pub use limits::{Engine, Limits, Log, LogFormat, Overflow, Storage};
 pub use listeners::{Listener, MqttListener, NativeTcpListener};
+pub use plugins::PluginsConfig;
 pub use security::SecurityConfig;
 pub use tls::{MqttTlsListener, TlsConfig};
 
@@ -133,6 +135,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// Limits and timeouts.
     pub limits: Limits,
+    /// Middleware plugins enabled from the config file (rate limits, validation).
+    pub plugins: PluginsConfig,
     /// Logging.
     pub log: Log,
 }
@@ -149,6 +153,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             tls: TlsConfig::default(),
             limits: Limits::default(),
+            plugins: PluginsConfig::default(),
             log: Log::default(),
         }
     }

@@ -136,3 +136,21 @@ fn the_auth_webhook_reads_from_the_security_table() {
         "secrets stay out of logs"
     );
 }
+
+#[test]
+fn plugins_read_from_the_plugins_table() {
+    let c = Config::from_toml(
+        r#"
+        [plugins.rate_limit]
+        default = { limit = 10, every = 1000 }
+        [[plugins.validate.rules]]
+        path = "/sensors/*"
+        schema = { type = "object" }
+        "#,
+    )
+    .unwrap();
+    assert!(c.plugins.rate_limit.is_some());
+    assert_eq!(c.plugins.validate.unwrap().rules.len(), 1);
+    let error = Config::from_toml("[plugins.nope]\nx = 1").unwrap_err();
+    assert!(error.to_string().contains("nope"), "{error}");
+}
