@@ -86,6 +86,10 @@ struct Cli {
     /// the config file].
     #[arg(long, env = "PATHMQ_MQTT_TLS_LISTEN")]
     mqtt_tls_listen: Option<SocketAddr>,
+    /// Idle keep-alive timeout of HTTP connections (and time to send request headers), in
+    /// ms; 0: one request per connection [default: 30000].
+    #[arg(long, env = "PATHMQ_HTTP_KEEPALIVE_TIMEOUT_MS")]
+    http_keepalive_timeout_ms: Option<u64>,
     /// Serve HTTPS and WSS instead of HTTP and WS on the HTTP listener.
     #[arg(long, env = "PATHMQ_HTTP_TLS")]
     http_tls: bool,
@@ -179,6 +183,10 @@ impl Cli {
             c.mqtt_tls.enabled = true;
         }
         c.http.tls |= self.http_tls;
+        set(
+            &mut c.http.keepalive_timeout_ms,
+            self.http_keepalive_timeout_ms,
+        );
         c.native_tcp.tls |= self.native_tcp_tls;
         if self.tls_cert_path.is_some() {
             c.tls.cert_path = self.tls_cert_path;

@@ -26,6 +26,7 @@ mod protocol;
 mod publish;
 pub mod query;
 mod request;
+mod reserved;
 mod router;
 pub mod security;
 mod session;
@@ -55,7 +56,7 @@ pub use request::{
 };
 pub use router::{Router, SHARDS, Subscription, SubscriptionId};
 pub use session::{Delivery, OverflowPolicy, Session, SessionId, SessionInfo, SessionQueue};
-pub use stats::Stats;
+pub use stats::{COUNTED_PROTOCOLS, LatencyHistogram, ProtocolStats, Stats};
 pub use store::{Increment, OnCommit, Store, StoreError, Write};
 
 pub use async_trait::async_trait;

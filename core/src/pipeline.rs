@@ -14,14 +14,14 @@ use crate::error::Error;
 use crate::event::{CloseReason, Outbound};
 use crate::layer::{InboundVerdict, Layer, LayerContext, OutboundVerdict};
 use crate::path::Path;
-use crate::pattern::Glob;
 use crate::request::{Off, Request, Response};
+use crate::reserved::{drop_reserved, nested_read, reaches_reserved, refuse_reserved};
 use crate::router::{Router, Subscription};
-use crate::security::{Access, Identity, Right, Security};
+use crate::security::Security;
 use crate::session::{OverflowPolicy, Session, SessionEntry, SessionId, SessionInfo, SessionQueue};
-use crate::stats::{Counters, Stats};
+use crate::stats::{COUNTED_PROTOCOLS, Counters, ProtocolSlot, ProtocolStats, Stats};
 use crate::store::Store;
-use crate::sys::{SYS_PREFIX, SysValues, is_sys};
+use crate::sys::SysValues;
 
 /// Settings of the core. `Default` gives the documented defaults.
 #[derive(Debug, Clone)]
@@ -276,6 +276,11 @@ impl Core {
         &self.inner.tasks
     }
 
+    /// How long ago the core was built.
+    pub(crate) fn uptime(&self) -> std::time::Duration {
+        self.inner.started.elapsed()
+    }
+
     /// A snapshot of the counters. Also raises the recorded maximum of live sessions to
     /// the current count.
     pub fn stats(&self) -> Stats {
@@ -298,7 +303,28 @@ impl Core {
             rejected: c.rejected.load(Ordering::Relaxed),
             rate_limited: c.rate_limited.load(Ordering::Relaxed),
             uptime_secs: self.inner.started.elapsed().as_secs(),
+            protocols: self.protocol_stats(),
+            store_writes: c.store_writes.snapshot(),
         }
+    }
+
+    /// The per-protocol part of [`Core::stats`]: live sessions are counted by walking the
+    /// registry (once per snapshot, not per session change), leaving parked ones out.
+    fn protocol_stats(&self) -> [ProtocolStats; COUNTED_PROTOCOLS.len()] {
+        let mut live = [0usize; COUNTED_PROTOCOLS.len()];
+        for entry in self.inner.sessions.iter() {
+            if !entry.durable.as_ref().is_some_and(|d| d.is_parked()) {
+                live[ProtocolSlot::of(entry.info.protocol).index()] += 1;
+            }
+        }
+        let c = &self.inner.counters;
+        std::array::from_fn(|i| ProtocolStats {
+            protocol: COUNTED_PROTOCOLS[i],
+            sessions: live[i],
+            requests: c.requests[i].sum(),
+            messages_received: c.messages_received[i].sum(),
+            messages_delivered: c.messages_delivered[i].sum(),
+        })
     }
 
     /// Opens a session. With a client id, an existing session holding that id is ended
@@ -356,7 +382,13 @@ impl Core {
                 self.end(&old, durable, |_, _| true);
             }
         }
-        tracing::info!(session = %id, protocol = entry.info.protocol, "session attached");
+        // A REST request is a session of its own: one line per request at info would
+        // drown the connections' lines.
+        if entry.info.protocol == "http" {
+            tracing::debug!(session = %id, protocol = entry.info.protocol, "session attached");
+        } else {
+            tracing::info!(session = %id, protocol = entry.info.protocol, "session attached");
+        }
         Session::new(self.clone(), entry)
     }
 
@@ -412,7 +444,11 @@ impl Core {
         self.inner
             .sessions
             .remove_if(&entry.info.id, |_, e| std::ptr::eq(&**e, entry));
-        tracing::info!(session = %entry.info.id, protocol = entry.info.protocol, "session detached");
+        if entry.info.protocol == "http" {
+            tracing::debug!(session = %entry.info.id, protocol = entry.info.protocol, "session detached");
+        } else {
+            tracing::info!(session = %entry.info.id, protocol = entry.info.protocol, "session detached");
+        }
     }
 
     /// Ends every session with [`CloseReason::Shutdown`] and stops accepting connections.
@@ -441,55 +477,21 @@ impl Core {
         OutboundVerdict::Continue
     }
 
-    /// A read the session may make only in part (nested permissions, [`Access::Filtered`]):
-    /// run whole, then cut to the records its grants allow `get` on, counted after.
-    async fn filtered_read(
-        &self,
-        identity: &Identity,
-        request: Request,
-    ) -> Result<Response, Error> {
-        let allowed =
-            |record: &crate::Record| identity.grants.allows_record(Right::Get, &record.path);
-        let (target, query, count) = match request {
-            Request::Get { target } => (target, None, false),
-            Request::Count { target } => (target, None, true),
-            Request::Search { target, query } => (target, Some(query), false),
-            Request::CountMatching { target, criteria } => {
-                let records = self.inner.store.scan(&target).await?;
-                let n = (records.iter())
-                    .filter(|r| !is_reserved(r.path.as_str()) && allowed(r))
-                    .filter(|r| criteria.matches_record(r))
-                    .count();
-                return Ok(Response::Count(n as u64));
-            }
-            other => return Err(Error::Internal(format!("not a filtered read: {other:?}"))),
-        };
-        let mut records = match &query {
-            // Paging applies to what the session may see: the filter runs first.
-            Some(query) => {
-                let all = self.inner.store.scan(&target).await?;
-                let kept: Vec<_> = all
-                    .into_iter()
-                    .filter(|r| !is_reserved(r.path.as_str()) && allowed(r))
-                    .collect();
-                query.run(kept)
-            }
-            None => self.inner.store.scan(&target).await?,
-        };
-        drop_reserved(&target, &mut records);
-        records.retain(|r| allowed(r));
-        Ok(match count {
-            true => Response::Count(records.len() as u64),
-            false => Response::Records(records),
-        })
-    }
-
     pub(crate) async fn handle(
         &self,
         session: &Session,
         mut request: Request,
     ) -> Result<Response, Error> {
+        let write = matches!(request, Request::Set { .. });
+        (self.inner.counters).request(ProtocolSlot::of(session.entry.info.protocol), write);
         if self.has_layers() {
+            // On a secure broker a session that has not logged in gets its 401 before any
+            // layer: it neither spends its rate limit nor learns what a validator checks.
+            if self.inner.security.is_some() && session.identity().is_none() {
+                return Err(Error::Unauthenticated(
+                    "this broker is secure: log in first".into(),
+                ));
+            }
             let cx = LayerContext::new(&session.entry.info, session.identity());
             for layer in &self.inner.layers {
                 match layer.inbound(&cx, &mut request).await {
@@ -636,6 +638,7 @@ impl Core {
             pattern,
             options,
             queue: entry.queue.clone(),
+            protocol: ProtocolSlot::of(entry.info.protocol),
         });
         {
             let mut subs = entry.subscriptions.lock();
@@ -661,85 +664,6 @@ impl Core {
     }
 }
 
-/// Paths under `/_SYSTEM` belong to the broker (DESIGN.md §3, §7): no session reads,
-/// writes or subscribes to them.
-pub(crate) const RESERVED_PREFIX: &str = "/_SYSTEM";
-
-/// Whether a glob could match a path under [`RESERVED_PREFIX`] (`/*`, `/_S*`): its
-/// results must then leave those out (an exact reserved target is refused before).
-pub(crate) fn reaches_reserved(glob: &Glob) -> bool {
-    glob.has_wildcard() && RESERVED_PREFIX.starts_with(glob.literal_prefix())
-}
-
-/// Whether `path` is under [`RESERVED_PREFIX`].
-pub(crate) fn is_reserved(path: &str) -> bool {
-    path.strip_prefix(RESERVED_PREFIX)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-}
-
-/// Leaves the reserved records out of a glob's results.
-pub(crate) fn drop_reserved(glob: &Glob, records: &mut Vec<crate::payload::Record>) {
-    if reaches_reserved(glob) {
-        records.retain(|r| !is_reserved(r.path.as_str()));
-    }
-}
-
-impl Core {
-    /// How many reserved records `glob` (and `criteria`) match: what a count must not
-    /// include.
-    async fn reserved_matches(
-        &self,
-        glob: &Glob,
-        criteria: Option<&crate::query::Criteria>,
-    ) -> Result<u64, Error> {
-        if !reaches_reserved(glob) {
-            return Ok(0);
-        }
-        let reserved = Glob::parse(&format!("{RESERVED_PREFIX}/*"))?;
-        let records = self.inner.store.scan(&reserved).await?;
-        Ok(records
-            .iter()
-            .filter(|r| glob.matches(r.path.as_str()))
-            .filter(|r| criteria.is_none_or(|c| c.matches_record(r)))
-            .count() as u64)
-    }
-}
-
-fn refuse_reserved(request: &Request) -> Result<(), Error> {
-    // `$SYS` belongs to the broker's statistics (MQTT 4.7.2: a `$` topic is the server's;
-    // Mosquitto refuses client publishes there too). Reading and subscribing are allowed.
-    let write = match request {
-        Request::Set { path, .. } => Some(path.as_str()),
-        Request::Remove { target, .. } | Request::RemoveMatching { target, .. } => {
-            Some(target.literal_prefix())
-        }
-        _ => None,
-    };
-    if let Some(target) = write.filter(|t| is_sys(t)) {
-        return Err(Error::Forbidden(format!(
-            "`{target}` is under {SYS_PREFIX}, where the broker publishes its statistics: \
-             clients cannot write there"
-        )));
-    }
-    let target = match request {
-        Request::Set { path, .. } => path.as_str(),
-        Request::Get { target }
-        | Request::Count { target }
-        | Request::Remove { target, .. }
-        | Request::Search { target, .. }
-        | Request::CountMatching { target, .. }
-        | Request::RemoveMatching { target, .. } => target.literal_prefix(),
-        Request::On { pattern, .. } => pattern.as_str(),
-        Request::Off(_) => return Ok(()),
-    };
-    if is_reserved(target) {
-        return Err(Error::Forbidden(format!(
-            "`{target}` is under {RESERVED_PREFIX}, which is reserved for the broker"
-        )));
-    }
-    Ok(())
-}
-
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Core")
@@ -747,20 +671,4 @@ impl std::fmt::Debug for Core {
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
-}
-
-/// Whether `identity` may make the read `request` only in part (nested permissions on
-/// and a wildcard read some of whose paths it may not `get`).
-fn nested_read(identity: &Identity, request: &Request) -> bool {
-    if !identity.grants.nested() {
-        return false;
-    }
-    let target = match request {
-        Request::Get { target }
-        | Request::Count { target }
-        | Request::Search { target, .. }
-        | Request::CountMatching { target, .. } => target,
-        _ => return false,
-    };
-    identity.grants.glob_access(Right::Get, target) == Access::Filtered
 }

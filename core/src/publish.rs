@@ -9,6 +9,7 @@ use std::cell::Cell;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use foldhash::fast::RandomState;
 use serde_json::{Map, Value};
@@ -23,6 +24,7 @@ use crate::query::{Criteria, Query};
 use crate::request::{Consistency, Response, SetOptions};
 use crate::router::Subscription;
 use crate::session::{Delivery, Session, SessionId, SessionQueue};
+use crate::stats::COUNTED_PROTOCOLS;
 use crate::store::{OnCommit, Write};
 
 /// What a publication reached (reference: `onPublished` results).
@@ -176,7 +178,9 @@ impl Core {
                     );
                 }) as OnCommit<Record>
             });
+            let started = Instant::now();
             let stored = self.inner.store.set(write, hook).await;
+            self.inner.counters.store_writes.observe(started.elapsed());
             let record = match stored {
                 Ok(record) => record,
                 Err(error) => {
@@ -198,7 +202,10 @@ impl Core {
                     increment: None,
                     properties: None,
                 };
-                self.inner.store.set(snapshot, None).await?;
+                let started = Instant::now();
+                let stored = self.inner.store.set(snapshot, None).await;
+                self.inner.counters.store_writes.observe(started.elapsed());
+                stored?;
             }
             record
         };
@@ -293,7 +300,10 @@ impl Core {
                 }
             }
         });
-        let removed = match self.inner.store.remove(&target, Some(hook)).await {
+        let started = Instant::now();
+        let removed = self.inner.store.remove(&target, Some(hook)).await;
+        self.inner.counters.store_writes.observe(started.elapsed());
+        let removed = match removed {
             Ok(removed) => removed,
             Err(error) => {
                 if let Some(id) = &awaited {
@@ -363,7 +373,7 @@ impl Core {
             ..Query::default()
         };
         let mut found = self.inner.store.query(&target, &query).await?;
-        crate::pipeline::drop_reserved(&target, &mut found);
+        crate::reserved::drop_reserved(&target, &mut found);
         let removals = found.iter().map(|record| {
             let exact = Glob::parse(record.path.as_str());
             let meta = meta.clone();
@@ -464,6 +474,9 @@ impl Core {
         ticket: &mut u64,
     ) -> PublishResult {
         let mut result = PublishResult::default();
+        // Deliveries by the recipients' protocol, added to the shared counters once at the
+        // end rather than per recipient.
+        let mut by_protocol = [0u64; COUNTED_PROTOCOLS.len()];
         // A session with several matching subscriptions gets one message: bring them
         // together. Usually each session has one match, which is checked without sorting.
         if repeats_a_session(matches) {
@@ -519,6 +532,12 @@ impl Core {
             {
                 recipients.push(group[0].session);
             }
+            if matches!(
+                delivery,
+                Delivery::Queued | Delivery::Congested | Delivery::DisplacedOldest
+            ) {
+                by_protocol[group[0].protocol.index()] += 1;
+            }
             match delivery {
                 Delivery::Queued => result.successful += 1,
                 Delivery::Congested => {
@@ -534,6 +553,12 @@ impl Core {
                 }
                 Delivery::Dropped => result.failed += 1,
                 Delivery::Closed => result.skipped += 1,
+            }
+        }
+        let delivered = &self.inner.counters.messages_delivered;
+        for (counter, n) in delivered.iter().zip(by_protocol) {
+            if n > 0 {
+                counter.add(n);
             }
         }
         result

@@ -58,6 +58,8 @@ pub struct Subscription {
     pub options: OnOptions,
     /// Where matching events go: the session's outbound queue.
     pub(crate) queue: SessionQueue,
+    /// The subscribing session's protocol, for the per-protocol delivery counters.
+    pub(crate) protocol: crate::stats::ProtocolSlot,
 }
 
 #[derive(Default)]
@@ -333,6 +335,7 @@ mod tests {
                 ..Default::default()
             },
             queue,
+            protocol: Default::default(),
         });
         router.insert(sub.clone());
         sub

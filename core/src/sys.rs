@@ -274,7 +274,7 @@ fn topics(stats: &Stats, received: u64) -> Vec<(String, String)> {
 /// `/_SYSTEM` (users, groups), which no client can read.
 async fn stored_counts(core: &Core) -> Result<(u64, u64), Error> {
     let all = core.store().count(&Glob::parse("*")?).await?;
-    let reserved = Glob::parse(&format!("{}/*", crate::pipeline::RESERVED_PREFIX))?;
+    let reserved = Glob::parse(&format!("{}/*", crate::reserved::RESERVED_PREFIX))?;
     let reserved = core.store().count(&reserved).await?;
     Ok((all, reserved))
 }

@@ -262,6 +262,7 @@ impl Broker {
         http.routes = self.http_routes;
         http.cookie_name = config.security.cookie_name.clone();
         http.https_cookie = config.security.https_cookie || config.http.tls;
+        http.keepalive_timeout = Duration::from_millis(config.http.keepalive_timeout_ms);
         let protocols = listeners::Protocols {
             mqtt,
             native,

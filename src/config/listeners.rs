@@ -17,6 +17,10 @@ pub struct Listener {
     /// Serve HTTPS and WSS (instead of HTTP and WS) with the `[tls]` certificate. The
     /// token cookie is then marked `Secure`. Default false.
     pub tls: bool,
+    /// How long an idle keep-alive HTTP connection (REST, `/metrics`) stays open, and how
+    /// long a client has to send a request's headers, in ms; 0: one request per
+    /// connection (WebSocket connections are not affected once upgraded). Default 30,000.
+    pub keepalive_timeout_ms: u64,
 }
 
 impl Default for Listener {
@@ -25,6 +29,7 @@ impl Default for Listener {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 55000)),
             tls: false,
+            keepalive_timeout_ms: 30_000,
         }
     }
 }

@@ -49,6 +49,7 @@ fn help_documents_every_option() {
         "--admin-password",
         "--mqtt-tls-listen",
         "--http-tls",
+        "--http-keepalive-timeout-ms",
         "--native-tcp-tls",
         "--tls-cert-path",
         "--tls-key-path",

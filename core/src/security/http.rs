@@ -135,6 +135,25 @@ impl Security {
         peer: SocketAddr,
         sessions: &StatelessSessions,
     ) -> Result<Arc<Identity>, Error> {
+        let identity = self.http_identity_uncounted(token, peer, sessions).await?;
+        self.check_session(&identity)
+            .map_err(|end| Error::Unauthenticated(end.to_string()))?;
+        Ok(identity)
+    }
+
+    /// [`Security::http_identity`] without counting the request: for a request that then
+    /// runs through the core's pipeline ([`crate::Session::request`]), whose
+    /// [`Security::check_session`] counts it (once) and refuses a spent or idle token
+    /// there (401).
+    ///
+    /// # Errors
+    /// As [`Security::http_identity`], except for the policy's counts.
+    pub(crate) async fn http_identity_uncounted(
+        &self,
+        token: &str,
+        peer: SocketAddr,
+        sessions: &StatelessSessions,
+    ) -> Result<Arc<Identity>, Error> {
         let credentials = Credentials::Token {
             token: token.to_owned(),
             username: None,
@@ -159,8 +178,6 @@ impl Security {
             }
             None => fresh,
         };
-        self.check_session(&identity)
-            .map_err(|end| Error::Unauthenticated(end.to_string()))?;
         Ok(identity)
     }
 

@@ -231,7 +231,7 @@ impl Session {
             // MQTT 5: a retained message past its Message Expiry Interval is not sent
             // [MQTT-3.3.2-5].
             .filter(|r| !r.properties.as_ref().is_some_and(|p| p.expired(now)))
-            .filter(|r| !crate::pipeline::is_reserved(r.path.as_str()))
+            .filter(|r| !crate::reserved::is_reserved(r.path.as_str()))
             .filter(|r| visible(&r.path))
             .collect())
     }

@@ -545,6 +545,7 @@ mod tests {
                 ..Default::default()
             },
             queue: queue.clone(),
+            protocol: Default::default(),
         });
         Outbound::Event {
             event: Arc::new(event),

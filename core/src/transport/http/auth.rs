@@ -41,6 +41,11 @@ impl Cookie {
         }
     }
 
+    /// The cookie's name (also a query parameter that may carry the token).
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The `Set-Cookie` value that stores `token` for `max_age` seconds.
     fn set(&self, token: &str, max_age: u64) -> Option<HeaderValue> {
         let secure = if self.secure { "; Secure" } else { "" };

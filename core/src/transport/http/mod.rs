@@ -12,11 +12,19 @@
 //! | `auth` | `/auth/login`, `/auth/logout`, the token cookie, where a request's token is |
 //! | `routes` | the embedding program's [`HttpRoute`]s and their `@HTTP` check |
 //! | `urlencoded` | percent-decoding of paths, query strings and form bodies |
+//! | `rest` | the REST data API under `/api/data` (docs/REST.md) |
+//! | `health` | `/health`: whether the broker takes work |
+//! | `openapi` | `/api/openapi.json`, the OpenAPI document of the JSON endpoints |
 
 mod answer;
 mod auth;
+mod health;
+mod openapi;
 mod resources;
+mod rest;
 mod routes;
+#[cfg(test)]
+mod tests;
 mod urlencoded;
 mod websocket;
 
@@ -77,6 +85,14 @@ pub struct HttpConfig {
     pub max_login_body: usize,
     /// Serve HTTPS (and WSS) with this certificate instead of plain HTTP. Default none.
     pub tls: Option<TlsAcceptor>,
+    /// How long a connection may wait for a complete request head: an idle keep-alive
+    /// connection is closed this long after its last response (or after it opened, with
+    /// no request yet). hyper 1.x has one timer for both waits, so this also bounds how
+    /// long a client may take to send a request's headers (the WebSocket upgrade
+    /// request's too). Zero turns keep-alive off: the connection closes after each
+    /// response, and a request head must arrive within the handshake timeout. Default
+    /// 30 s.
+    pub keepalive_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -88,6 +104,7 @@ impl Default for HttpConfig {
             https_cookie: false,
             max_login_body: 8 * 1024,
             tls: None,
+            keepalive_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -104,20 +121,37 @@ struct Shared {
     max_body: usize,
     /// How long a request body may take to arrive.
     body_timeout: Duration,
+    /// [`HttpConfig::keepalive_timeout`].
+    keepalive_timeout: Duration,
     core: Core,
     limits: Limits,
 }
 
 /// The paths the listener answers itself; a protocol's resource or a route cannot take
-/// them (nor anything under `/auth`).
-const BUILT_IN: [&str; 6] = [
+/// them (nor anything under [`RESERVED_PREFIXES`]).
+const BUILT_IN: [&str; 8] = [
     "/",
     "/ping",
     "/version",
     "/metrics",
+    "/health",
     "/auth/login",
     "/auth/logout",
+    rest::OPENAPI_PATH,
 ];
+
+/// The path prefixes the listener keeps for itself, with everything below them.
+const RESERVED_PREFIXES: [&str; 2] = ["/auth", "/api"];
+
+/// Whether the listener answers `path` itself ([`BUILT_IN`], [`RESERVED_PREFIXES`]), so
+/// that no resource or route can be served there.
+fn is_taken(path: &str) -> bool {
+    BUILT_IN.contains(&path)
+        || RESERVED_PREFIXES.iter().any(|prefix| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+}
 
 /// Serves HTTP on `listener` with only `routes` for WebSocket endpoints: [`serve_http`]
 /// with the default [`HttpConfig`] otherwise.
@@ -135,7 +169,8 @@ pub async fn run_http(
 }
 
 /// Serves HTTP on `listener`: WebSocket upgrades at each WebSocket route's path, `/ping`,
-/// `/version`, `/metrics`, `/auth/login` and `/auth/logout` (docs/PROTOCOL.md), the
+/// `/version`, `/metrics`, `/auth/login` and `/auth/logout` (docs/PROTOCOL.md), `/health`
+/// and the REST API under `/api` (docs/REST.md), the
 /// WebSocket routes' protocols' static resources ([`Protocol::http_resources`], on `GET`
 /// and `HEAD`), the embedding program's [`HttpRoute`]s, 404 elsewhere; until
 /// [`Core::shutdown_token`] is cancelled.
@@ -150,6 +185,7 @@ pub async fn serve_http(listener: TcpListener, config: HttpConfig, core: Core, l
         sessions: StatelessSessions::default(),
         max_body: config.max_login_body,
         body_timeout: limits.handshake_timeout,
+        keepalive_timeout: config.keepalive_timeout,
         core: core.clone(),
         limits,
     });
@@ -189,13 +225,20 @@ async fn serve_connection<S: crate::protocol::Io>(
 ) {
     let permit = Arc::new(permit);
     let shutdown = shared.core.shutdown_token().clone();
-    let header_timeout = shared.limits.handshake_timeout;
+    // hyper's header read timer restarts whenever the connection goes idle: it is the
+    // keep-alive idle timeout too (`HttpConfig::keepalive_timeout`).
+    let keepalive = shared.keepalive_timeout;
+    let header_timeout = match keepalive.is_zero() {
+        true => shared.limits.handshake_timeout,
+        false => keepalive,
+    };
     let service = hyper::service::service_fn(move |req| {
         let (shared, permit, peer) = (shared.clone(), permit.clone(), peer.clone());
         async move { Ok::<_, Infallible>(route(&shared, req, peer, permit).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
+        .keep_alive(!keepalive.is_zero())
         .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
@@ -246,6 +289,8 @@ async fn route(
         "/version" => json(format!("{{\"version\":\"{}\"}}", env!("CARGO_PKG_VERSION"))),
         "/auth/login" => auth::login(shared, req, peer).await,
         "/auth/logout" => auth::logout(shared, req).await,
+        "/health" => health::serve(&shared.core, req.method()).await,
+        api if rest::serves(api) => rest::serve(shared, req, peer).await,
         "/" => text(
             StatusCode::OK,
             format!(

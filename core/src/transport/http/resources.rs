@@ -11,7 +11,7 @@ use http_body_util::Full;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Response, StatusCode};
 
-use super::{BUILT_IN, WebSocketRoute, text};
+use super::{WebSocketRoute, is_taken, text};
 use crate::protocol::{HttpResource, Protocol};
 
 /// A protocol's [`HttpResource`], with its headers ready.
@@ -50,7 +50,7 @@ pub(super) fn collect_resources(routes: &[WebSocketRoute]) -> HashMap<String, Re
         for resource in route.protocol.http_resources() {
             let path = resource.path.clone().into_owned();
             let protocol = route.protocol.name();
-            if BUILT_IN.contains(&path.as_str()) || resources.contains_key(&path) {
+            if is_taken(&path) || resources.contains_key(&path) {
                 tracing::warn!(%path, protocol, "HTTP resource path already taken; not served");
                 continue;
             }

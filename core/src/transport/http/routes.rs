@@ -96,13 +96,11 @@ pub struct HttpContext {
 }
 
 /// The routes that can be served, longest prefix first; a prefix that does not start with
-/// `/`, or that the listener answers itself (`/auth`, the built-in paths), is logged and
-/// skipped.
+/// `/`, or that the listener answers itself (`/auth`, `/api`, the built-in paths), is
+/// logged and skipped.
 pub(super) fn checked(mut routes: Vec<HttpRoute>) -> Vec<HttpRoute> {
     routes.retain(|route| {
-        let prefix = route.prefix.trim_end_matches('/');
-        let taken =
-            super::BUILT_IN.contains(&prefix) || prefix == "/auth" || prefix.starts_with("/auth/");
+        let taken = super::is_taken(route.prefix.trim_end_matches('/'));
         let bad = !route.prefix.starts_with('/') || taken;
         if bad {
             tracing::warn!(prefix = %route.prefix, "HTTP route prefix is invalid or taken by the listener; not served");
@@ -228,6 +226,9 @@ mod tests {
             HttpRoute::new("/secure", handler),
             HttpRoute::new("/ping", handler),
             HttpRoute::new("/auth/extra", handler),
+            HttpRoute::new("/api", handler),
+            HttpRoute::new("/api/data/x/", handler),
+            HttpRoute::new("/health", handler),
             HttpRoute::new("no-slash", handler),
         ]);
         let prefixes: Vec<_> = routes.iter().map(|r| r.prefix.as_str()).collect();
