@@ -10,6 +10,7 @@
 //! | `pathmq-storage` | [`storage`] | redb and in-memory stores |
 //! | `pathmq-mqtt` | [`mqtt`] | MQTT 3.1.1 and 5 |
 //! | `pathmq-native` | [`native`] | the native JSON protocol |
+//! | `pathmq-token` | [`token`] | the token protocol (length-prefixed frames over TLS) |
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,3 +30,4 @@ pub use pathmq_core as core;
 pub use pathmq_mqtt as mqtt;
 pub use pathmq_native as native;
 pub use pathmq_storage as storage;
+pub use pathmq_token as token;

@@ -263,11 +263,19 @@ impl Broker {
         http.cookie_name = config.security.cookie_name.clone();
         http.https_cookie = config.security.https_cookie || config.http.tls;
         http.keepalive_timeout = Duration::from_millis(config.http.keepalive_timeout_ms);
+        let mut extra = Vec::new();
+        if config.token.enabled {
+            let token = pathmq_token::Token::new(config.token.clone())
+                .map_err(|e| StartError::Plugin(format!("token: {e}")))?;
+            let listener = ProtocolListener::new("token", config.token.listen, Arc::new(token));
+            extra.push(listener.tls(config.token.tls));
+        }
+        extra.extend(self.listeners);
         let protocols = listeners::Protocols {
             mqtt,
             native,
             http,
-            extra: self.listeners,
+            extra,
         };
         let shutdown_timeout = Duration::from_millis(limits.shutdown_timeout_ms);
         listeners::start(&config, core, protocols, transport_limits, shutdown_timeout)

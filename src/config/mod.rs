@@ -37,6 +37,13 @@
 //! require_client_certificate = false
 //! use_identity_as_username = false # the certificate's CN is the MQTT username
 //!
+//! [token]                      # the token protocol (docs/TOKEN.md), off by default
+//! enabled = false
+//! listen = "127.0.0.1:8090"
+//! tls = true                   # with the [tls] certificate; clients need a certificate
+//! inbound = "/tokens/{{username}}/in"   # a token is published here ({{username}}: its CN)
+//! replies = "/tokens/{{username}}/out"  # events here go back as tokens
+//!
 //! [storage]
 //! engine = "redb"              # or "memory" (nothing survives a restart)
 //! path = "./pathmq-data/pathmq.redb"
@@ -137,6 +144,10 @@ pub struct Config {
     pub limits: Limits,
     /// Middleware plugins enabled from the config file (rate limits, validation).
     pub plugins: PluginsConfig,
+    /// The token protocol of `reference/token-server.md` (`protocols/token`,
+    /// docs/TOKEN.md): length-prefixed tokens over TLS with client certificates. Off by
+    /// default.
+    pub token: pathmq_token::TokenConfig,
     /// Logging.
     pub log: Log,
 }
@@ -154,6 +165,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             limits: Limits::default(),
             plugins: PluginsConfig::default(),
+            token: pathmq_token::TokenConfig::default(),
             log: Log::default(),
         }
     }

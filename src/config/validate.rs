@@ -113,6 +113,24 @@ impl Config {
             });
         }
         self.validate_tls()?;
+        if let Err(error) = self.token.validate() {
+            return Err(ConfigError::Invalid {
+                key: "token",
+                problem: error.to_string(),
+            });
+        }
+        if self.token.enabled
+            && self.token.tls
+            && self.token.require_certificate
+            && self.tls.client_ca_path.is_none()
+        {
+            return Err(ConfigError::Invalid {
+                key: "tls.client_ca_path",
+                problem: "the token listener requires client certificates: set the CA they \
+                          are verified against (or token.require_certificate = false)"
+                    .into(),
+            });
+        }
         if self.name.is_empty() {
             return Err(ConfigError::Invalid {
                 key: "name",
@@ -161,6 +179,7 @@ impl Config {
     /// Whether any listener serves TLS.
     pub fn uses_tls(&self) -> bool {
         (self.mqtt_tls.enabled)
+            || (self.token.enabled && self.token.tls)
             || (self.http.enabled && self.http.tls)
             || (self.native_tcp.enabled && self.native_tcp.tls)
     }
