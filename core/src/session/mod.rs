@@ -255,7 +255,9 @@ impl Session {
 
     /// The next message for this session, after the outbound layers. A
     /// [`Outbound::Close`] is the last one: the protocol tells the client why and ends the
-    /// connection. `None` when the core is gone.
+    /// connection. Once closed, every further call returns `Outbound::Close` again at
+    /// once, so a loop that skips what it does not handle must stop on it (or it spins).
+    /// `None` when the core is gone.
     ///
     /// Cancel-safe: a message whose outbound layers were interrupted is kept and goes
     /// through the layers again on the next call (layers should be idempotent). Takes
