@@ -191,3 +191,42 @@ async fn the_native_protocol_over_tcp_with_tls() {
     }
     broker.broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn wss_with_client_certificates_refuses_wrong_and_expired_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("test CA");
+    let (cert, key, ca_path) = ca.write(dir.path(), &ca.server());
+    let mut config = loopback_config();
+    config.http.tls = true;
+    config.tls.cert_path = Some(cert);
+    config.tls.key_path = Some(key);
+    config.tls.client_ca_path = Some(ca_path);
+    config.tls.require_client_certificate = true;
+    let broker = start_with(config).await;
+    let url = format!("wss://localhost:{}/", broker.http.port());
+
+    let upgrade = |identity: Option<pki::Identity>| {
+        let config = ca.client_config(identity.as_ref());
+        let url = url.clone();
+        async move {
+            let tls = pki::connect(broker.http, config).await?;
+            let request = url.into_client_request().map_err(std::io::Error::other)?;
+            tokio_tungstenite::client_async(request, tls)
+                .await
+                .map(drop)
+                .map_err(std::io::Error::other)
+        }
+    };
+    let good = tokio::time::timeout(WAIT, upgrade(Some(ca.client("browser-1")))).await;
+    assert!(matches!(good, Ok(Ok(()))), "{good:?}");
+    for (what, identity) in [
+        ("another CA", Some(Ca::new("other CA").client("mallory"))),
+        ("expired", Some(ca.expired_client("old"))),
+        ("none", None),
+    ] {
+        let refused = tokio::time::timeout(WAIT, upgrade(identity)).await.unwrap();
+        assert!(refused.is_err(), "{what}: {refused:?}");
+    }
+    broker.broker.shutdown().await;
+}
