@@ -69,7 +69,7 @@ impl Counters {
 /// The protocols the per-protocol counters tell apart, as their `protocol` label (the
 /// names of [`SessionInfo::protocol`](crate::SessionInfo::protocol)); a session of any
 /// other protocol is counted under `"other"`.
-pub const COUNTED_PROTOCOLS: [&str; 5] = ["mqtt", "native", "local", "http", "other"];
+pub const COUNTED_PROTOCOLS: [&str; 6] = ["mqtt", "native", "local", "http", "token", "other"];
 
 /// A protocol's index into the per-protocol counters ([`COUNTED_PROTOCOLS`]), worked out once when
 /// a session or subscription is made.
@@ -428,7 +428,7 @@ mod tests {
             assert_eq!(ProtocolSlot::of(name).index(), i);
         }
         assert_eq!(
-            ProtocolSlot::of("token").index(),
+            ProtocolSlot::of("a-plugin").index(),
             COUNTED_PROTOCOLS.len() - 1
         );
         assert_eq!(ProtocolSlot::default(), ProtocolSlot::of("other"));

@@ -248,7 +248,10 @@ impl Broker {
         native_config.heartbeat_interval = Duration::from_millis(limits.heartbeat_interval_ms);
         // Below the WebSocket limit, so an oversized frame gets a 413 instead of a close.
         native_config.max_frame = limits.max_payload.saturating_add(32 * 1024);
-        native_config.cookie_name = match config.security.https_cookie {
+        // Over HTTPS (a TLS-terminating proxy, or `http.tls`) the cookie is `<name>_https`
+        // and `Secure`: the same name for the native protocol and the HTTP listener.
+        let https_cookie = config.security.https_cookie || config.http.tls;
+        native_config.cookie_name = match https_cookie {
             true => format!("{}_https", config.security.cookie_name),
             false => config.security.cookie_name.clone(),
         };
@@ -261,7 +264,7 @@ impl Broker {
         let mut http = HttpConfig::default();
         http.routes = self.http_routes;
         http.cookie_name = config.security.cookie_name.clone();
-        http.https_cookie = config.security.https_cookie || config.http.tls;
+        http.https_cookie = https_cookie;
         http.keepalive_timeout = Duration::from_millis(config.http.keepalive_timeout_ms);
         let mut extra = Vec::new();
         if config.token.enabled {

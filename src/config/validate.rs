@@ -119,6 +119,15 @@ impl Config {
                 problem: error.to_string(),
             });
         }
+        if self.token.enabled && self.token.max_token > self.limits.max_payload {
+            return Err(ConfigError::Invalid {
+                key: "token.max_token",
+                problem: format!(
+                    "{} bytes is over limits.max_payload ({} bytes): a token is a payload",
+                    self.token.max_token, self.limits.max_payload
+                ),
+            });
+        }
         if self.token.enabled
             && self.token.tls
             && self.token.require_certificate

@@ -47,7 +47,8 @@ pub enum Credentials {
     /// A user the transport vouches for: the subject CN of a client certificate verified
     /// against the listener's CA, on a listener that uses it as the username (Mosquitto's
     /// `use_identity_as_username`; [`crate::Peer::certificate_username`]). No password is
-    /// checked; the user must exist (in the directory or an auth provider's `user`).
+    /// checked; the user must exist (in the directory or an auth provider's `user`), and
+    /// the reserved users (`_ADMIN`, `_ANONYMOUS`: a name starting with `_`) are refused.
     Certificate {
         /// The certificate's CN.
         username: String,

@@ -318,6 +318,11 @@ impl Security {
                 (user, Some((token, claims)))
             }
             Credentials::Certificate { username } => {
+                // A CA that signs device certificates must not mint `_ADMIN` or
+                // `_ANONYMOUS` logins: reserved users log in with a password or a token.
+                if username.starts_with('_') {
+                    return Err(LoginError::BadCredentials);
+                }
                 self.check_admin_network(&username, facts)?;
                 let user = self
                     .lookup_user(&username)

@@ -334,6 +334,8 @@ pub fn self_signed(
                 .map_err(|e| fail(format!("creating {}: {e}", dir.display())))?;
         }
         let temporary = path.with_extension("tmp");
+        // A leftover from an interrupted start: a new file gets the private mode.
+        let _ = std::fs::remove_file(&temporary);
         write_file(&temporary, text.as_bytes(), private)
             .and_then(|()| std::fs::rename(&temporary, path))
             .map_err(|e| fail(format!("writing {}: {e}", path.display())))
@@ -346,7 +348,7 @@ pub fn self_signed(
 fn write_file(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     if private {
         use std::os::unix::fs::OpenOptionsExt as _;

@@ -148,7 +148,7 @@ impl Cache {
         now: Instant,
     ) {
         let ttl = self.ttl;
-        if let Some(entry) = self.entry(username, ttl, now) {
+        if let Some(entry) = self.entry(username, ttl, now, false) {
             if entry
                 .refused
                 .as_ref()
@@ -167,7 +167,7 @@ impl Cache {
     /// Keeps that the webhook refused `username` with the password of `digest`.
     pub(crate) fn refuse(&mut self, username: &str, digest: PasswordDigest, now: Instant) {
         let ttl = self.negative_ttl;
-        if let Some(entry) = self.entry(username, ttl, now) {
+        if let Some(entry) = self.entry(username, ttl, now, true) {
             if entry
                 .accepted
                 .as_ref()
@@ -188,8 +188,15 @@ impl Cache {
     }
 
     /// The entry to write for `username`, making room for it; `None` when nothing is kept
-    /// for `ttl`.
-    fn entry(&mut self, username: &str, ttl: Duration, now: Instant) -> Option<&mut Entry> {
+    /// for `ttl`, or when a refusal (`refusal`) would have to push out a live accepted
+    /// login: bogus logins must not evict the users whose tokens `user` answers for.
+    fn entry(
+        &mut self,
+        username: &str,
+        ttl: Duration,
+        now: Instant,
+        refusal: bool,
+    ) -> Option<&mut Entry> {
         if self.max == 0 || ttl.is_zero() {
             return None;
         }
@@ -197,12 +204,15 @@ impl Cache {
             // Full: expired entries go first, then the oldest written. O(n), but only
             // when full, and after a webhook call that costs far more.
             self.entries.retain(|_, entry| entry.live(now));
-            if self.entries.len() >= self.max
-                && let Some(oldest) = (self.entries.iter())
+            if self.entries.len() >= self.max {
+                let evictable = |entry: &Entry| {
+                    !refusal || entry.accepted.as_ref().is_none_or(|a| now >= a.until)
+                };
+                let oldest = (self.entries.iter())
+                    .filter(|(_, entry)| evictable(entry))
                     .min_by_key(|(_, entry)| entry.written)
-                    .map(|(name, _)| name.clone())
-            {
-                self.entries.remove(&oldest);
+                    .map(|(name, _)| name.clone());
+                self.entries.remove(&oldest?);
             }
         }
         self.writes += 1;
@@ -268,6 +278,25 @@ mod tests {
         // A later refusal of the accepted password (it changed) drops the acceptance.
         cache.refuse("ann", salt.digest("ann", "pw"), now + NEGATIVE);
         assert!(cache.user("ann", now + NEGATIVE).is_none());
+    }
+
+    /// Guards the review finding: a flood of refused bogus usernames must not push the
+    /// accepted users out (their token logins are answered from the cache).
+    #[test]
+    fn refusals_never_evict_live_accepted_logins() {
+        let salt = Salt::random().unwrap();
+        let mut cache = Cache::new(TTL, NEGATIVE, 2);
+        let now = Instant::now();
+        for name in ["a", "b"] {
+            cache.accept(name, salt.digest(name, "pw"), user(name), now);
+        }
+        for i in 0..10 {
+            let name = format!("bogus-{i}");
+            cache.refuse(&name, salt.digest(&name, "x"), now);
+        }
+        for name in ["a", "b"] {
+            assert!(cache.user(name, now).is_some(), "{name}");
+        }
     }
 
     #[test]

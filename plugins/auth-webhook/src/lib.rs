@@ -154,6 +154,9 @@ impl WebhookAuthProvider {
         let client = reqwest::Client::builder()
             // A redirect would send the password somewhere else: it fails the call.
             .redirect(Policy::none())
+            // Nor a proxy from the environment (`HTTPS_PROXY`): passwords go straight to
+            // the configured endpoint.
+            .no_proxy()
             .user_agent(concat!("pathmq-auth-webhook/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(WebhookConfigError::Client)?;

@@ -324,6 +324,18 @@ pub(crate) fn subscribe_reason(error: &pathmq_core::Error) -> ReasonCode {
     }
 }
 
+/// The MQTT 5 UNSUBACK reason code for an unsubscribe request that failed (only the
+/// codes MQTT 5 §3.11.2.2 allows): 401/403 → `0x87` not authorized, 400 for a filter →
+/// `0x8F` topic filter invalid, else `0x80` (a rate limit ends an MQTT 5 connection with
+/// DISCONNECT `0x96` before this is asked).
+pub(crate) fn unsubscribe_reason(error: &pathmq_core::Error) -> ReasonCode {
+    match error.code() {
+        401 | 403 => 0x87,
+        400 if matches!(error, pathmq_core::Error::Path(_)) => 0x8F,
+        _ => 0x80,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,6 +392,16 @@ mod tests {
             0x97
         );
         assert_eq!(publish_reason(&Error::Path(PathError::Empty)), 0x90);
+        assert_eq!(unsubscribe_reason(&Error::RateLimited("x".into())), 0x80);
+        assert_eq!(
+            unsubscribe_reason(&Error::TooLarge {
+                what: "x",
+                size: 2,
+                limit: 1
+            }),
+            0x80
+        );
+        assert_eq!(unsubscribe_reason(&Error::Forbidden("x".into())), 0x87);
         assert_eq!(publish_reason(&Error::BadRequest("x".into())), 0x99);
         assert_eq!(publish_reason(&Error::Internal("x".into())), 0x80);
         assert_eq!(subscribe_reason(&Error::Forbidden("no".into())), 0x87);

@@ -209,6 +209,17 @@ async fn the_client_certificate_cn_is_the_username() {
             || matches!(&refused, Err(e) if e.contains("BadUserNamePassword")),
         "{refused:?}"
     );
+
+    // A certificate the CA signed for a reserved user is no way in (review finding).
+    let admin = ca.client("_ADMIN");
+    let (_a, mut admin_events) =
+        rumqttc::AsyncClient::new(tls_options("admin-cert", addr, &ca, Some(&admin)), 16);
+    let refused = connack(&mut admin_events).await;
+    assert!(
+        matches!(refused, Ok(rumqttc::ConnectReturnCode::BadUserNamePassword))
+            || matches!(&refused, Err(e) if e.contains("BadUserNamePassword")),
+        "{refused:?}"
+    );
     broker.broker.shutdown().await;
 }
 

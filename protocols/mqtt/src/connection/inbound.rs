@@ -14,7 +14,9 @@ use serde_json::{Map, Value};
 
 use super::outbound::Pending;
 use super::{Connection, Ending, FLUSH_AT};
-use crate::error::{ProtocolError, ReasonCode, publish_reason, subscribe_reason};
+use crate::error::{
+    ProtocolError, ReasonCode, publish_reason, subscribe_reason, unsubscribe_reason,
+};
 use crate::inflight::PubRecAction;
 use crate::packet::{
     Packet, Publish, PublishProperties, Reply, RetainHandling, Subscribe, Unsubscribe, Version,
@@ -368,17 +370,27 @@ impl<T: Transport> Connection<T> {
                     continue;
                 }
             };
-            self.subscriptions.remove(key.as_str());
-            let off = Request::Off(Off::Pattern(key));
+            let off = Request::Off(Off::Pattern(key.clone()));
             codes.push(match self.session.request(off).await {
-                Ok(Response::Unsubscribed(ids)) if !ids.is_empty() => 0x00,
-                Ok(_) => 0x11,
+                Ok(response) => {
+                    // Forgotten only once the core let go of it: a refused UNSUBSCRIBE
+                    // leaves a subscription that still delivers.
+                    self.subscriptions.remove(key.as_str());
+                    match response {
+                        Response::Unsubscribed(ids) if !ids.is_empty() => 0x00,
+                        _ => 0x11,
+                    }
+                }
+                Err(error) if error.code() == 429 && self.version == Version::V5 => {
+                    let reason = error.to_string();
+                    return Err(ProtocolError::MessageRateTooHigh { reason }.into());
+                }
                 Err(error) => {
                     tracing::debug!(%error, %filter, "UNSUBSCRIBE refused");
                     if why.is_empty() {
                         why = error.to_string();
                     }
-                    subscribe_reason(&error)
+                    unsubscribe_reason(&error)
                 }
             });
         }
