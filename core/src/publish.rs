@@ -600,7 +600,6 @@ fn repeats_a_session(matches: &[Arc<Subscription>]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use async_trait::async_trait;
     use futures_util::FutureExt;
 
     use super::*;
@@ -608,36 +607,6 @@ mod tests {
     use crate::pattern::Pattern;
     use crate::request::{OnOptions, Request};
     use crate::router::SubscriptionId;
-    use crate::store::{Store, StoreError};
-
-    /// `on` and `publish` never reach the store.
-    struct NoStore;
-
-    #[async_trait]
-    impl Store for NoStore {
-        async fn set(&self, _: Write, _: Option<OnCommit<Record>>) -> Result<Record, StoreError> {
-            Err(StoreError::Closed)
-        }
-        async fn get(&self, _: &Path) -> Result<Option<Record>, StoreError> {
-            Err(StoreError::Closed)
-        }
-        async fn scan(&self, _: &Glob) -> Result<Vec<Record>, StoreError> {
-            Err(StoreError::Closed)
-        }
-        async fn remove(
-            &self,
-            _: &Glob,
-            _: Option<OnCommit<[Path]>>,
-        ) -> Result<Vec<Path>, StoreError> {
-            Err(StoreError::Closed)
-        }
-        async fn count(&self, _: &Glob) -> Result<u64, StoreError> {
-            Err(StoreError::Closed)
-        }
-        async fn close(&self) -> Result<(), StoreError> {
-            Ok(())
-        }
-    }
 
     fn on(session: &Session, filter: &str, options: OnOptions) -> SubscriptionId {
         let pattern = Pattern::mqtt(filter).unwrap();
@@ -689,7 +658,7 @@ mod tests {
     #[test]
     fn each_session_gets_one_message_with_all_its_matches() {
         for others in [0, 20] {
-            let core = Core::builder(NoStore).build();
+            let core = Core::builder(crate::store::ClosedStore).build();
             let mut twice = core.open_session("local", None, None);
             let first = on(&twice, "a/+", OnOptions::default());
             let second = on(&twice, "a/b", OnOptions::default());
@@ -726,7 +695,7 @@ mod tests {
     /// subscriptions that do not want the event, and a session left with none is skipped.
     #[test]
     fn unwanted_subscriptions_are_left_out() {
-        let core = Core::builder(NoStore).build();
+        let core = Core::builder(crate::store::ClosedStore).build();
         let mut publisher = core.open_session("local", None, None);
         let no_local = OnOptions {
             no_local: true,

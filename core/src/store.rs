@@ -287,3 +287,31 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError`].
     async fn close(&self) -> Result<(), StoreError>;
 }
+
+/// A store that answers every call with [`StoreError::Closed`], for tests of what the core
+/// does without one (`on` and `publish` never reach the store; `/health` reports it).
+#[cfg(test)]
+pub(crate) struct ClosedStore;
+
+#[cfg(test)]
+#[async_trait::async_trait]
+impl Store for ClosedStore {
+    async fn set(&self, _: Write, _: Option<OnCommit<Record>>) -> Result<Record, StoreError> {
+        Err(StoreError::Closed)
+    }
+    async fn get(&self, _: &Path) -> Result<Option<Record>, StoreError> {
+        Err(StoreError::Closed)
+    }
+    async fn scan(&self, _: &Glob) -> Result<Vec<Record>, StoreError> {
+        Err(StoreError::Closed)
+    }
+    async fn remove(&self, _: &Glob, _: Option<OnCommit<[Path]>>) -> Result<Vec<Path>, StoreError> {
+        Err(StoreError::Closed)
+    }
+    async fn count(&self, _: &Glob) -> Result<u64, StoreError> {
+        Err(StoreError::Closed)
+    }
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -17,8 +17,8 @@ async fn another_cas_expired_and_missing_certificates_fail_the_handshake() {
     let server = Server::start(TokenConfig::default()).await;
     let other = Ca::new("other CA");
     for (what, identity) in [
-        ("another CA", Some(other.issue("mallory", false))),
-        ("expired", Some(server.ca.issue("old-device", true))),
+        ("another CA", Some(other.client("mallory"))),
+        ("expired", Some(server.ca.expired_client("old-device"))),
         ("none", None),
     ] {
         // TLS 1.3 tells a client its certificate was refused after the handshake: on use.

@@ -65,42 +65,11 @@ async fn check(core: &Core) -> (StatusCode, &'static str, String) {
 mod tests {
     use std::sync::Arc;
 
-    use async_trait::async_trait;
     use http_body_util::BodyExt as _;
     use serde_json::Value;
 
     use super::*;
     use crate::security::mem_store::MemStore;
-    use crate::{Glob, OnCommit, Record, Store, StoreError, Write};
-
-    /// A store that answers nothing but errors.
-    struct ClosedStore;
-
-    #[async_trait]
-    impl Store for ClosedStore {
-        async fn set(&self, _: Write, _: Option<OnCommit<Record>>) -> Result<Record, StoreError> {
-            Err(StoreError::Closed)
-        }
-        async fn get(&self, _: &Path) -> Result<Option<Record>, StoreError> {
-            Err(StoreError::Closed)
-        }
-        async fn scan(&self, _: &Glob) -> Result<Vec<Record>, StoreError> {
-            Err(StoreError::Closed)
-        }
-        async fn remove(
-            &self,
-            _: &Glob,
-            _: Option<OnCommit<[Path]>>,
-        ) -> Result<Vec<Path>, StoreError> {
-            Err(StoreError::Closed)
-        }
-        async fn count(&self, _: &Glob) -> Result<u64, StoreError> {
-            Err(StoreError::Closed)
-        }
-        async fn close(&self) -> Result<(), StoreError> {
-            Ok(())
-        }
-    }
 
     async fn body(response: HttpResponse) -> Value {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
@@ -126,7 +95,7 @@ mod tests {
         assert_eq!(closing.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body(closing).await["status"], "shutting_down");
 
-        let down = Core::builder(ClosedStore).build();
+        let down = Core::builder(crate::store::ClosedStore).build();
         let failing = serve(&down, &Method::HEAD).await;
         assert_eq!(failing.status(), StatusCode::SERVICE_UNAVAILABLE);
         let failing = body(failing).await;

@@ -5,72 +5,36 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use pathmq_test_pki::{Ca, Identity};
+use rcgen::KeyPair;
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::*;
 
-/// A CA that signs server and client certificates.
-struct Ca {
-    pem: String,
-    der: CertificateDer<'static>,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-fn new_ca(name: &str) -> Ca {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    Ca {
-        pem: cert.pem(),
-        der: cert.der().clone(),
-        issuer: Issuer::new(params, key),
-    }
-}
-
 /// A certificate for `cn` (and `localhost`) signed by `ca`: (cert PEM, key PEM).
 fn leaf(ca: &Ca, cn: &str, expired: bool) -> (String, String) {
-    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, cn);
-    if expired {
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-    }
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca.issuer).unwrap();
-    (cert.pem(), key.serialize_pem())
+    let identity = ca.issue(cn, &["localhost"], expired);
+    (identity.cert, identity.key)
 }
 
 fn settings(ca: &Ca, client_ca: Option<&Ca>) -> TlsSettings {
-    let (cert, key) = leaf(ca, "server", false);
-    let mut settings = TlsSettings::new(PemSource::Inline(cert), PemSource::Inline(key));
+    let server = ca.server();
+    let mut settings = TlsSettings::new(
+        PemSource::Inline(server.cert),
+        PemSource::Inline(server.key),
+    );
     settings.client_ca = client_ca.map(|ca| PemSource::Inline(ca.pem.clone()));
     settings
 }
 
 /// A client trusting `server_ca`, presenting `identity` (cert PEM, key PEM) if given.
-fn client(server_ca: &Ca, identity: Option<&(String, String)>) -> tokio_rustls::TlsConnector {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut roots = RootCertStore::empty();
-    roots.add(server_ca.der.clone()).unwrap();
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    let config = match identity {
-        None => builder.with_no_client_auth(),
-        Some((cert, key)) => {
-            let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
-                .collect::<Result<Vec<_>, _>>()
-                .unwrap();
-            let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
-            builder.with_client_auth_cert(chain, key).unwrap()
-        }
-    };
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+fn client(server_ca: &Ca, identity: Option<&(String, String)>) -> Arc<rustls::ClientConfig> {
+    let identity = identity.map(|(cert, key)| Identity {
+        cert: cert.clone(),
+        key: key.clone(),
+    });
+    server_ca.client_config(identity.as_ref())
 }
 
 /// Runs a handshake between `acceptor` and `connector` over a pipe and one echoed byte:
@@ -78,7 +42,7 @@ fn client(server_ca: &Ca, identity: Option<&(String, String)>) -> tokio_rustls::
 /// saw.
 async fn handshake(
     acceptor: &TlsAcceptor,
-    connector: tokio_rustls::TlsConnector,
+    connector: Arc<rustls::ClientConfig>,
 ) -> (std::io::Result<TlsPeer>, Option<CertificateDer<'static>>) {
     let (client_io, server_io) = tokio::io::duplex(64 * 1024);
     let acceptor = acceptor.clone();
@@ -90,8 +54,7 @@ async fn handshake(
         stream.flush().await?;
         Ok::<_, std::io::Error>(peer)
     });
-    let name = ServerName::try_from("localhost").unwrap();
-    let seen = match connector.connect(name, client_io).await {
+    let seen = match pathmq_test_pki::handshake(client_io, connector).await {
         Ok(mut stream) => {
             let seen = (stream.get_ref().1.peer_certificates())
                 .and_then(|c| c.first().cloned())
@@ -110,7 +73,7 @@ async fn handshake(
 
 #[tokio::test]
 async fn a_client_certificate_of_the_ca_is_accepted_and_its_cn_handed_on() {
-    let ca = new_ca("test CA");
+    let ca = Ca::new("test CA");
     let mut settings = settings(&ca, Some(&ca));
     settings.require_client_certificate = true;
     settings.use_identity_as_username = true;
@@ -125,8 +88,8 @@ async fn a_client_certificate_of_the_ca_is_accepted_and_its_cn_handed_on() {
 
 #[tokio::test]
 async fn certificates_of_another_ca_expired_ones_and_none_are_refused() {
-    let ca = new_ca("test CA");
-    let other = new_ca("other CA");
+    let ca = Ca::new("test CA");
+    let other = Ca::new("other CA");
     let mut settings = settings(&ca, Some(&ca));
     settings.require_client_certificate = true;
     let acceptor = TlsAcceptor::new(settings).unwrap();
@@ -142,7 +105,7 @@ async fn certificates_of_another_ca_expired_ones_and_none_are_refused() {
 
 #[tokio::test]
 async fn an_optional_client_certificate_may_be_left_out() {
-    let ca = new_ca("test CA");
+    let ca = Ca::new("test CA");
     let acceptor = TlsAcceptor::new(settings(&ca, Some(&ca))).unwrap();
     let (peer, _) = handshake(&acceptor, client(&ca, None)).await;
     let peer = peer.unwrap();
@@ -152,7 +115,7 @@ async fn an_optional_client_certificate_may_be_left_out() {
 
 #[test]
 fn identity_as_username_needs_a_client_ca() {
-    let ca = new_ca("test CA");
+    let ca = Ca::new("test CA");
     let mut settings = settings(&ca, None);
     settings.use_identity_as_username = true;
     assert!(matches!(
@@ -163,8 +126,8 @@ fn identity_as_username_needs_a_client_ca() {
 
 #[test]
 fn bad_pem_and_missing_files_name_what_is_wrong() {
-    let ca = new_ca("test CA");
-    let (cert, _) = leaf(&ca, "server", false);
+    let ca = Ca::new("test CA");
+    let (cert, _) = leaf(&ca, "localhost", false);
     let other_key = KeyPair::generate().unwrap().serialize_pem();
     let mismatched = TlsSettings::new(
         PemSource::Inline(cert.clone()),
@@ -193,7 +156,7 @@ async fn reload_serves_the_new_certificate_and_keeps_the_old_one_on_error() {
     let dir = std::env::temp_dir().join(format!("pathmq-tls-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let ca = new_ca("test CA");
+    let ca = Ca::new("test CA");
     let write = |(cert, key): (String, String)| {
         std::fs::write(&cert_path, cert).unwrap();
         std::fs::write(&key_path, key).unwrap();

@@ -15,59 +15,12 @@ use pathmq_core::transport::{Limits, PemSource, TlsAcceptor, TlsSettings, run_tc
 use pathmq_core::{BoxIo, Core, Event, OnOptions, Outbound, Path, Pattern, Payload, Request};
 use pathmq_core::{Session, SetOptions};
 use pathmq_token::{Token, TokenConfig};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use tokio_rustls::rustls::pki_types::pem::PemObject as _;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio_rustls::rustls::{self, RootCertStore};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 /// The longest any single step of a test may wait.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// A CA that signs server and client certificates.
-pub struct Ca {
-    pub pem: String,
-    der: CertificateDer<'static>,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-/// A certificate and its key, as PEM.
-#[derive(Clone)]
-pub struct Identity {
-    pub cert: String,
-    pub key: String,
-}
-
-impl Ca {
-    pub fn new(name: &str) -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        Self {
-            pem: cert.pem(),
-            der: cert.der().clone(),
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A certificate for `cn` (and the name `localhost`), expired when asked.
-    pub fn issue(&self, cn: &str, expired: bool) -> Identity {
-        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-        }
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        Identity {
-            cert: cert.pem(),
-            key: key.serialize_pem(),
-        }
-    }
-}
+pub use pathmq_test_pki::{Ca, Identity};
 
 /// How the listener treats client certificates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +54,7 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (core2, limits) = (core.clone(), Limits::default());
-        let server = ca.issue("localhost", false);
+        let server = ca.server();
         let mut settings = TlsSettings::new(
             PemSource::Inline(server.cert),
             PemSource::Inline(server.key),
@@ -120,25 +73,9 @@ impl Server {
 
     /// Connects over TLS trusting the test CA, presenting `identity` if given.
     pub async fn connect(&self, identity: Option<&Identity>) -> anyhow::Result<Client> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut roots = RootCertStore::empty();
-        roots.add(self.ca.der.clone())?;
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots);
-        let config = match identity {
-            None => builder.with_no_client_auth(),
-            Some(identity) => {
-                let chain = CertificateDer::pem_slice_iter(identity.cert.as_bytes())
-                    .collect::<Result<Vec<_>, _>>()?;
-                let key = PrivateKeyDer::from_pem_slice(identity.key.as_bytes())?;
-                builder.with_client_auth_cert(chain, key)?
-            }
-        };
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let tcp = tokio::net::TcpStream::connect(self.addr).await?;
-        let name = ServerName::try_from("localhost")?;
-        let tls = tokio::time::timeout(WAIT, connector.connect(name, tcp))
+        let config = self.ca.client_config(identity);
+        let tls = tokio::time::timeout(WAIT, pathmq_test_pki::handshake(tcp, config))
             .await
             .context("TLS handshake timed out")??;
         Ok(Client::new(Box::new(tls)))
@@ -146,7 +83,7 @@ impl Server {
 
     /// Connects with a certificate of the test CA for `cn`.
     pub async fn connect_as(&self, cn: &str) -> Client {
-        let identity = self.ca.issue(cn, false);
+        let identity = self.ca.client(cn);
         self.connect(Some(&identity)).await.expect("TLS connect")
     }
 
