@@ -405,7 +405,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("\npathmq_messages_delivered_total{protocol=\"other\"} 4000\n"),
+            text.contains("\npathmq_messages_delivered_total{protocol=\"other\"} 5000\n"),
             "{text}"
         );
         assert!(
@@ -416,9 +416,10 @@ mod tests {
             text.ends_with("\npathmq_store_write_seconds_count 0\n"),
             "{text}"
         );
-        // 14 scalars (HELP, TYPE, value); 4 labelled metrics (HELP, TYPE, 5 protocols);
-        // the histogram (HELP, TYPE, 17 buckets, sum, count).
-        assert_eq!(text.lines().count(), 14 * 3 + 4 * 7 + 21);
+        // 14 scalars (HELP, TYPE, value); 4 labelled metrics (HELP, TYPE, a line per
+        // protocol); the histogram (HELP, TYPE, 17 buckets, sum, count).
+        let labelled = 2 + COUNTED_PROTOCOLS.len();
+        assert_eq!(text.lines().count(), 14 * 3 + 4 * labelled + 21);
     }
 
     /// Protocol names map to their slot; unknown ones to `other`.
