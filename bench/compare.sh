@@ -3,12 +3,15 @@
 # both brokers on free loopback ports, runs the same pathmq-bench scenarios against each,
 # interleaved (pathmq, mosquitto, mosquitto, pathmq, … alternating who goes first), for
 # --reps repetitions, and prints a markdown table of medians and the ratio
-# pathmq/Mosquitto. Native-protocol scenarios run against pathmq only. A scenario that
-# fails is skipped and said so; the run goes on. Both brokers are stopped on exit.
+# pathmq/Mosquitto. Native-protocol scenarios run against pathmq only. Scenarios named
+# `… tls` run MQTT over TLS, against each broker's TLS listener (one self-signed
+# certificate per run, made with openssl). A scenario that fails is skipped and said so;
+# the run goes on. Both brokers are stopped on exit.
 #
 #   bench/compare.sh                   # the full comparison, 3 repetitions
 #   bench/compare.sh --quick --reps 1  # a smoke run with small counts
 #   bench/compare.sh --only 'fan-in'   # scenarios whose name matches a regex
+#   bench/compare.sh --only 'tls'      # only the MQTT-over-TLS scenarios
 #
 # See docs/BENCHMARKS.md for what each scenario measures.
 set -euo pipefail
@@ -26,6 +29,7 @@ usage: bench/compare.sh [options]
   --keep               keep the temporary directory (broker logs, configs, raw results)
   -h, --help           this text
 Environment: CARGO_TARGET_DIR (default: <repo>/target).
+Needs python3, and openssl for the TLS certificate (without it, pathmq creates one).
 EOF
 }
 
@@ -83,6 +87,23 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pathmq-compare.XXXXXX")
 RAW=$TMP/results.jsonl
 : >"$RAW"
+
+# The TLS listeners' certificate, one per run: self-signed, EC P-256, for localhost and
+# 127.0.0.1. CA:FALSE because rustls (the bench's TLS client) refuses a CA certificate as
+# a server's own, and openssl's default for -x509 is CA:TRUE. Without openssl, pathmq
+# creates a self-signed certificate and key (also P-256) at these paths when it first
+# starts, and Mosquitto, started after it, uses the same files.
+CERT=$TMP/tls/cert.pem
+KEY=$TMP/tls/key.pem
+mkdir -p "$TMP/tls"
+if command -v openssl >/dev/null; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 2 -nodes -subj /CN=localhost \
+        -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE \
+        -keyout "$KEY" -out "$CERT" 2>"$TMP/openssl.log" ||
+        { log "openssl failed ($(tail -1 "$TMP/openssl.log")): pathmq creates the TLS certificate"; rm -f "$CERT" "$KEY"; }
+else
+    log "openssl not found: pathmq creates the TLS certificate at its first start"
+fi
 PM_PID=""
 MQ_PID=""
 
@@ -121,17 +142,21 @@ wait_port() { # port pid name: until the port accepts connections (10 s), or the
 
 PM_MQTT=$(free_port)
 PM_HTTP=$(free_port)
+PM_TLS=$(free_port)
 MQ_PORT=$(free_port)
+MQ_TLS=$(free_port)
 
 start_pathmq() {
     # redb, durable: the native sets are committed to disk before they are answered. (MQTT
     # publishes without retain never touch the store, so the MQTT scenarios are the same.)
+    # MQTT over TLS on a second listener, for the `… tls` scenarios.
     # shellcheck disable=SC2086 # PATHMQ_ARGS is a list of words on purpose
     rm -f "$TMP/pathmq.redb"
     "$BIN/pathmq" --storage-engine redb --storage-path "$TMP/pathmq.redb" --mqtt-listen "127.0.0.1:$PM_MQTT" \
-        --http-listen "127.0.0.1:$PM_HTTP" --log-level warn $PATHMQ_ARGS >>"$TMP/pathmq.log" 2>&1 &
+        --http-listen "127.0.0.1:$PM_HTTP" --mqtt-tls-listen "127.0.0.1:$PM_TLS" \
+        --tls-cert-path "$CERT" --tls-key-path "$KEY" --log-level warn $PATHMQ_ARGS >>"$TMP/pathmq.log" 2>&1 &
     PM_PID=$!
-    wait_port "$PM_MQTT" "$PM_PID" pathmq
+    wait_port "$PM_MQTT" "$PM_PID" pathmq && wait_port "$PM_TLS" "$PM_PID" pathmq
 }
 
 start_mosquitto() {
@@ -150,35 +175,46 @@ start_mosquitto() {
         echo "connection_messages false"
         [[ $(id -u) == 0 ]] && echo "user root" # else it drops to user mosquitto: no log file
         for line in "${MOSQ_EXTRA[@]}"; do echo "$line"; done
+        # MQTT over TLS, for the `… tls` scenarios; last, because certfile and keyfile
+        # belong to the listener above them.
+        echo "listener $MQ_TLS 127.0.0.1"
+        echo "certfile $CERT"
+        echo "keyfile $KEY"
     } >"$TMP/mosquitto.conf"
     "$MOSQUITTO" -c "$TMP/mosquitto.conf" >>"$TMP/mosquitto.stderr" 2>&1 &
     MQ_PID=$!
-    wait_port "$MQ_PORT" "$MQ_PID" mosquitto
+    wait_port "$MQ_PORT" "$MQ_PID" mosquitto && wait_port "$MQ_TLS" "$MQ_PID" mosquitto
 }
 
 restart() { # broker: a fresh process (memory figures start from a clean heap), on a new
     # port, so connections to the old one still in TIME_WAIT do not slow the new ones down
     case $1 in
-        pathmq) stop_pid "$PM_PID"; PM_MQTT=$(free_port); PM_HTTP=$(free_port); start_pathmq ;;
-        mosquitto) stop_pid "$MQ_PID"; MQ_PORT=$(free_port); start_mosquitto ;;
+        pathmq) stop_pid "$PM_PID"; PM_MQTT=$(free_port); PM_HTTP=$(free_port); PM_TLS=$(free_port); start_pathmq ;;
+        mosquitto) stop_pid "$MQ_PID"; MQ_PORT=$(free_port); MQ_TLS=$(free_port); start_mosquitto ;;
     esac
 }
 
 start_pathmq
 start_mosquitto
-log "pathmq pid $PM_PID mqtt 127.0.0.1:$PM_MQTT http 127.0.0.1:$PM_HTTP; mosquitto pid $MQ_PID port $MQ_PORT; logs in $TMP"
+log "pathmq pid $PM_PID mqtt 127.0.0.1:$PM_MQTT http 127.0.0.1:$PM_HTTP mqtt-tls 127.0.0.1:$PM_TLS; mosquitto pid $MQ_PID port $MQ_PORT tls $MQ_TLS; logs in $TMP"
 
 # ---------------------------------------------------------------- scenarios
 # name | brokers (both / pathmq) | how to run | pathmq-bench arguments (full ; quick)
+# how: mqtt, fresh (restart the broker first), multi (several processes), native; `+tls`:
+# over the TLS listener (the bench gets --tls-ca <the run's certificate>).
 SCENARIOS=(
     "fan-in qos0|both|mqtt|fan-in --publishers 16 --messages 50000 --qos 0;fan-in --publishers 16 --messages 2000 --qos 0"
     "fan-in qos1|both|mqtt|fan-in --publishers 16 --messages 50000 --qos 1;fan-in --publishers 16 --messages 2000 --qos 1"
+    "fan-in qos1 tls|both|mqtt+tls|fan-in --publishers 16 --messages 50000 --qos 1;fan-in --publishers 16 --messages 2000 --qos 1"
     "fan-out 100 qos0|both|mqtt|fan-out --subscribers 100 --messages 20000 --qos 0;fan-out --subscribers 100 --messages 500 --qos 0"
+    "fan-out 100 qos0 tls|both|mqtt+tls|fan-out --subscribers 100 --messages 20000 --qos 0;fan-out --subscribers 100 --messages 500 --qos 0"
     "fan-out 1000 qos0|both|mqtt|fan-out --subscribers 1000 --messages 2000 --qos 0;fan-out --subscribers 1000 --messages 100 --qos 0"
     "fan-out 100 qos1|both|mqtt|fan-out --subscribers 100 --messages 20000 --qos 1;fan-out --subscribers 100 --messages 500 --qos 1"
     "fan-out 100 qos1 persistent|both|mqtt|fan-out --subscribers 100 --messages 20000 --qos 1 --persistent;fan-out --subscribers 100 --messages 500 --qos 1 --persistent"
     "latency 1000/s|both|mqtt|latency --rate 1000 --seconds 10;latency --rate 1000 --seconds 2"
     "connections 10000|both|fresh|connections --count 10000;connections --count 1000"
+    "connections 1000|both|fresh|connections --count 1000;connections --count 200"
+    "connections 1000 tls|both|fresh+tls|connections --count 1000;connections --count 200"
     "connections max|both|multi|19000 2;2000 2"
     "native-set (durable)|pathmq|native|native-set;native-set --count 2000"
     "native-get|pathmq|native|native-get;native-get --count 5000"
@@ -205,8 +241,9 @@ alive() { # broker: still running? (restart it and say so if not)
 }
 
 run_one() { # broker scenario rep how args
-    local broker=$1 name=$2 rep=$3 how=$4 port pid out argv
+    local broker=$1 name=$2 rep=$3 how=$4 port pid out argv tls=()
     read -r -a argv <<<"$5"
+    if [[ $how == *+tls ]]; then how=${how%+tls}; tls=(--tls-ca "$CERT"); fi
     if [[ $how == fresh || $how == multi ]]; then
         restart "$broker" || { failed "$broker" "$name" "$rep" "the broker did not restart"; return 0; }
     fi
@@ -215,10 +252,13 @@ run_one() { # broker scenario rep how args
         mosquitto) port=$MQ_PORT; pid=$MQ_PID ;;
     esac
     [[ $how == native ]] && port=$PM_HTTP
+    if [[ ${#tls[@]} -gt 0 ]]; then
+        case $broker in pathmq) port=$PM_TLS ;; mosquitto) port=$MQ_TLS ;; esac
+    fi
     log "rep $rep: $name on $broker"
     if [[ $how == multi ]]; then
         run_multi "$broker" "$name" "$rep" "$port" "$pid" "${argv[@]}"
-    elif out=$(RUST_BACKTRACE=0 RUST_LIB_BACKTRACE=0 "$BIN/pathmq-bench" --json --port "$port" --pid "$pid" --prefix "cmp$rep" "${argv[@]}" 2>"$TMP/bench.err"); then
+    elif out=$(RUST_BACKTRACE=0 RUST_LIB_BACKTRACE=0 "$BIN/pathmq-bench" --json --port "$port" --pid "$pid" --prefix "cmp$rep" "${tls[@]}" "${argv[@]}" 2>"$TMP/bench.err"); then
         rep_of "$broker" "$name" "$rep" "$out" >>"$RAW"
     else
         failed "$broker" "$name" "$rep" "$(head -c 400 "$TMP/bench.err" | tr '\n' ' ')"
@@ -379,6 +419,14 @@ for s in order:
         b, tb = cell(s, "mosquitto", per)
         n = med([r["count"] for r in ok(s, "pathmq")])
         print(f"| {s}: broker memory per connection{f' ({n:,.0f} open)' if n else ''} | KiB | {ta} | {tb} | {ratio(a, b)} (lower is better) | | | | | | | | |")
+tls = {}
+for r in runs:
+    t = r.get("report", {}).get("extra", {}).get("tls")
+    if t:
+        tls.setdefault(r["broker"], set()).add(t)
+if tls:
+    print()
+    print("TLS negotiated (`… tls` rows): " + "; ".join(f"{b}: {', '.join(sorted(v))}" for b, v in sorted(tls.items())))
 failures = [r for r in runs if "error" in r]
 if failures:
     print()

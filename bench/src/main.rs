@@ -9,6 +9,7 @@
 //! pathmq-bench fan-out --subscribers 1000
 //! pathmq-bench latency --rate 1000 --seconds 10
 //! pathmq-bench connections --count 10000 --pid $(pidof pathmq)
+//! pathmq-bench --port 8883 --tls-ca cert.pem fan-in --publishers 16 --qos 1
 //! pathmq-bench native-set --pipeline 256 --port 55000
 //! ```
 //! `bench/compare.sh` runs every scenario against pathmq and Mosquitto side by side.
@@ -18,6 +19,8 @@
 mod mqtt;
 mod native;
 mod report;
+
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -55,6 +58,14 @@ pub(crate) struct Common {
     /// Topic / path prefix, so runs do not see each other's messages.
     #[arg(long, global = true, default_value = "bench")]
     pub(crate) prefix: String,
+    /// MQTT over TLS: every connection does a TLS handshake, trusting only the
+    /// certificates in this PEM file (a CA, or the broker's self-signed certificate).
+    /// MQTT scenarios only.
+    #[arg(long, global = true, value_name = "FILE.pem")]
+    pub(crate) tls_ca: Option<PathBuf>,
+    /// With --tls-ca: the name the broker's certificate must be valid for.
+    #[arg(long, global = true, default_value = "localhost")]
+    pub(crate) tls_server_name: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +93,14 @@ async fn main() -> anyhow::Result<()> {
         cli.common.payload >= 16,
         "--payload must be at least 16 bytes"
     );
+    let native = matches!(
+        cli.scenario,
+        Scenario::NativeSet(_) | Scenario::NativeGet(_) | Scenario::NativeFanout(_)
+    );
+    anyhow::ensure!(
+        !(native && cli.common.tls_ca.is_some()),
+        "--tls-ca applies to the MQTT scenarios only"
+    );
     let cpu_before = report::cpu_seconds();
     // The whole run's broker CPU time, for scenarios that do not measure their own phase.
     let broker_cpu = report::BrokerCpu::start(cli.common.pid);
@@ -95,6 +114,9 @@ async fn main() -> anyhow::Result<()> {
         Scenario::NativeFanout(args) => native::fanout(&cli.common, args).await?,
     };
     report.bench_cpu_seconds = report::cpu_seconds() - cpu_before;
+    if let Some(tls) = mqtt::tls_negotiated() {
+        report.extra.insert("tls".into(), tls.into());
+    }
     if !report.extra.contains_key("broker_cpu_seconds") {
         broker_cpu.finish(&mut report.extra);
     }

@@ -1,7 +1,8 @@
 //! `connections`: open `--count` idle MQTT connections (CONNECT with keepalive 0, so the
 //! broker owes them nothing, then CONNACK), `--concurrency` handshakes at a time. Reports
 //! the connection rate and, with `--pid`, the broker's resident memory before and after:
-//! `per_connection_kib = (after − before) / connected`. `--hold` keeps them open for
+//! `per_connection_kib = (after − before) / connected`. With `--tls-ca` each connection is
+//! TLS (handshake included in the rate). `--hold` keeps them open for
 //! measuring from outside (several processes at once: each holds its share, and
 //! `broker_rss_held_kib` is read at the end of the hold, when all are still open).
 
@@ -9,11 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::ConnectionsArgs;
 use super::conn::Conn;
+use super::stream::{Broker, Stream};
 use crate::Common;
 use crate::report::{Report, rss_kib};
 
@@ -27,7 +28,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 pub(crate) async fn run(common: &Common, args: &ConnectionsArgs) -> anyhow::Result<Report> {
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
     let nofile = super::raise_nofile();
-    let addr = super::broker_addr(common).await?;
+    let broker = Broker::resolve(common).await?;
     let rss_before = common.pid.and_then(rss_kib);
 
     let next = Arc::new(AtomicUsize::new(0));
@@ -35,7 +36,7 @@ pub(crate) async fn run(common: &Common, args: &ConnectionsArgs) -> anyhow::Resu
     let deadline = super::deadline(common);
     let workers: Vec<_> = (0..args.concurrency.min(args.count.max(1)))
         .map(|_| {
-            let (next, addr, count) = (next.clone(), addr.clone(), args.count);
+            let (next, broker, count) = (next.clone(), broker.clone(), args.count);
             tokio::spawn(async move {
                 let mut open = Vec::new();
                 let mut failed = Vec::new();
@@ -44,7 +45,7 @@ pub(crate) async fn run(common: &Common, args: &ConnectionsArgs) -> anyhow::Resu
                     if i >= count {
                         break;
                     }
-                    match Conn::open(&addr, &super::client_id("c", i), 0, deadline).await {
+                    match Conn::open(&broker, &super::client_id("c", i), 0, deadline).await {
                         Ok(conn) => open.push((conn.into_stream(), Instant::now())),
                         Err(e) => failed.push(format!("{e:#}")),
                     }
@@ -53,7 +54,7 @@ pub(crate) async fn run(common: &Common, args: &ConnectionsArgs) -> anyhow::Resu
             })
         })
         .collect();
-    let mut streams: Vec<TcpStream> = Vec::with_capacity(args.count);
+    let mut streams: Vec<Stream> = Vec::with_capacity(args.count);
     let mut errors = Vec::new();
     let mut last = start;
     for worker in workers {
@@ -108,7 +109,10 @@ pub(crate) async fn run(common: &Common, args: &ConnectionsArgs) -> anyhow::Resu
         }
     }
     // Still all open? (A broker that dropped idle connections would show here.)
-    let closed = streams.iter().filter(|s| is_closed(s)).count();
+    let mut closed = 0;
+    for stream in &mut streams {
+        closed += usize::from(stream.is_closed().await);
+    }
     if closed > 0 {
         report
             .extra
@@ -122,23 +126,17 @@ pub(crate) async fn run(common: &Common, args: &ConnectionsArgs) -> anyhow::Resu
 /// Sends DISCONNECT on every stream and waits (up to [`CLOSE_WAIT`]) for the broker to
 /// close them: the side that closes first keeps the TIME_WAIT entry, and thousands of
 /// them here would slow down this machine's next thousands of connects (ephemeral ports).
-async fn disconnect(streams: Vec<TcpStream>) {
-    for stream in &streams {
-        let _ = stream.try_write(&super::packet::DISCONNECT);
+async fn disconnect(mut streams: Vec<Stream>) {
+    for stream in &mut streams {
+        stream.write_last(&super::packet::DISCONNECT).await;
     }
     let until = Instant::now() + CLOSE_WAIT;
     for stream in &streams {
-        if tokio::time::timeout_at(until, stream.readable())
+        if tokio::time::timeout_at(until, stream.tcp().readable())
             .await
             .is_err()
         {
             break;
         }
     }
-}
-
-/// Whether the broker closed `stream` (it reads end-of-file now).
-fn is_closed(stream: &TcpStream) -> bool {
-    let mut byte = [0u8; 1];
-    matches!(stream.try_read(&mut byte), Ok(0))
 }

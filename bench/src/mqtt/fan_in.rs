@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use super::conn::Conn;
 use super::publisher::{self, Plan};
 use super::receiver::{self, Running};
+use super::stream::Broker;
 use super::{FanInArgs, SETUP_CONCURRENCY};
 use crate::Common;
 use crate::report::Report;
@@ -16,16 +17,16 @@ pub(crate) async fn run(common: &Common, args: &FanInArgs) -> anyhow::Result<Rep
     super::check_qos(args.qos)?;
     anyhow::ensure!(args.publishers > 0, "--publishers must be at least 1");
     super::raise_nofile();
-    let addr = super::broker_addr(common).await?;
+    let broker = Broker::resolve(common).await?;
     let setup = super::deadline(common);
 
-    let mut sub = Conn::open(&addr, &super::client_id("s", 0), 0, setup).await?;
+    let mut sub = Conn::open(&broker, &super::client_id("s", 0), 0, setup).await?;
     sub.subscribe(&format!("{}/fanin/+", common.prefix), args.qos, setup)
         .await?;
     let pubs: Vec<Conn> = stream::iter(0..args.publishers)
         .map(|i| {
-            let addr = &addr;
-            async move { Conn::open(addr, &super::client_id("p", i), 0, setup).await }
+            let broker = &broker;
+            async move { Conn::open(broker, &super::client_id("p", i), 0, setup).await }
         })
         .buffered(SETUP_CONCURRENCY)
         .try_collect()
@@ -72,7 +73,9 @@ pub(crate) async fn run(common: &Common, args: &FanInArgs) -> anyhow::Result<Rep
     let merged = super::merge(vec![receiving.await?], args.publishers, args.messages);
     // Publishers stay connected until the subscriber is done, so no broker sees a
     // publisher vanish while its messages are still being routed.
-    conns.into_iter().for_each(Conn::close);
+    for conn in conns {
+        conn.close().await;
+    }
 
     let elapsed = merged.last.unwrap_or(start).duration_since(start);
     let params = format!(

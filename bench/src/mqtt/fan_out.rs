@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use super::conn::Conn;
 use super::publisher::{self, Plan};
 use super::receiver::{self, Running};
+use super::stream::Broker;
 use super::{FanOutArgs, SETUP_CONCURRENCY};
 use crate::Common;
 use crate::report::Report;
@@ -17,17 +18,17 @@ pub(crate) async fn run(common: &Common, args: &FanOutArgs) -> anyhow::Result<Re
     super::check_qos(args.qos)?;
     anyhow::ensure!(args.subscribers > 0, "--subscribers must be at least 1");
     let nofile = super::raise_nofile();
-    let addr = super::broker_addr(common).await?;
+    let broker = Broker::resolve(common).await?;
     let setup = super::deadline(common);
     let topic = format!("{}/fanout", common.prefix);
     let persistent = args.persistent;
 
     let subs: Vec<Conn> = stream::iter(0..args.subscribers)
         .map(|i| {
-            let (addr, topic) = (&addr, &topic);
+            let (broker, topic) = (&broker, &topic);
             async move {
                 let id = super::client_id("s", i);
-                let mut conn = Conn::open_session(addr, &id, 0, !persistent, setup).await?;
+                let mut conn = Conn::open_session(broker, &id, 0, !persistent, setup).await?;
                 conn.subscribe(topic, args.qos, setup).await?;
                 anyhow::Ok(conn)
             }
@@ -42,7 +43,7 @@ pub(crate) async fn run(common: &Common, args: &FanOutArgs) -> anyhow::Result<Re
             )),
             None => e.context(format!("opening {} subscribers", args.subscribers)),
         })?;
-    let mut conn = Conn::open(&addr, &super::client_id("p", 0), 0, setup).await?;
+    let mut conn = Conn::open(&broker, &super::client_id("p", 0), 0, setup).await?;
 
     let running = Running::new(1);
     let start = Instant::now();
@@ -79,7 +80,7 @@ pub(crate) async fn run(common: &Common, args: &FanOutArgs) -> anyhow::Result<Re
     for task in receiving {
         all.push(task.await?);
     }
-    conn.close();
+    conn.close().await;
     let merged = super::merge(all, 1, args.messages);
 
     let elapsed = merged.last.unwrap_or(start).duration_since(start);

@@ -10,6 +10,7 @@ use super::LatencyArgs;
 use super::conn::Conn;
 use super::publisher::{self, Plan};
 use super::receiver::{self, Running};
+use super::stream::Broker;
 use crate::Common;
 use crate::report::Report;
 
@@ -19,13 +20,13 @@ pub(crate) async fn run(common: &Common, args: &LatencyArgs) -> anyhow::Result<R
         args.rate > 0 && args.seconds > 0,
         "--rate and --seconds must be positive"
     );
-    let addr = super::broker_addr(common).await?;
+    let broker = Broker::resolve(common).await?;
     let setup = super::deadline(common);
     let topic = format!("{}/latency", common.prefix);
 
-    let mut sub = Conn::open(&addr, &super::client_id("s", 0), 0, setup).await?;
+    let mut sub = Conn::open(&broker, &super::client_id("s", 0), 0, setup).await?;
     sub.subscribe(&topic, args.qos, setup).await?;
-    let mut conn = Conn::open(&addr, &super::client_id("p", 0), 0, setup).await?;
+    let mut conn = Conn::open(&broker, &super::client_id("p", 0), 0, setup).await?;
 
     let count = args.rate * args.seconds;
     let running = Running::new(1);
@@ -44,7 +45,7 @@ pub(crate) async fn run(common: &Common, args: &LatencyArgs) -> anyhow::Result<R
     let published = publisher::publish(&mut conn, &plan, start, deadline).await;
     running.finish();
     let merged = super::merge(vec![receiving.await?], 1, count);
-    conn.close();
+    conn.close().await;
 
     let elapsed = merged.last.unwrap_or(start).duration_since(start);
     let params = format!(

@@ -4,7 +4,8 @@
 //! |---|---|
 //! | `packet.rs` | encode the packets a client sends, decode what a broker sends (no I/O) |
 //! | `stamp.rs` | the payload: sequence number and send time |
-//! | `conn.rs` | one connection: socket + read/write buffers, batched I/O, no task of its own |
+//! | `stream.rs` | the broker's address and the byte stream: TCP, or TLS with `--tls-ca` |
+//! | `conn.rs` | one connection: stream + read/write buffers, batched I/O, no task of its own |
 //! | `publisher.rs` | pipelined publishing with an in-flight window, optional pacing |
 //! | `receiver.rs` | subscribing side: batched acks, sequence and latency accounting |
 //! | `fan_in.rs`, `fan_out.rs`, `latency.rs`, `connections.rs` | the scenarios |
@@ -22,8 +23,9 @@ mod packet;
 mod publisher;
 mod receiver;
 mod stamp;
+mod stream;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::ensure;
 use clap::Args;
 use hdrhistogram::Histogram;
 use tokio::time::Instant;
@@ -36,6 +38,7 @@ pub(crate) use latency::run as latency;
 use crate::Common;
 use crate::report::{Latency, Loss};
 use receiver::Received;
+pub(crate) use stream::negotiated as tls_negotiated;
 
 /// `fan-in` options.
 #[derive(Debug, Args)]
@@ -108,23 +111,6 @@ pub(crate) struct ConnectionsArgs {
 
 /// How many connections are opened (CONNECT + SUBSCRIBE) at once during setup.
 const SETUP_CONCURRENCY: usize = 64;
-
-/// The broker's address, `host:port`, resolved; only loopback addresses are accepted
-/// (this is a load generator: it must never be pointed at someone else's machine).
-async fn broker_addr(common: &Common) -> anyhow::Result<String> {
-    let addr = format!("{}:{}", common.host, common.port);
-    let resolved: Vec<_> = tokio::net::lookup_host(&addr)
-        .await
-        .with_context(|| format!("resolving {addr}"))?
-        .collect();
-    ensure!(!resolved.is_empty(), "{addr} resolves to no address");
-    if let Some(other) = resolved.iter().find(|a| !a.ip().is_loopback()) {
-        bail!(
-            "{addr} resolves to {other}, which is not a loopback address: pathmq-bench only targets this machine"
-        );
-    }
-    Ok(resolved[0].to_string())
-}
 
 /// A client id unique to this process: several bench processes may share a broker.
 fn client_id(role: &str, i: usize) -> String {

@@ -131,7 +131,7 @@ pub(crate) async fn publish(
                 out.sent += 1;
             }
         }
-        if out.sent == plan.count && window.used == 0 && conn.wbuf.is_empty() {
+        if out.sent == plan.count && window.used == 0 && conn.is_written() {
             out.done = Some(now);
             break;
         }

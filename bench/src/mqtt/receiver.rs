@@ -139,9 +139,9 @@ pub(crate) async fn receive(
         }
     }
     // The last acks, if the socket takes them now; then DISCONNECT.
-    if !conn.wbuf.is_empty() {
+    if !conn.is_written() {
         let _ = conn.io_for(Duration::from_millis(50)).await;
     }
-    conn.close();
+    conn.close().await;
     got
 }
