@@ -166,6 +166,24 @@ pub struct Record {
     pub properties: Option<std::sync::Arc<crate::event::MessageProperties>>,
 }
 
+impl Record {
+    /// The record as an item of a list or a REST answer: its native view (DESIGN.md §4)
+    /// with `"_meta": {path, created, modified, modifiedBy?}` (replacing any `_meta` key
+    /// of the stored object).
+    pub fn to_native_item(&self) -> Value {
+        let mut meta = Map::new();
+        meta.insert("path".into(), self.path.as_str().into());
+        meta.insert("created".into(), self.created.into());
+        meta.insert("modified".into(), self.modified.into());
+        if let Some(by) = &self.modified_by {
+            meta.insert("modifiedBy".into(), by.as_str().into());
+        }
+        let mut item = self.payload.to_native_value();
+        item.insert("_meta".into(), Value::Object(meta));
+        Value::Object(item)
+    }
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()

@@ -296,21 +296,6 @@ mod tests {
     use super::*;
     use pathmq_core::{Path, Payload};
 
-    /// The reference form of a record item, built as a [`Value`]: its native view with its
-    /// meta merged in as `_meta`.
-    fn record_item(record: &Record) -> Value {
-        let mut meta = Map::new();
-        meta.insert("path".into(), record.path.as_str().into());
-        meta.insert("created".into(), record.created.into());
-        meta.insert("modified".into(), record.modified.into());
-        if let Some(by) = &record.modified_by {
-            meta.insert("modifiedBy".into(), by.as_str().into());
-        }
-        let mut item = record.payload.to_native_value();
-        item.insert("_meta".into(), Value::Object(meta));
-        Value::Object(item)
-    }
-
     fn parse(frame: &Bytes) -> Value {
         serde_json::from_slice(frame).unwrap()
     }
@@ -409,7 +394,7 @@ mod tests {
         let items = array.as_array().unwrap();
         assert_eq!(items.len(), records.len() + 1);
         for (item, record) in items.iter().zip(&records) {
-            assert_eq!(item, &record_item(record), "{record:?}");
+            assert_eq!(item, &record.to_native_item(), "{record:?}");
         }
         assert_eq!(
             items[0],

@@ -37,7 +37,7 @@ use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{HttpResponse, Shared, auth, urlencoded};
 use crate::error::Error;
@@ -169,9 +169,11 @@ async fn get(session: &Session, target: &str, params: &Params) -> Result<HttpRes
     };
     // An exact read comes back as `Records` too when nested permissions filter it.
     match (exact, records.first()) {
-        (true, Some(record)) => Ok(ok(&item(record))),
+        (true, Some(record)) => Ok(ok(&record.to_native_item())),
         (true, None) => Err(Error::NotFound(format!("no record at `{shown}`"))),
-        (false, _) => Ok(ok(&Value::Array(records.iter().map(item).collect()))),
+        (false, _) => Ok(ok(&Value::Array(
+            records.iter().map(Record::to_native_item).collect(),
+        ))),
     }
 }
 
@@ -199,7 +201,7 @@ async fn set(
         options,
     };
     match session.request(request).await? {
-        CoreResponse::Set { record, .. } => Ok(ok(&item(&record))),
+        CoreResponse::Set { record, .. } => Ok(ok(&record.to_native_item())),
         other => Err(unexpected("set", &other)),
     }
 }
@@ -226,21 +228,6 @@ async fn remove(session: &Session, target: &str, params: &Params) -> Result<Http
         CoreResponse::Removed(n) => Ok(ok(&json!({ "removed": n }))),
         other => Err(unexpected("remove", &other)),
     }
-}
-
-/// A record as the API shows it: its native view (DESIGN.md §4) with `"_meta": {path,
-/// created, modified, modifiedBy?}` (replacing any `_meta` key of the stored object).
-fn item(record: &Record) -> Value {
-    let mut meta = Map::new();
-    meta.insert("path".into(), record.path.as_str().into());
-    meta.insert("created".into(), record.created.into());
-    meta.insert("modified".into(), record.modified.into());
-    if let Some(by) = &record.modified_by {
-        meta.insert("modifiedBy".into(), by.as_str().into());
-    }
-    let mut item = record.payload.to_native_value();
-    item.insert("_meta".into(), Value::Object(meta));
-    Value::Object(item)
 }
 
 fn unexpected(action: &str, response: &CoreResponse) -> Error {
@@ -344,7 +331,7 @@ mod tests {
             properties: None,
         };
         assert_eq!(
-            item(&record),
+            record.to_native_item(),
             json!({"t": 21, "_meta": {"path": "/s/k", "created": 1, "modified": 2, "modifiedBy": "ann"}})
         );
         let scalar = Record {
@@ -353,7 +340,7 @@ mod tests {
             ..record
         };
         assert_eq!(
-            item(&scalar),
+            scalar.to_native_item(),
             json!({"value": 5, "_meta": {"path": "/s/k", "created": 1, "modified": 2}})
         );
     }
