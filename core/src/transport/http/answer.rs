@@ -59,13 +59,18 @@ pub(super) fn reply(status: StatusCode, message: &str, name: &str, detail: &str)
         error: Some(error),
     };
     let mut response = answer(status, &body);
-    if status == StatusCode::UNAUTHORIZED {
+    challenge(&mut response);
+    response
+}
+
+/// Adds `WWW-Authenticate: Bearer` to a 401 (RFC 9110 §15.5.2); other answers unchanged.
+pub(super) fn challenge(response: &mut HttpResponse) {
+    if response.status() == StatusCode::UNAUTHORIZED {
         (response.headers_mut()).insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"pathmq\""),
         );
     }
-    response
 }
 
 pub(super) fn not_allowed(allow: &'static str) -> HttpResponse {

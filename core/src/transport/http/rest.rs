@@ -286,12 +286,7 @@ pub(super) fn failure(error: &Error) -> HttpResponse {
 pub(super) fn reply(status: StatusCode, name: &str, message: &str) -> HttpResponse {
     let body = json!({"error": {"name": name, "code": status.as_u16(), "message": message}});
     let mut response = respond(status, serde_json::to_vec(&body).unwrap_or_default());
-    if status == StatusCode::UNAUTHORIZED {
-        (response.headers_mut()).insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"pathmq\""),
-        );
-    }
+    super::answer::challenge(&mut response);
     response
 }
 
